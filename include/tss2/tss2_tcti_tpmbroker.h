@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * tss2_tcti_tpmbroker.h: the TCTI for tpmbrokerd, the TPM 2.0 access
+ * broker and resource manager.
+ *
+ * Configuration string (all keys optional, comma separated):
+ *   path=/run/tpmbroker/tpmbroker.sock   the daemon's Unix socket
+ * Without path=, $TPMBROKER_SOCKET, else /run/tpmbroker/tpmbroker.sock for
+ * root and $XDG_RUNTIME_DIR/tpmbroker.sock for other users.  A bare value
+ * without "key=" is taken as the path ("tpmbroker:/x/y.sock").
+ *
+ * Loaded by name through libtss2-tctildr: "-T tpmbroker[:conf]",
+ * TPM2TOOLS_TCTI=tpmbroker, Tss2_TctiLdr_Initialize("tpmbroker", ...).
+ */
+#ifndef TSS2_TCTI_TPMBROKER_H
+#define TSS2_TCTI_TPMBROKER_H
+
+#include <tss2/tss2_tcti.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+TSS2_RC Tss2_Tcti_Tpmbroker_Init(TSS2_TCTI_CONTEXT *tctiContext, size_t *size,
+				 const char *conf);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

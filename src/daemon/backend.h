@@ -1,0 +1,95 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * backend.h: the TPM the daemon owns.  One const ops table per backend file
+ * (be_libtpms.c, be_swtpm.c, be_mssim.c, be_device.c).
+ *
+ * The interface is asynchronous so the event loop never blocks on the TPM:
+ * submit() hands one command over and returns at once; be->fd becomes
+ * readable when (part of) the response is there; finish() collects it.
+ * Socket and device backends use their own fd; libtpms runs the command on
+ * a worker thread and signals an eventfd.  Exactly one command is in flight.
+ *
+ * All functions return >= 0 or -errno.
+ */
+#ifndef TB_BACKEND_H
+#define TB_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct backend;
+
+struct backend_ops {
+	const char *name; /* "libtpms", "swtpm", "mssim", "device" */
+	const char *help; /* one line: "libtpms[:state=DIR]" */
+	/*
+	 * Parse args (the spec after "name:", "" if none), open/connect and
+	 * power the TPM on where that is the backend's job.  Sets be->fd,
+	 * be->desc, and be->needs_startup if the TPM must get TPM2_Startup.
+	 */
+	int (*open)(struct backend *be, const char *args);
+	/* Start one command; cmd is copied or written out before returning. */
+	int (*submit)(struct backend *be, const uint8_t *cmd, size_t len, uint8_t locality);
+	/*
+	 * Called when be->fd is readable.  1: the whole response is in rsp,
+	 * *ret_len set.  0: not complete yet, wait for be->fd again.
+	 * -errno: the command is lost (connection broken, response larger
+	 * than cap, ...); the caller may reconnect().
+	 */
+	int (*finish)(struct backend *be, uint8_t *rsp, size_t cap, size_t *ret_len);
+	/* Ask the TPM to cancel the command in flight.  NULL: unsupported. */
+	int (*cancel)(struct backend *be);
+	/*
+	 * Re-establish the link after an error (simulator restarted).  May
+	 * change be->fd and set be->needs_startup.  NULL: cannot.
+	 */
+	int (*reconnect)(struct backend *be);
+	/* Power-cycle the TPM (tests; TPM reset handling).  NULL: unsupported. */
+	int (*power_cycle)(struct backend *be);
+	void (*close)(struct backend *be);
+};
+
+struct backend {
+	const struct backend_ops *ops;
+	void *priv;         /* owned by the backend file */
+	int fd;             /* readable when a submitted command has (part of) its answer */
+	bool needs_startup; /* the TPM was (re)powered: send TPM2_Startup(CLEAR) */
+	char desc[192];     /* "swtpm 127.0.0.1:2321", for logs and status */
+};
+
+extern const struct backend_ops be_libtpms_ops;
+extern const struct backend_ops be_swtpm_ops;
+extern const struct backend_ops be_mssim_ops;
+extern const struct backend_ops be_device_ops;
+
+/*
+ * Open a backend from a spec "name[:args]": libtpms[:state=DIR],
+ * swtpm:host=H,port=P, mssim:host=H,port=P, device[:PATH].
+ * -EINVAL for an unknown name or bad args (logged with the reason).
+ */
+int be_open(const char *spec, struct backend **ret);
+void be_close(struct backend *be);
+
+/*
+ * Synchronous round trip (start-up, tests, tools): submit, poll be->fd,
+ * finish; -ETIMEDOUT after timeout_ms.
+ */
+int be_transact(struct backend *be, const uint8_t *cmd, size_t len, uint8_t *rsp, size_t cap,
+		size_t *ret_len, int timeout_ms);
+
+/*
+ * Send TPM2_Startup(TPM_SU_CLEAR) synchronously.  TPM_RC_SUCCESS and
+ * TPM_RC_INITIALIZE (already started) are success.  Clears needs_startup.
+ */
+int be_startup(struct backend *be);
+
+/*
+ * Parse "key=value,key=value" args: find key, copy its value into buf.
+ * 1 found, 0 absent, -ENAMETOOLONG value too long.
+ */
+int be_arg_get(const char *args, const char *key, char *buf, size_t cap);
+/* Reject keys not in the NULL-terminated list: 0 or -EINVAL (logged). */
+int be_args_check(const char *backend, const char *args, const char *const *keys);
+
+#endif

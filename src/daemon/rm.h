@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * rm.h: the resource manager.  It sits between the connections and the
+ * backend and never sees an fd: the scheduler (sched.c) feeds it one client
+ * command at a time and carries the TPM commands it asks for to the backend.
+ *
+ * One client command (or one connection close) is a *job*.  The RM drives a
+ * job as a small planner: each call returns either
+ *   RM_SEND  "send step->tpm_cmd to the TPM, then call rm_resume() with the
+ *            answer"  (context loads/saves/flushes it needs, then the
+ *            client's own command, retries), or
+ *   RM_DONE  "the job is over": for a command, the client's response is in
+ *            step->rsp[0 .. rsp_len); for a close, the rm_conn is freed.
+ * The scheduler runs one job at a time, so the RM's state needs no locks and
+ * the event loop never blocks on the TPM.
+ *
+ * Client-caused problems are never errors of these functions: they become
+ * RM_DONE with a TPM-format response carrying TB_RM_LAYER.
+ */
+#ifndef TB_RM_H
+#define TB_RM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+struct tpm_caps;
+struct rm;
+struct rm_conn;
+
+/* Who is on the other end of a connection (SO_PEERCRED). */
+struct rm_peer {
+	uid_t uid;
+	gid_t gid;
+	pid_t pid;
+};
+
+struct rm_params {
+	const struct tpm_caps *caps; /* not owned; outlives the rm */
+	unsigned max_objects_per_conn;
+	unsigned max_sessions_per_conn;
+	unsigned max_abandoned_per_uid;
+	unsigned max_abandoned;
+};
+
+enum rm_result {
+	RM_DONE = 0,
+	RM_SEND = 1,
+};
+
+struct rm_step {
+	/* set by the caller before rm_begin()/rm_close(); untouched by the RM */
+	uint8_t *rsp;   /* the client's response buffer (owned by the conn) */
+	size_t rsp_cap;
+	/* set by the RM on RM_SEND */
+	const uint8_t *tpm_cmd; /* owned by the rm or the job's command buffer */
+	size_t tpm_cmd_len;
+	bool client_cmd; /* the client's own command: send at its locality; may be cancelled */
+	/* set by the RM on RM_DONE of a command */
+	size_t rsp_len;
+};
+
+int rm_new(const struct rm_params *params, struct rm **ret);
+void rm_free(struct rm *rm);
+
+int rm_conn_new(struct rm *rm, const struct rm_peer *peer, struct rm_conn **ret);
+
+/*
+ * Start a job for one validated client command (header checked: tag, size).
+ * cmd is the connection's buffer and stays valid and untouched by others
+ * until RM_DONE; the RM may rewrite handles in place.
+ * Returns RM_SEND / RM_DONE or -errno (internal failure: the caller answers
+ * TB_RM_RC(TPM2_RC_FAILURE)).
+ */
+int rm_begin(struct rm *rm, struct rm_conn *rc, uint8_t *cmd, size_t len, struct rm_step *step);
+
+/* The TPM answered the last RM_SEND with rsp[0..len). */
+int rm_resume(struct rm *rm, struct rm_conn *rc, const uint8_t *rsp, size_t len,
+	      struct rm_step *step);
+
+/*
+ * The backend failed the last RM_SEND (err < 0: link lost, timeout).
+ * The RM repairs its bookkeeping and ends the job: RM_DONE with an RM-layer
+ * error for the client, or RM_SEND if it wants to try something else.
+ */
+int rm_abort(struct rm *rm, struct rm_conn *rc, int err, struct rm_step *step);
+
+/*
+ * The connection is gone: flush or forget everything it owned.  Runs as a
+ * job like a command (RM_SEND ... RM_DONE); at RM_DONE rc has been freed.
+ * step->rsp is unused.
+ */
+int rm_close(struct rm *rm, struct rm_conn *rc, struct rm_step *step);
+
+/*
+ * The TPM was reset underneath (power cycle, simulator restarted) and has
+ * been started again: every loaded or saved context is gone.  Drop every
+ * virtual handle; later uses of them get TPM-format errors.
+ */
+void rm_tpm_reset(struct rm *rm);
+
+/* Counters and per-connection tables for `tpmbroker status`. */
+struct rm_stats {
+	uint64_t commands;
+	uint64_t context_saves;
+	uint64_t context_loads;
+	uint64_t flushes;
+	uint64_t evictions;
+	uint64_t rm_errors; /* client commands answered by the RM itself */
+};
+void rm_get_stats(const struct rm *rm, struct rm_stats *ret);
+/* Append this connection's handles to out, as text or as a JSON object body. */
+void rm_conn_describe(const struct rm *rm, const struct rm_conn *rc, FILE *out, bool json);
+
+#endif
