@@ -20,6 +20,7 @@ struct rm {
 
 struct rm_conn {
 	struct rm_peer peer;
+	bool resent; /* the current command was sent again after a reconnect */
 };
 
 int
@@ -66,8 +67,8 @@ rm_begin(struct rm *rm, struct rm_conn *rc, uint8_t *cmd, size_t len, struct rm_
 {
 	uint32_t cc = get_be32(cmd + 6);
 
-	(void)rc;
 	rm->stats.commands++;
+	rc->resent = false;
 	if (caps_find(rm->params.caps, cc) == NULL)
 		return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_COMMAND_CODE));
 	step->tpm_cmd = cmd;
@@ -91,8 +92,11 @@ rm_resume(struct rm *rm, struct rm_conn *rc, const uint8_t *rsp, size_t len, str
 int
 rm_abort(struct rm *rm, struct rm_conn *rc, int err, struct rm_step *step)
 {
-	(void)rc;
-	(void)err;
+	/* the link is back: step->tpm_cmd is still the client's command */
+	if (err == -ECONNRESET && !rc->resent) {
+		rc->resent = true;
+		return RM_SEND;
+	}
 	return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_FAILURE));
 }
 

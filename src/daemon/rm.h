@@ -81,9 +81,12 @@ int rm_resume(struct rm *rm, struct rm_conn *rc, const uint8_t *rsp, size_t len,
 	      struct rm_step *step);
 
 /*
- * The backend failed the last RM_SEND (err < 0: link lost, timeout).
- * The RM repairs its bookkeeping and ends the job: RM_DONE with an RM-layer
- * error for the client, or RM_SEND if it wants to try something else.
+ * The backend failed the last RM_SEND.  err == -ECONNRESET: the link was
+ * re-established (and if the TPM lost its state, rm_tpm_reset() was called
+ * just before): the RM may re-plan and RM_SEND again (once), e.g. resend a
+ * command that names no stale handle.  Any other err: the TPM is out of
+ * reach.  The RM repairs its bookkeeping and ends the job with RM_DONE and
+ * an RM-layer error for the client, or RM_SEND if it wants to try again.
  */
 int rm_abort(struct rm *rm, struct rm_conn *rc, int err, struct rm_step *step);
 
@@ -97,7 +100,9 @@ int rm_close(struct rm *rm, struct rm_conn *rc, struct rm_step *step);
 /*
  * The TPM was reset underneath (power cycle, simulator restarted) and has
  * been started again: every loaded or saved context is gone.  Drop every
- * virtual handle; later uses of them get TPM-format errors.
+ * virtual handle; later uses of them get TPM-format errors.  May be called
+ * while a job is between RM_SEND and its answer; rm_abort(-ECONNRESET)
+ * follows for that job.
  */
 void rm_tpm_reset(struct rm *rm);
 

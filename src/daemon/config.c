@@ -1,0 +1,362 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/proto.h"
+#include "../common/util.h"
+#include "config.h"
+
+#define TB_VERSION "0.1.0"
+
+enum {
+	OPT_MAX_CONN = 256,
+	OPT_SOCKET_MODE,
+	OPT_BACKEND_TIMEOUT,
+	OPT_WRITE_TIMEOUT,
+	OPT_MAX_OBJECTS,
+	OPT_MAX_SESSIONS,
+	OPT_MAX_ABANDONED_UID,
+	OPT_MAX_ABANDONED,
+	OPT_USER,
+};
+
+static const struct option cfg_options[] = {
+	{"backend", required_argument, NULL, 'b'},
+	{"socket", required_argument, NULL, 's'},
+	{"listen", required_argument, NULL, 'l'},
+	{"config", required_argument, NULL, 'c'},
+	{"verbose", no_argument, NULL, 'v'},
+	{"quiet", no_argument, NULL, 'q'},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{"max-connections", required_argument, NULL, OPT_MAX_CONN},
+	{"socket-mode", required_argument, NULL, OPT_SOCKET_MODE},
+	{"backend-timeout", required_argument, NULL, OPT_BACKEND_TIMEOUT},
+	{"write-timeout", required_argument, NULL, OPT_WRITE_TIMEOUT},
+	{"max-objects", required_argument, NULL, OPT_MAX_OBJECTS},
+	{"max-sessions", required_argument, NULL, OPT_MAX_SESSIONS},
+	{"max-abandoned-per-user", required_argument, NULL, OPT_MAX_ABANDONED_UID},
+	{"max-abandoned", required_argument, NULL, OPT_MAX_ABANDONED},
+	{"user", required_argument, NULL, OPT_USER},
+	{NULL, 0, NULL, 0},
+};
+
+void
+cfg_usage(FILE *out)
+{
+	fputs("Usage: tpmbrokerd [OPTION]...\n"
+	      "TPM 2.0 access broker and resource manager.\n"
+	      "\n"
+	      "Serves any number of clients on one TPM: each command runs atomically, clients\n"
+	      "take fair turns, and errors the broker raises itself are TPM responses with the\n"
+	      "resource-manager layer (0x000B0000 | TPM_RC_x).  Runs in the foreground.\n"
+	      "\n"
+	      "Options:\n"
+	      "  -b, --backend=SPEC      the TPM to use (default: libtpms):\n"
+	      "                            libtpms[:state=DIR]   embedded software TPM; state in DIR\n"
+	      "                                                  (root: /var/lib/tpmbroker/libtpms)\n"
+	      "                            swtpm:host=H,port=P   swtpm's TCP data port (ctrl port P+1)\n"
+	      "                            mssim:host=H,port=P   MS/IBM simulator (platform port P+1)\n"
+	      "                            device[:PATH]         Linux TPM device (default /dev/tpm0)\n"
+	      "  -s, --socket=PATH       Unix socket for the tpmbroker TCTI (default: $TPMBROKER_SOCKET,\n"
+	      "                          else " TB_SOCKET_DEFAULT_ROOT " as root,\n"
+	      "                          else $XDG_RUNTIME_DIR/" TB_SOCKET_NAME "); 'none' disables it\n"
+	      "  -l, --listen=SPEC       another frontend (repeatable):\n"
+	      "                            unix:PATH             one more Unix socket\n"
+	      "                            mssim:ADDR:PORT       MS simulator protocol on TCP PORT (TPM)\n"
+	      "                                                  and PORT+1 (platform); loopback only\n"
+	      "                                                  unless ADDR says otherwise\n"
+	      "  -c, --config=FILE       read options from FILE (\"name = value\" lines, long names)\n"
+	      "      --max-connections=N refuse commands of clients beyond N (default 1024)\n"
+	      "      --socket-mode=MODE  permissions of Unix sockets, octal (default 0666)\n"
+	      "      --backend-timeout=MS  one TPM command's limit (default 300000)\n"
+	      "      --write-timeout=MS  drop a client that does not read its response (default 10000)\n"
+	      "      --max-objects=N     transient objects per connection (default 32)\n"
+	      "      --max-sessions=N    sessions per connection (default 16)\n"
+	      "      --max-abandoned-per-user=N  saved sessions kept after their client left (8)\n"
+	      "      --max-abandoned=N   the same, all users together (32)\n"
+	      "      --user=USER         drop privileges to USER after opening the TPM and sockets\n"
+	      "  -v, --verbose           more log output (repeat for debug)\n"
+	      "  -q, --quiet             only warnings and errors\n"
+	      "  -h, --help              this text\n"
+	      "  -V, --version           version\n"
+	      "\n"
+	      "Clients:\n"
+	      "  tpm2_getrandom -T tpmbroker 16            (or -T tpmbroker:path=SOCKET)\n"
+	      "  TPM2TOOLS_TCTI=tpmbroker tpm2_pcrread\n"
+	      "  tpm2_getrandom -T mssim:host=127.0.0.1,port=PORT 16   (with --listen mssim:...)\n"
+	      "  tpmbroker status [--json]                 connections, handles, counters\n"
+	      "\n"
+	      "Signals: SIGTERM and SIGINT stop the daemon; every client's TPM objects are flushed.\n"
+	      "Exit status: 0 on a clean stop, 1 on a start-up failure, 2 on bad usage.\n",
+	      out);
+}
+
+static int
+cfg_uint(const char *name, const char *val, unsigned min, unsigned max, unsigned *ret)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(val, &end, 10);
+	if (errno != 0 || end == val || *end != '\0' || v < min || v > max) {
+		fprintf(stderr, "tpmbrokerd: --%s: '%s' is not a number in [%u, %u]\n", name, val,
+			min, max);
+		return -EINVAL;
+	}
+	*ret = (unsigned)v;
+	return 0;
+}
+
+static int
+cfg_add_listen(struct config *cfg, const char *spec)
+{
+	struct cfg_listen *l;
+
+	if (cfg->n_listen >= CFG_MAX_LISTEN) {
+		fprintf(stderr, "tpmbrokerd: at most %d --listen options\n", CFG_MAX_LISTEN);
+		return -EINVAL;
+	}
+	l = &cfg->listen[cfg->n_listen];
+	memset(l, 0, sizeof(*l));
+	if (strncmp(spec, "unix:", 5) == 0) {
+		l->kind = LISTEN_UNIX;
+		if (spec[5] == '\0' || strlen(spec + 5) >= sizeof(l->path)) {
+			fprintf(stderr, "tpmbrokerd: --listen %s: bad socket path\n", spec);
+			return -EINVAL;
+		}
+		strcpy(l->path, spec + 5);
+	} else if (strncmp(spec, "mssim:", 6) == 0) {
+		const char *hp = spec + 6, *colon = strrchr(hp, ':');
+		size_t hlen;
+
+		l->kind = LISTEN_MSSIM;
+		if (colon == NULL) {
+			strcpy(l->host, "127.0.0.1");
+			colon = hp - 1;
+		} else {
+			hlen = (size_t)(colon - hp);
+			if (hlen == 0 || hlen >= sizeof(l->host)) {
+				fprintf(stderr, "tpmbrokerd: --listen %s: bad address\n", spec);
+				return -EINVAL;
+			}
+			memcpy(l->host, hp, hlen);
+			l->host[hlen] = '\0';
+		}
+		if (cfg_uint("listen", colon + 1, 1, 65534, &l->port) < 0)
+			return -EINVAL;
+	} else {
+		fprintf(stderr, "tpmbrokerd: --listen %s: expected unix:PATH or mssim:ADDR:PORT\n",
+			spec);
+		return -EINVAL;
+	}
+	cfg->n_listen++;
+	return 0;
+}
+
+static int
+cfg_set_socket(struct config *cfg, const char *path)
+{
+	/* the default socket is listen[0] */
+	if (strcmp(path, "none") == 0) {
+		cfg->no_unix = true;
+		return 0;
+	}
+	if (strlen(path) >= sizeof(cfg->listen[0].path) || path[0] == '\0') {
+		fprintf(stderr, "tpmbrokerd: --socket: path too long or empty\n");
+		return -EINVAL;
+	}
+	cfg->no_unix = false;
+	strcpy(cfg->listen[0].path, path);
+	return 0;
+}
+
+/* Apply one option; shared by the command line and the config file. */
+static int
+cfg_apply(struct config *cfg, int opt, const char *name, const char *arg)
+{
+	unsigned v;
+
+	switch (opt) {
+	case 'b':
+		if (strlen(arg) >= sizeof(cfg->backend)) {
+			fprintf(stderr, "tpmbrokerd: --backend: too long\n");
+			return -EINVAL;
+		}
+		strcpy(cfg->backend, arg);
+		return 0;
+	case 's':
+		return cfg_set_socket(cfg, arg);
+	case 'l':
+		return cfg_add_listen(cfg, arg);
+	case 'v':
+		if (cfg->log_level < LOG_LVL_DEBUG)
+			cfg->log_level++;
+		return 0;
+	case 'q':
+		cfg->log_level = LOG_LVL_WARN;
+		return 0;
+	case OPT_MAX_CONN:
+		return cfg_uint(name, arg, 1, 1u << 20, &cfg->max_connections);
+	case OPT_SOCKET_MODE: {
+		char *end;
+		unsigned long m = strtoul(arg, &end, 8);
+		if (end == arg || *end != '\0' || m > 0777) {
+			fprintf(stderr, "tpmbrokerd: --socket-mode: '%s' is not an octal mode\n", arg);
+			return -EINVAL;
+		}
+		cfg->socket_mode = (mode_t)m;
+		return 0;
+	}
+	case OPT_BACKEND_TIMEOUT:
+		return cfg_uint(name, arg, 10, 3600000, &cfg->backend_timeout_ms);
+	case OPT_WRITE_TIMEOUT:
+		return cfg_uint(name, arg, 10, 3600000, &cfg->write_timeout_ms);
+	case OPT_MAX_OBJECTS:
+		return cfg_uint(name, arg, 1, 4096, &cfg->max_objects_per_conn);
+	case OPT_MAX_SESSIONS:
+		return cfg_uint(name, arg, 1, 4096, &cfg->max_sessions_per_conn);
+	case OPT_MAX_ABANDONED_UID:
+		return cfg_uint(name, arg, 0, 4096, &cfg->max_abandoned_per_uid);
+	case OPT_MAX_ABANDONED:
+		if (cfg_uint(name, arg, 0, 4096, &v) < 0)
+			return -EINVAL;
+		cfg->max_abandoned = v;
+		return 0;
+	case OPT_USER:
+		if (strlen(arg) >= sizeof(cfg->user)) {
+			fprintf(stderr, "tpmbrokerd: --user: too long\n");
+			return -EINVAL;
+		}
+		strcpy(cfg->user, arg);
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+static char *
+cfg_trim(char *s)
+{
+	char *e;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	e = s + strlen(s);
+	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
+		*--e = '\0';
+	return s;
+}
+
+static int
+cfg_read_file(struct config *cfg, const char *path)
+{
+	FILE *f = fopen(path, "re");
+	char line[1024];
+	unsigned lineno = 0;
+	int r = 0;
+
+	if (f == NULL) {
+		fprintf(stderr, "tpmbrokerd: %s: %s\n", path, strerror(errno));
+		return -errno;
+	}
+	while (r == 0 && fgets(line, sizeof(line), f) != NULL) {
+		char *s = cfg_trim(line), *eq, *key, *val;
+		const struct option *o;
+
+		lineno++;
+		if (*s == '\0' || *s == '#')
+			continue;
+		eq = strchr(s, '=');
+		key = cfg_trim(s);
+		val = "";
+		if (eq != NULL) {
+			*eq = '\0';
+			key = cfg_trim(s);
+			val = cfg_trim(eq + 1);
+		}
+		for (o = cfg_options; o->name != NULL; o++)
+			if (strcmp(o->name, key) == 0)
+				break;
+		if (o->name == NULL || o->val == 'c' || o->val == 'h' || o->val == 'V' ||
+		    (o->has_arg == required_argument && eq == NULL)) {
+			fprintf(stderr, "tpmbrokerd: %s:%u: unknown or malformed setting '%s'\n", path,
+				lineno, key);
+			r = -EINVAL;
+			break;
+		}
+		r = cfg_apply(cfg, o->val, o->name, val);
+	}
+	(void)fclose(f);
+	return r;
+}
+
+static void
+cfg_defaults(struct config *cfg)
+{
+	char path[108];
+
+	memset(cfg, 0, sizeof(*cfg));
+	strcpy(cfg->backend, "libtpms");
+	cfg->n_listen = 1;
+	cfg->listen[0].kind = LISTEN_UNIX;
+	if (tb_socket_path(NULL, path, sizeof(path)) == 0)
+		strcpy(cfg->listen[0].path, path);
+	cfg->socket_mode = 0666;
+	cfg->max_connections = 1024;
+	cfg->backend_timeout_ms = 300000;
+	cfg->write_timeout_ms = 10000;
+	cfg->max_objects_per_conn = 32;
+	cfg->max_sessions_per_conn = 16;
+	cfg->max_abandoned_per_uid = 8;
+	cfg->max_abandoned = 32;
+	cfg->log_level = LOG_LVL_INFO;
+}
+
+int
+cfg_parse(int argc, char **argv, struct config *cfg)
+{
+	const char *optstr = "b:s:l:c:vqhV";
+	int opt, r;
+
+	cfg_defaults(cfg);
+	/* first pass: the config file, so that the command line overrides it */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, optstr, cfg_options, NULL)) != -1)
+		if (opt == 'c' && (r = cfg_read_file(cfg, optarg)) < 0)
+			return r;
+	opterr = 1;
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, optstr, cfg_options, NULL)) != -1) {
+		const char *name = "";
+		for (const struct option *o = cfg_options; o->name != NULL; o++)
+			if (o->val == opt)
+				name = o->name;
+		switch (opt) {
+		case 'h':
+			cfg_usage(stdout);
+			return 1;
+		case 'V':
+			printf("tpmbrokerd " TB_VERSION "\n");
+			return 1;
+		case 'c':
+			break;
+		case '?':
+			fprintf(stderr, "Try 'tpmbrokerd --help' for more information.\n");
+			return -EINVAL;
+		default:
+			if ((r = cfg_apply(cfg, opt, name, optarg)) < 0)
+				return r;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "tpmbrokerd: unexpected argument '%s'\n", argv[optind]);
+		return -EINVAL;
+	}
+	return 0;
+}

@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * config.h: every tunable and every hard limit of the daemon, in one place.
+ * Sources, later ones win: built-in defaults, the config file
+ * (--config FILE, "key = value" lines using the long option names),
+ * the command line.
+ */
+#ifndef TB_CONFIG_H
+#define TB_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "../common/log.h"
+
+#define CFG_MAX_LISTEN 8
+
+enum listen_kind {
+	LISTEN_UNIX,  /* our framed protocol, through the TCTI plugin */
+	LISTEN_MSSIM, /* the MS/IBM simulator protocol: port (TPM) and port+1 (platform) */
+};
+
+struct cfg_listen {
+	enum listen_kind kind;
+	char path[108]; /* LISTEN_UNIX */
+	char host[64];  /* LISTEN_MSSIM: a numeric address */
+	unsigned port;  /* LISTEN_MSSIM: the TPM command port */
+};
+
+struct config {
+	char backend[512];
+	struct cfg_listen listen[CFG_MAX_LISTEN];
+	size_t n_listen;
+	bool no_unix;           /* --socket none: no default unix socket */
+	mode_t socket_mode;     /* of unix sockets; default 0666 (access is per-command policy) */
+	unsigned max_connections;
+	unsigned backend_timeout_ms;   /* one TPM command; then cancel, then fail */
+	unsigned write_timeout_ms;     /* a client that does not read its response is dropped */
+	unsigned max_objects_per_conn;
+	unsigned max_sessions_per_conn;
+	unsigned max_abandoned_per_uid;
+	unsigned max_abandoned;
+	char user[64];          /* drop privileges to this user after set-up; "" keeps root */
+	enum log_level log_level;
+};
+
+/*
+ * Fill cfg from defaults, config file and argv.  Returns 0, 1 when the
+ * program should exit 0 (--help, --version printed), -EINVAL on bad
+ * usage (message printed).
+ */
+int cfg_parse(int argc, char **argv, struct config *cfg);
+void cfg_usage(FILE *out);
+
+#endif

@@ -1,0 +1,222 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * listen.c: accept loop for every frontend.  On EMFILE/ENFILE the listener
+ * pauses for a second instead of spinning (tmux, relayd).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/util.h"
+#include "listen.h"
+#include "server.h"
+
+struct listener {
+	struct loop_io io;
+	struct server *srv; /* not owned */
+	enum conn_proto proto;
+	struct loop_timer pause;
+	char path[108];  /* Unix socket file to remove; "" for TCP */
+	char name[160];  /* "unix:/run/...", "mssim:127.0.0.1:2321" */
+};
+
+const char *
+listener_name(const struct listener *l)
+{
+	return l->name;
+}
+
+static void listen_on_accept(struct loop_io *io, uint32_t events);
+
+static void
+listen_resume(struct loop_timer *t)
+{
+	struct listener *l = t->data;
+
+	if (loop_io_mod(l->srv->loop, &l->io, EPOLLIN) < 0)
+		log_warnx("%s: cannot resume accepting", l->name);
+}
+
+static void
+listen_on_accept(struct loop_io *io, uint32_t events)
+{
+	struct listener *l = io->data;
+	struct conn *c;
+	int fd, r;
+
+	(void)events;
+	for (int i = 0; i < 64; i++) {
+		fd = accept4(io->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				log_errno(LOG_LVL_WARN, errno, "%s: accept; pausing 1 s", l->name);
+				(void)loop_io_mod(l->srv->loop, &l->io, 0);
+				loop_timer_arm(l->srv->loop, &l->pause, 1000000000u, listen_resume, l);
+			}
+			return;
+		}
+		if (l->proto != PROTO_TB) {
+			int one = 1;
+			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+		}
+		if ((r = conn_new(l->srv, fd, l->proto, &c)) < 0) {
+			log_errno(LOG_LVL_WARN, -r, "%s: new connection", l->name);
+			(void)close(fd);
+		}
+	}
+}
+
+static int
+listen_finish(struct server *srv, int fd, enum conn_proto proto, struct listener *l)
+{
+	int r;
+
+	if (listen(fd, SOMAXCONN) < 0)
+		return -errno;
+	l->srv = srv;
+	l->proto = proto;
+	if ((r = loop_io_add(srv->loop, &l->io, fd, EPOLLIN, listen_on_accept, l)) < 0)
+		return r;
+	return 0;
+}
+
+static int
+mkdir_parents(const char *path)
+{
+	char dir[108];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == NULL || slash == dir)
+		return 0;
+	*slash = '\0';
+	for (char *p = dir + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+int
+listen_unix(struct server *srv, const char *path, mode_t mode, struct listener **ret)
+{
+	_cleanup_(freep) struct listener *l = calloc(1, sizeof(*l));
+	_cleanup_(closep) int fd = -1;
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int r;
+
+	if (l == NULL)
+		return -ENOMEM;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	if ((r = mkdir_parents(path)) < 0) {
+		log_errno(LOG_LVL_ERR, -r, "%s: creating its directory", path);
+		return r;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int probe;
+
+		if (errno != EADDRINUSE)
+			return -errno;
+		/* in use, or left over by a daemon that died: ask it */
+		probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe < 0)
+			return -errno;
+		r = connect(probe, (struct sockaddr *)&sa, sizeof(sa));
+		(void)close(probe);
+		if (r == 0) {
+			log_msg(LOG_LVL_ERR, "%s: another daemon is listening there", path);
+			return -EADDRINUSE;
+		}
+		(void)unlink(path);
+		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			return -errno;
+	}
+	if (chmod(path, mode) < 0)
+		return -errno;
+	snprintf(l->path, sizeof(l->path), "%s", path);
+	snprintf(l->name, sizeof(l->name), "unix:%s", path);
+	if ((r = listen_finish(srv, fd, PROTO_TB, l)) < 0)
+		return r;
+	fd = -1;
+	*ret = TAKE_PTR(l);
+	return 0;
+}
+
+int
+listen_tcp(struct server *srv, const char *host, unsigned port, enum conn_proto proto,
+	   struct listener **ret)
+{
+	_cleanup_(freep) struct listener *l = calloc(1, sizeof(*l));
+	_cleanup_(closep) int fd = -1;
+	struct sockaddr_storage ss = {0};
+	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+	socklen_t slen;
+	int one = 1, r;
+
+	if (l == NULL)
+		return -ENOMEM;
+	if (inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons((uint16_t)port);
+		slen = sizeof(*sin);
+	} else if (inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons((uint16_t)port);
+		slen = sizeof(*sin6);
+	} else {
+		log_msg(LOG_LVL_ERR, "'%s' is not a numeric IPv4 or IPv6 address", host);
+		return -EINVAL;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, slen) < 0)
+		return -errno;
+	snprintf(l->name, sizeof(l->name), "%s:%s:%u",
+		 proto == PROTO_MSSIM_PLATFORM ? "mssim-platform" : "mssim", host, port);
+	if ((r = listen_finish(srv, fd, proto, l)) < 0)
+		return r;
+	fd = -1;
+	*ret = TAKE_PTR(l);
+	return 0;
+}
+
+void
+listener_free(struct server *srv, struct listener *l)
+{
+	if (l == NULL)
+		return;
+	loop_io_del(srv->loop, &l->io);
+	loop_timer_disarm(srv->loop, &l->pause);
+	(void)close(l->io.fd);
+	if (l->path[0] != '\0')
+		(void)unlink(l->path);
+	free(l);
+}

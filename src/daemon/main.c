@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * main.c: start like ntpd: parse the configuration, open the TPM, learn its
+ * commands and sizes, bind the sockets, drop privileges, then enter the
+ * loop.  SIGTERM/SIGINT: stop accepting, release every client's TPM
+ * resources through the scheduler, exit.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "../common/log.h"
+#include "../common/util.h"
+#include "backend.h"
+#include "caps.h"
+#include "config.h"
+#include "conn.h"
+#include "listen.h"
+#include "loop.h"
+#include "rm.h"
+#include "sched.h"
+#include "server.h"
+
+#define DRAIN_POLL_NS 10000000u   /* 10 ms */
+#define DRAIN_MAX_POLLS 500       /* 5 s */
+
+struct signals {
+	struct loop_io io;
+	struct server *srv;
+	struct loop_timer drain;
+	unsigned drain_polls;
+	bool stopping;
+};
+
+static void
+drain_check(struct loop_timer *t)
+{
+	struct signals *sg = t->data;
+	struct sched_stats st;
+
+	sched_get_stats(sg->srv->sched, &st);
+	if ((!st.busy && st.queued == 0) || ++sg->drain_polls >= DRAIN_MAX_POLLS) {
+		loop_quit(sg->srv->loop, 0);
+		return;
+	}
+	loop_timer_arm(sg->srv->loop, t, DRAIN_POLL_NS, drain_check, sg);
+}
+
+static void
+on_signal(struct loop_io *io, uint32_t events)
+{
+	struct signals *sg = io->data;
+	struct server *srv = sg->srv;
+	struct signalfd_siginfo si;
+	struct conn *c;
+
+	(void)events;
+	if (read(io->fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		return;
+	if (sg->stopping) {
+		log_warnx("second signal: exiting now");
+		loop_quit(srv->loop, 0);
+		return;
+	}
+	sg->stopping = true;
+	log_info("signal %u: stopping; releasing clients' TPM resources", si.ssi_signo);
+	for (size_t i = 0; i < srv->n_listeners; i++)
+		listener_free(srv, srv->listeners[i]);
+	srv->n_listeners = 0;
+	while ((c = TAILQ_FIRST(&srv->conns)) != NULL)
+		conn_kill(c, "daemon stopping");
+	loop_timer_arm(srv->loop, &sg->drain, 0, drain_check, sg);
+}
+
+static int
+drop_privileges(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+
+	if (pw == NULL) {
+		log_msg(LOG_LVL_ERR, "--user %s: no such user", user);
+		return -ENOENT;
+	}
+	if (initgroups(pw->pw_name, pw->pw_gid) < 0 ||
+	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
+	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0)
+		return -errno;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	return 0;
+}
+
+static int
+open_frontends(struct server *srv)
+{
+	const struct config *cfg = &srv->cfg;
+	int r;
+
+	for (size_t i = 0; i < cfg->n_listen; i++) {
+		const struct cfg_listen *cl = &cfg->listen[i];
+		struct listener **slot = &srv->listeners[srv->n_listeners];
+
+		if (i == 0 && cfg->no_unix)
+			continue;
+		if (cl->kind == LISTEN_UNIX) {
+			if ((r = listen_unix(srv, cl->path, cfg->socket_mode, slot)) < 0) {
+				log_errno(LOG_LVL_ERR, -r, "listening on %s", cl->path);
+				return r;
+			}
+			srv->n_listeners++;
+			continue;
+		}
+		if ((r = listen_tcp(srv, cl->host, cl->port, PROTO_MSSIM_TPM, slot)) < 0) {
+			log_errno(LOG_LVL_ERR, -r, "listening on %s:%u", cl->host, cl->port);
+			return r;
+		}
+		srv->n_listeners++;
+		slot = &srv->listeners[srv->n_listeners];
+		if ((r = listen_tcp(srv, cl->host, cl->port + 1, PROTO_MSSIM_PLATFORM, slot)) < 0) {
+			log_errno(LOG_LVL_ERR, -r, "listening on %s:%u (mssim platform port)",
+				  cl->host, cl->port + 1);
+			return r;
+		}
+		srv->n_listeners++;
+	}
+	if (srv->n_listeners == 0) {
+		log_msg(LOG_LVL_ERR, "no frontend: --socket none and no --listen");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static void
+print_ready(const struct server *srv)
+{
+	const struct config *cfg = &srv->cfg;
+
+	printf("tpmbrokerd: ready on %s.", srv->be->desc);
+	for (size_t i = 0; i < cfg->n_listen; i++) {
+		const struct cfg_listen *cl = &cfg->listen[i];
+		if (i == 0 && cfg->no_unix)
+			continue;
+		if (cl->kind == LISTEN_UNIX)
+			printf(" Connect: tpm2_getrandom -T tpmbroker:path=%s 16", cl->path);
+		else
+			printf(" | tpm2_getrandom -T mssim:host=%s,port=%u 16", cl->host, cl->port);
+	}
+	printf("\n");
+	(void)fflush(stdout);
+}
+
+static int
+setup_signals(struct server *srv, struct signals *sg)
+{
+	sigset_t mask;
+	int fd, r;
+
+	(void)signal(SIGPIPE, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
+		return -errno;
+	fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	sg->srv = srv;
+	if ((r = loop_io_add(srv->loop, &sg->io, fd, EPOLLIN, on_signal, sg)) < 0) {
+		(void)close(fd);
+		return r;
+	}
+	return 0;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct server srv;
+	struct signals sg = {0};
+	struct rm_params rp;
+	int r;
+
+	r = cfg_parse(argc, argv, &srv.cfg);
+	if (r != 0)
+		return r > 0 ? 0 : 2;
+	log_init("tpmbrokerd", srv.cfg.log_level);
+	TAILQ_INIT(&srv.conns);
+	srv.started_ns = now_ns();
+
+	if ((r = loop_new(&srv.loop)) < 0)
+		fatal(-r, "event loop");
+	if ((r = setup_signals(&srv, &sg)) < 0)
+		fatal(-r, "signals");
+	if ((r = be_open(srv.cfg.backend, &srv.be)) < 0)
+		fatal(-r, "backend '%s'", srv.cfg.backend);
+	if (srv.be->needs_startup && (r = be_startup(srv.be)) < 0)
+		fatal(-r, "%s: TPM2_Startup", srv.be->desc);
+	if ((r = caps_load(srv.be, &srv.caps)) < 0)
+		fatal(-r, "%s: reading the TPM's commands and properties", srv.be->desc);
+	log_info("%s: %zu commands, %u object slots, %u session slots, max command %u",
+		 srv.be->desc, srv.caps.n_cc, srv.caps.transient_slots, srv.caps.loaded_sessions,
+		 srv.caps.max_command);
+
+	rp = (struct rm_params){
+		.caps = &srv.caps,
+		.max_objects_per_conn = srv.cfg.max_objects_per_conn,
+		.max_sessions_per_conn = srv.cfg.max_sessions_per_conn,
+		.max_abandoned_per_uid = srv.cfg.max_abandoned_per_uid,
+		.max_abandoned = srv.cfg.max_abandoned,
+	};
+	if ((r = rm_new(&rp, &srv.rm)) < 0)
+		fatal(-r, "resource manager");
+	if ((r = sched_new(&srv, &srv.sched)) < 0)
+		fatal(-r, "scheduler");
+	if ((r = open_frontends(&srv)) < 0)
+		return 1;
+	if (srv.cfg.user[0] != '\0' && (r = drop_privileges(srv.cfg.user)) < 0)
+		fatal(-r, "dropping privileges to %s", srv.cfg.user);
+	srv.uid = geteuid();
+	print_ready(&srv);
+
+	r = loop_run(srv.loop);
+
+	for (size_t i = 0; i < srv.n_listeners; i++)
+		listener_free(&srv, srv.listeners[i]);
+	sched_free(srv.sched);
+	rm_free(srv.rm);
+	caps_free(&srv.caps);
+	be_close(srv.be);
+	loop_io_del(srv.loop, &sg.io);
+	(void)close(sg.io.fd);
+	loop_free(srv.loop);
+	log_info("stopped");
+	return r < 0 ? 1 : 0;
+}

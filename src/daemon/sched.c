@@ -1,0 +1,351 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * sched.c: one job at a time at the TPM, fair turns for everyone else.
+ *
+ * The run queue holds connections, each at most once (a connection has one
+ * command in flight), so FIFO order is round robin over connections: a
+ * client that sends command after command goes to the back each time.
+ * Close jobs (flushing a dead client's objects) go to the front: they free
+ * TPM slots others wait for.
+ *
+ * A job is driven by the RM (rm.h): every RM_SEND goes to the asynchronous
+ * backend and the loop returns to epoll; the backend's fd wakes us when the
+ * answer is in.  Re-entrancy: completing a job writes to the client, which
+ * may read and submit its next command; sched_run() is guarded so that
+ * nested submissions only enqueue.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+
+#include "../common/log.h"
+#include "../common/util.h"
+#include "../common/wire.h"
+#include "backend.h"
+#include "conn.h"
+#include "loop.h"
+#include "rm.h"
+#include "sched.h"
+#include "server.h"
+
+struct sched {
+	struct server *srv;        /* not owned */
+	struct loop_io be_io;
+	int be_fd_registered;      /* the fd be_io watches, -1 if none */
+	struct loop_timer be_timer;
+	TAILQ_HEAD(, conn) queue;  /* conns whose job waits; not owned */
+	struct conn *cur;          /* the job in progress; not owned */
+	struct rm_step step;
+	bool waiting;              /* a command is at the backend */
+	bool reconnected;          /* the current job already had its one reconnect */
+	bool running;              /* re-entrancy guard of sched_run() */
+	struct sched_stats st;
+	uint8_t scratch[TB_BUF_MAX]; /* step->rsp of close jobs */
+	uint8_t rsp[TB_BUF_MAX];     /* the backend's answer */
+};
+
+static void sched_run(struct sched *s);
+static void sched_on_backend(struct loop_io *io, uint32_t events);
+
+static int
+sched_watch_backend(struct sched *s)
+{
+	struct backend *be = s->srv->be;
+	int r;
+
+	if (s->be_fd_registered == be->fd)
+		return 0;
+	if (s->be_fd_registered >= 0)
+		loop_io_del(s->srv->loop, &s->be_io);
+	s->be_fd_registered = -1;
+	if (be->fd < 0)
+		return -ENOTCONN;
+	if ((r = loop_io_add(s->srv->loop, &s->be_io, be->fd, EPOLLIN, sched_on_backend, s)) < 0)
+		return r;
+	s->be_fd_registered = be->fd;
+	return 0;
+}
+
+int
+sched_new(struct server *srv, struct sched **ret)
+{
+	struct sched *s = calloc(1, sizeof(*s));
+	int r;
+
+	if (s == NULL)
+		return -ENOMEM;
+	s->srv = srv;
+	s->be_fd_registered = -1;
+	TAILQ_INIT(&s->queue);
+	if ((r = sched_watch_backend(s)) < 0) {
+		free(s);
+		return r;
+	}
+	*ret = s;
+	return 0;
+}
+
+void
+sched_free(struct sched *s)
+{
+	if (s == NULL)
+		return;
+	if (s->be_fd_registered >= 0)
+		loop_io_del(s->srv->loop, &s->be_io);
+	loop_timer_disarm(s->srv->loop, &s->be_timer);
+	free(s);
+}
+
+void
+sched_submit(struct sched *s, struct conn *c)
+{
+	c->state = CONN_QUEUED;
+	c->job = JOB_COMMAND;
+	TAILQ_INSERT_TAIL(&s->queue, c, q_entry);
+	s->st.queued++;
+	sched_run(s);
+}
+
+void
+sched_submit_close(struct sched *s, struct conn *c)
+{
+	c->job = JOB_CLOSE;
+	TAILQ_INSERT_HEAD(&s->queue, c, q_entry);
+	s->st.queued++;
+	sched_run(s);
+}
+
+void
+sched_forget(struct sched *s, struct conn *c)
+{
+	TAILQ_REMOVE(&s->queue, c, q_entry);
+	s->st.queued--;
+}
+
+bool
+sched_cancel(struct sched *s, struct conn *c)
+{
+	struct backend *be = s->srv->be;
+
+	if (c->state == CONN_QUEUED) {
+		sched_forget(s, c);
+		s->st.cancels++;
+		return true;
+	}
+	if (s->cur == c && s->waiting && s->step.client_cmd && be->ops->cancel != NULL) {
+		s->st.cancels++;
+		if (be->ops->cancel(be) < 0)
+			log_debug("%s: cancel failed", be->desc);
+	}
+	return false;
+}
+
+void
+sched_get_stats(const struct sched *s, struct sched_stats *ret)
+{
+	*ret = s->st;
+	ret->busy = s->cur != NULL;
+}
+
+static void
+sched_timeout(struct loop_timer *t)
+{
+	struct sched *s = t->data;
+	struct backend *be = s->srv->be;
+
+	log_warnx("%s: no answer in %u ms", be->desc, s->srv->cfg.backend_timeout_ms);
+	if (be->ops->cancel != NULL)
+		(void)be->ops->cancel(be);
+	/* without reconnect() (libtpms) the command is bound to finish: keep waiting */
+	if (be->ops->reconnect == NULL)
+		return;
+	s->waiting = false;
+	s->step.rsp_len = 0;
+	/* treated as a broken link: sched_on_backend's failure path */
+	sched_on_backend(&s->be_io, 0);
+}
+
+/* Hand step.tpm_cmd to the backend.  0: submitted, wait; <0: failed. */
+static int
+sched_send(struct sched *s)
+{
+	struct backend *be = s->srv->be;
+	uint8_t loc = s->step.client_cmd ? s->cur->locality : 0;
+	int r;
+
+	if ((r = sched_watch_backend(s)) < 0)
+		return r;
+	if ((r = be->ops->submit(be, s->step.tpm_cmd, s->step.tpm_cmd_len, loc)) < 0)
+		return r;
+	s->waiting = true;
+	s->st.tpm_commands++;
+	loop_timer_arm(s->srv->loop, &s->be_timer,
+		       (uint64_t)s->srv->cfg.backend_timeout_ms * 1000000u, sched_timeout, s);
+	return 0;
+}
+
+/* The TPM lost its state: start it again and tell the RM. */
+static void
+sched_tpm_restarted(struct sched *s)
+{
+	struct backend *be = s->srv->be;
+	int r;
+
+	s->st.tpm_resets++;
+	if ((r = be_startup(be)) < 0)
+		log_errno(LOG_LVL_WARN, -r, "%s: TPM2_Startup after reset", be->desc);
+	else
+		log_warnx("%s: the TPM was reset underneath; started it again, "
+			  "clients' transient handles are gone", be->desc);
+	rm_tpm_reset(s->srv->rm);
+}
+
+/*
+ * The backend failed the step in flight: reconnect once per job; the RM then
+ * decides (rm_abort) whether to send again.
+ */
+static int
+sched_backend_failed(struct sched *s, int err)
+{
+	struct backend *be = s->srv->be;
+	struct rm_conn *rmc = s->cur->rmc;
+	int r;
+
+	s->st.backend_errors++;
+	log_errno(LOG_LVL_WARN, -err, "%s: command failed", be->desc);
+	if (be->ops->reconnect != NULL && !s->reconnected) {
+		s->reconnected = true;
+		if ((r = be->ops->reconnect(be)) == 0 && (r = sched_watch_backend(s)) == 0) {
+			s->st.reconnects++;
+			if (be->needs_startup)
+				sched_tpm_restarted(s);
+			return rm_abort(s->srv->rm, rmc, -ECONNRESET, &s->step);
+		}
+		log_errno(LOG_LVL_WARN, -r, "%s: reconnect", be->desc);
+	}
+	return rm_abort(s->srv->rm, rmc, err, &s->step);
+}
+
+/* The job is over (RM_DONE, or r < 0 an internal RM failure). */
+static void
+sched_job_done(struct sched *s, int r)
+{
+	struct conn *c = s->cur;
+
+	s->cur = NULL;
+	if (c->job == JOB_CLOSE) {
+		if (r < 0)
+			log_errno(LOG_LVL_WARN, -r, "conn %llu: releasing its TPM resources",
+				  (unsigned long long)c->id);
+		conn_release(c);
+		return;
+	}
+	s->st.jobs++;
+	if (r < 0) {
+		log_errno(LOG_LVL_WARN, -r, "conn %llu: resource manager", (unsigned long long)c->id);
+		s->step.rsp_len = wire_rc_response(s->step.rsp, s->step.rsp_cap,
+						   TB_RM_RC(TPM2_RC_FAILURE));
+	}
+	if (c->state == CONN_DEAD) {
+		/* the client left while its command ran: now release what it owned */
+		sched_submit_close(s, c);
+		return;
+	}
+	conn_command_done(c, s->step.rsp_len);
+}
+
+/* Drive the current job from RM result r until it waits or ends. */
+static void
+sched_advance(struct sched *s, int r)
+{
+	while (r == RM_SEND) {
+		int e = sched_send(s);
+		if (e == 0)
+			return;
+		r = sched_backend_failed(s, e);
+	}
+	sched_job_done(s, r);
+}
+
+static void
+sched_start(struct sched *s, struct conn *c)
+{
+	int r;
+
+	TAILQ_REMOVE(&s->queue, c, q_entry);
+	s->st.queued--;
+	s->cur = c;
+	s->reconnected = false;
+	memset(&s->step, 0, sizeof(s->step));
+	if (c->job == JOB_CLOSE) {
+		s->step.rsp = s->scratch;
+		s->step.rsp_cap = sizeof(s->scratch);
+		r = rm_close(s->srv->rm, c->rmc, &s->step);
+	} else {
+		c->state = CONN_RUNNING;
+		s->step.rsp = conn_rsp_buf(c, &s->step.rsp_cap);
+		r = rm_begin(s->srv->rm, c->rmc, c->cmd, c->job_len, &s->step);
+	}
+	sched_advance(s, r);
+}
+
+static void
+sched_run(struct sched *s)
+{
+	struct conn *c;
+
+	if (s->running)
+		return;
+	s->running = true;
+	while (s->cur == NULL && (c = TAILQ_FIRST(&s->queue)) != NULL)
+		sched_start(s, c);
+	s->running = false;
+}
+
+static void
+sched_on_backend(struct loop_io *io, uint32_t events)
+{
+	struct sched *s = io->data;
+	struct backend *be = s->srv->be;
+	size_t len = 0;
+	int r;
+
+	(void)events;
+	if (!s->waiting && s->cur == NULL) {
+		/* readable while idle: the link broke (EOF); reconnect lazily */
+		loop_io_del(s->srv->loop, &s->be_io);
+		s->be_fd_registered = -1;
+		log_debug("%s: readable while idle; will reconnect on next use", be->desc);
+		if (be->ops->reconnect != NULL && be->ops->reconnect(be) == 0) {
+			s->st.reconnects++;
+			(void)sched_watch_backend(s);
+			if (be->needs_startup)
+				sched_tpm_restarted(s);
+		}
+		return;
+	}
+	if (s->waiting) {
+		r = be->ops->finish(be, s->rsp, sizeof(s->rsp), &len);
+		if (r == 0)
+			return;
+	} else {
+		r = -ETIMEDOUT; /* from sched_timeout */
+	}
+	s->waiting = false;
+	loop_timer_disarm(s->srv->loop, &s->be_timer);
+	s->running = true;
+	if (r < 0) {
+		r = sched_backend_failed(s, r);
+	} else if (wire_response_rc(s->rsp, len) == TPM2_RC_INITIALIZE &&
+		   get_be32(s->step.tpm_cmd + 6) != TPM2_CC_Startup) {
+		/* powered off and on underneath us without the link breaking */
+		sched_tpm_restarted(s);
+		r = rm_abort(s->srv->rm, s->cur->rmc, -ECONNRESET, &s->step);
+	} else {
+		r = rm_resume(s->srv->rm, s->cur->rmc, s->rsp, len, &s->step);
+	}
+	sched_advance(s, r);
+	s->running = false;
+	sched_run(s);
+}

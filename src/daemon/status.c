@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * status.c: a snapshot of the daemon for `tpmbroker status`.  Rendered on
+ * the loop thread between jobs' steps, so RM tables are consistent.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "../common/util.h"
+#include "backend.h"
+#include "conn.h"
+#include "rm.h"
+#include "sched.h"
+#include "server.h"
+#include "status.h"
+
+static void
+json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s != '\0'; s++) {
+		unsigned char ch = (unsigned char)*s;
+		if (ch == '"' || ch == '\\')
+			fprintf(f, "\\%c", ch);
+		else if (ch < 0x20)
+			fprintf(f, "\\u%04x", ch);
+		else
+			fputc(ch, f);
+	}
+	fputc('"', f);
+}
+
+static void
+status_json(struct server *srv, FILE *f)
+{
+	struct sched_stats ss;
+	struct rm_stats rs;
+	struct conn *c;
+	bool first = true;
+
+	sched_get_stats(srv->sched, &ss);
+	rm_get_stats(srv->rm, &rs);
+	fprintf(f, "{\"pid\": %d, \"uptime_s\": %llu, \"backend\": ", (int)getpid(),
+		(unsigned long long)((now_ns() - srv->started_ns) / 1000000000u));
+	json_str(f, srv->be->desc);
+	fprintf(f,
+		", \"tpm\": {\"max_command\": %u, \"transient_slots\": %u, "
+		"\"loaded_sessions\": %u, \"active_sessions_max\": %u, \"context_gap_max\": %u, "
+		"\"commands_supported\": %zu}",
+		srv->caps.max_command, srv->caps.transient_slots, srv->caps.loaded_sessions,
+		srv->caps.active_sessions_max, srv->caps.context_gap_max, srv->caps.n_cc);
+	fprintf(f,
+		", \"counters\": {\"connections_now\": %u, \"connections_total\": %llu, "
+		"\"connections_refused\": %llu, \"commands\": %llu, \"tpm_commands\": %llu, "
+		"\"rm_errors\": %llu, \"bad_frames\": %llu, \"context_saves\": %llu, "
+		"\"context_loads\": %llu, \"flushes\": %llu, \"evictions\": %llu, "
+		"\"backend_errors\": %llu, \"reconnects\": %llu, \"tpm_resets\": %llu, "
+		"\"cancels\": %llu, \"queued\": %u, \"busy\": %s}",
+		srv->n_conns, (unsigned long long)srv->conns_total,
+		(unsigned long long)srv->conns_refused, (unsigned long long)ss.jobs,
+		(unsigned long long)ss.tpm_commands, (unsigned long long)rs.rm_errors,
+		(unsigned long long)srv->frames_bad, (unsigned long long)rs.context_saves,
+		(unsigned long long)rs.context_loads, (unsigned long long)rs.flushes,
+		(unsigned long long)rs.evictions, (unsigned long long)ss.backend_errors,
+		(unsigned long long)ss.reconnects, (unsigned long long)ss.tpm_resets,
+		(unsigned long long)ss.cancels, ss.queued, ss.busy ? "true" : "false");
+	fputs(", \"connections\": [", f);
+	TAILQ_FOREACH(c, &srv->conns, entry) {
+		fprintf(f,
+			"%s{\"id\": %llu, \"protocol\": \"%s\", \"pid\": %d, \"uid\": %d, "
+			"\"state\": \"%s\", \"commands\": %llu, ",
+			first ? "" : ", ", (unsigned long long)c->id, conn_proto_name(c->proto),
+			c->peer_known ? (int)c->peer.pid : -1, c->peer_known ? (int)c->peer.uid : -1,
+			conn_state_name(c->state), (unsigned long long)c->commands);
+		rm_conn_describe(srv->rm, c->rmc, f, true);
+		fputc('}', f);
+		first = false;
+	}
+	fputs("]}\n", f);
+}
+
+static void
+status_text(struct server *srv, FILE *f)
+{
+	struct sched_stats ss;
+	struct rm_stats rs;
+	struct conn *c;
+
+	sched_get_stats(srv->sched, &ss);
+	rm_get_stats(srv->rm, &rs);
+	fprintf(f, "tpmbrokerd pid %d, up %llu s, backend %s\n", (int)getpid(),
+		(unsigned long long)((now_ns() - srv->started_ns) / 1000000000u), srv->be->desc);
+	fprintf(f, "TPM: %u object slots, %u session slots, %u active sessions max, "
+		   "%zu commands\n",
+		srv->caps.transient_slots, srv->caps.loaded_sessions,
+		srv->caps.active_sessions_max, srv->caps.n_cc);
+	fprintf(f, "connections: %u now, %llu total, %llu refused\n", srv->n_conns,
+		(unsigned long long)srv->conns_total, (unsigned long long)srv->conns_refused);
+	fprintf(f,
+		"commands: %llu from clients, %llu to the TPM, %llu answered by the broker, "
+		"%llu bad frames\n",
+		(unsigned long long)ss.jobs, (unsigned long long)ss.tpm_commands,
+		(unsigned long long)rs.rm_errors, (unsigned long long)srv->frames_bad);
+	fprintf(f, "contexts: %llu saves, %llu loads, %llu flushes, %llu evictions\n",
+		(unsigned long long)rs.context_saves, (unsigned long long)rs.context_loads,
+		(unsigned long long)rs.flushes, (unsigned long long)rs.evictions);
+	fprintf(f, "backend: %llu errors, %llu reconnects, %llu TPM resets, %llu cancels\n",
+		(unsigned long long)ss.backend_errors, (unsigned long long)ss.reconnects,
+		(unsigned long long)ss.tpm_resets, (unsigned long long)ss.cancels);
+	fprintf(f, "queue: %u waiting, %s\n", ss.queued, ss.busy ? "TPM busy" : "TPM idle");
+	if (!TAILQ_EMPTY(&srv->conns))
+		fprintf(f, "\n%6s %-14s %7s %6s %-8s %9s  %s\n", "ID", "PROTOCOL", "PID", "UID",
+			"STATE", "COMMANDS", "HANDLES");
+	TAILQ_FOREACH(c, &srv->conns, entry) {
+		fprintf(f, "%6llu %-14s %7d %6d %-8s %9llu  ", (unsigned long long)c->id,
+			conn_proto_name(c->proto), c->peer_known ? (int)c->peer.pid : -1,
+			c->peer_known ? (int)c->peer.uid : -1, conn_state_name(c->state),
+			(unsigned long long)c->commands);
+		rm_conn_describe(srv->rm, c->rmc, f, false);
+		fputc('\n', f);
+	}
+}
+
+int
+status_render(struct server *srv, bool json, char **ret, size_t *ret_len)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+
+	if (f == NULL)
+		return -errno;
+	if (json)
+		status_json(srv, f);
+	else
+		status_text(srv, f);
+	if (fclose(f) != 0) {
+		free(buf);
+		return -ENOMEM;
+	}
+	*ret = buf;
+	*ret_len = len;
+	return 0;
+}

@@ -1,0 +1,14 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/* status.h: the text and JSON answers to `tpmbroker status`. */
+#ifndef TB_STATUS_H
+#define TB_STATUS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct server;
+
+/* Render into a malloc'd buffer (*ret, owned by the caller). */
+int status_render(struct server *srv, bool json, char **ret, size_t *ret_len);
+
+#endif
