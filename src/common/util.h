@@ -64,6 +64,9 @@ put_be32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)v;
 }
 
+/* Set O_NONBLOCK on fd; 0 or -errno. */
+int fcntl_nonblock(int fd);
+
 /* Monotonic clock in nanoseconds. */
 uint64_t now_ns(void);
 

@@ -21,7 +21,7 @@
 #define TB_BUF_MAX 8192u
 
 /* The resource-manager layer (11), as the kernel RM and tpm2-abrmd use it. */
-#define TB_RM_LAYER ((uint32_t)TSS2_RESMGR_TPM_RC_LAYER)
+#define TB_RM_LAYER ((uint32_t)TSS2_RESMGR_RC_LAYER)
 #define TB_RM_RC(rc) (TB_RM_LAYER | (uint32_t)(rc))
 
 struct tpm_hdr {

@@ -181,26 +181,40 @@ loop_fire_timers(struct loop *l)
 }
 
 int
-loop_run(struct loop *l)
+loop_run_once(struct loop *l, int timeout_ms)
 {
 	struct epoll_event evs[LOOP_BATCH];
+	int n, t = loop_timeout_ms(l);
+
+	if (t < 0 || (timeout_ms >= 0 && timeout_ms < t))
+		t = timeout_ms;
+	n = epoll_wait(l->epfd, evs, LOOP_BATCH, t);
+	if (n < 0) {
+		if (errno == EINTR)
+			return 0;
+		return -errno;
+	}
+	for (int i = 0; i < n; i++) {
+		struct loop_io *io = evs[i].data.ptr;
+		/* an earlier callback of this batch may have removed it */
+		if (io->added)
+			io->cb(io, evs[i].events);
+	}
+	loop_fire_timers(l);
+	loop_run_deferred(l);
+	return n;
+}
+
+int
+loop_run(struct loop *l)
+{
+	int r;
 
 	while (!l->quit) {
-		int n = epoll_wait(l->epfd, evs, LOOP_BATCH, loop_timeout_ms(l));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			log_errno(LOG_LVL_ERR, errno, "epoll_wait");
-			return -errno;
+		if ((r = loop_run_once(l, -1)) < 0) {
+			log_errno(LOG_LVL_ERR, -r, "epoll_wait");
+			return r;
 		}
-		for (int i = 0; i < n; i++) {
-			struct loop_io *io = evs[i].data.ptr;
-			/* an earlier callback of this batch may have removed it */
-			if (io->added)
-				io->cb(io, evs[i].events);
-		}
-		loop_fire_timers(l);
-		loop_run_deferred(l);
 	}
 	return l->quit_code;
 }

@@ -49,6 +49,9 @@ void loop_timer_disarm(struct loop *l, struct loop_timer *t);
 /* Run fn(data) once after the current dispatch round. */
 int loop_defer(struct loop *l, void (*fn)(void *data), void *data);
 
+/* One dispatch round, waiting at most timeout_ms (tests step the loop). */
+int loop_run_once(struct loop *l, int timeout_ms);
+
 /* Run until loop_quit(); returns the code given there. */
 int loop_run(struct loop *l);
 void loop_quit(struct loop *l, int code);

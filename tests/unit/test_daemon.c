@@ -1,0 +1,557 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * test_daemon.c: the frontends and the scheduler, end to end inside one
+ * process: real loop, conn, sched and rm over a scripted fake backend, with
+ * clients on socketpairs.  Framing, validation answers, fairness, cancel,
+ * the mssim protocol, and clients that misbehave.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "common/proto.h"
+#include "common/util.h"
+#include "common/wire.h"
+#include "daemon/backend.h"
+#include "daemon/caps.h"
+#include "daemon/conn.h"
+#include "daemon/loop.h"
+#include "daemon/rm.h"
+#include "daemon/sched.h"
+#include "daemon/server.h"
+
+/* ---- a fake backend: answers GetRandom with the requested count echoed ---- */
+
+#define LOG_MAX 256
+
+struct fake {
+	uint8_t cmd[TB_BUF_MAX];
+	size_t cmd_len;
+	bool pending;
+	bool hold;              /* don't complete until released */
+	uint16_t log[LOG_MAX];  /* bytesRequested of each GetRandom seen */
+	size_t n_log;
+	unsigned cancels;
+};
+
+static struct fake fake;
+
+static int
+fake_open(struct backend *be, const char *args)
+{
+	(void)args;
+	be->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	snprintf(be->desc, sizeof(be->desc), "fake");
+	return be->fd < 0 ? -errno : 0;
+}
+
+static int
+fake_submit(struct backend *be, const uint8_t *cmd, size_t len, uint8_t locality)
+{
+	uint64_t one = 1;
+
+	(void)locality;
+	memcpy(fake.cmd, cmd, len);
+	fake.cmd_len = len;
+	fake.pending = true;
+	if (get_be32(cmd + 6) == TPM2_CC_GetRandom && fake.n_log < LOG_MAX)
+		fake.log[fake.n_log++] = get_be16(cmd + 10);
+	if (!fake.hold && write(be->fd, &one, sizeof(one)) != sizeof(one))
+		return -EIO;
+	return 0;
+}
+
+static void
+fake_release(struct backend *be)
+{
+	uint64_t one = 1;
+
+	fake.hold = false;
+	assert_int_equal(write(be->fd, &one, sizeof(one)), sizeof(one));
+}
+
+static int
+fake_finish(struct backend *be, uint8_t *rsp, size_t cap, size_t *ret_len)
+{
+	uint64_t v;
+	uint16_t n = get_be16(fake.cmd + 10);
+
+	if (read(be->fd, &v, sizeof(v)) != sizeof(v))
+		return 0;
+	assert_true(fake.pending);
+	fake.pending = false;
+	assert_true(cap >= 12u + n);
+	wire_hdr_put(rsp, TPM2_ST_NO_SESSIONS, 12u + n, TPM2_RC_SUCCESS);
+	put_be16(rsp + 10, n);
+	memset(rsp + 12, 0xab, n);
+	*ret_len = 12u + n;
+	return 1;
+}
+
+static int
+fake_cancel(struct backend *be)
+{
+	(void)be;
+	fake.cancels++;
+	return 0;
+}
+
+static void
+fake_close(struct backend *be)
+{
+	(void)close(be->fd);
+}
+
+static const struct backend_ops fake_ops = {
+	.name = "fake",
+	.open = fake_open,
+	.submit = fake_submit,
+	.finish = fake_finish,
+	.cancel = fake_cancel,
+	.close = fake_close,
+};
+
+/* ---- a server around it ---- */
+
+static struct server srv;
+static TPMA_CC cc_table[] = {
+	TPM2_CC_GetRandom, /* cHandles 0 */
+};
+
+static int
+setup(void **state)
+{
+	char *argv[] = {"tpmbrokerd", "--socket", "none", NULL};
+	struct rm_params rp = {.caps = &srv.caps, .max_objects_per_conn = 8,
+			       .max_sessions_per_conn = 8};
+
+	(void)state;
+	memset(&srv, 0, sizeof(srv));
+	memset(&fake, 0, sizeof(fake));
+	optind = 0;
+	assert_int_equal(cfg_parse(3, argv, &srv.cfg), 0);
+	TAILQ_INIT(&srv.conns);
+	srv.uid = geteuid();
+	assert_int_equal(loop_new(&srv.loop), 0);
+	srv.be = calloc(1, sizeof(*srv.be));
+	srv.be->ops = &fake_ops;
+	assert_int_equal(fake_open(srv.be, ""), 0);
+	srv.caps.cc = cc_table;
+	srv.caps.n_cc = ARRAY_SIZE(cc_table);
+	srv.caps.max_command = TB_DEFAULT_MAX_MSG;
+	assert_int_equal(rm_new(&rp, &srv.rm), 0);
+	assert_int_equal(sched_new(&srv, &srv.sched), 0);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct conn *c;
+
+	(void)state;
+	while ((c = TAILQ_FIRST(&srv.conns)) != NULL)
+		conn_kill(c, "test end");
+	for (int i = 0; i < 10; i++)
+		(void)loop_run_once(srv.loop, 0);
+	sched_free(srv.sched);
+	rm_free(srv.rm);
+	fake_close(srv.be);
+	free(srv.be);
+	loop_free(srv.loop);
+	return 0;
+}
+
+/* A client: returns its socket; the daemon side becomes a conn. */
+static int
+client(enum conn_proto proto)
+{
+	int sv[2];
+	struct conn *c;
+
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	assert_int_equal(fcntl_nonblock(sv[0]), 0);
+	assert_int_equal(conn_new(&srv, sv[0], proto, &c), 0);
+	return sv[1];
+}
+
+static void
+pump(int rounds)
+{
+	for (int i = 0; i < rounds; i++)
+		(void)loop_run_once(srv.loop, 5);
+}
+
+static size_t
+getrandom_cmd(uint8_t *buf, uint16_t n)
+{
+	wire_hdr_put(buf, TPM2_ST_NO_SESSIONS, 12, TPM2_CC_GetRandom);
+	put_be16(buf + 10, n);
+	return 12;
+}
+
+static void
+send_frame(int fd, uint8_t type, const uint8_t *payload, size_t len)
+{
+	uint8_t hdr[TB_PROTO_HDR_SIZE];
+	struct tb_msg_hdr h = {.version = TB_PROTO_VERSION, .type = type, .len = (uint32_t)len};
+
+	tb_hdr_pack(hdr, &h);
+	assert_int_equal(write_all(fd, hdr, sizeof(hdr)), 0);
+	if (len > 0)
+		assert_int_equal(write_all(fd, payload, len), 0);
+}
+
+/* Pump the loop until a whole response frame arrived on fd. */
+static size_t
+recv_frame(int fd, uint8_t *type, uint8_t *buf, size_t cap)
+{
+	uint8_t hdr[TB_PROTO_HDR_SIZE];
+	struct tb_msg_hdr h;
+	size_t got = 0;
+
+	for (int i = 0; i < 400 && got < sizeof(hdr); i++) {
+		ssize_t n = recv(fd, hdr + got, sizeof(hdr) - got, MSG_DONTWAIT);
+		if (n > 0)
+			got += (size_t)n;
+		else
+			pump(1);
+	}
+	assert_int_equal(got, sizeof(hdr));
+	tb_hdr_unpack(hdr, &h);
+	assert_int_equal(h.version, TB_PROTO_VERSION);
+	assert_true(h.len <= cap);
+	got = 0;
+	for (int i = 0; i < 400 && got < h.len; i++) {
+		ssize_t n = recv(fd, buf + got, h.len - got, MSG_DONTWAIT);
+		if (n > 0)
+			got += (size_t)n;
+		else
+			pump(1);
+	}
+	assert_int_equal(got, h.len);
+	*type = h.type;
+	return h.len;
+}
+
+static uint32_t
+roundtrip_rc(int fd, const uint8_t *cmd, size_t len)
+{
+	uint8_t rsp[TB_BUF_MAX], type;
+	size_t n;
+
+	send_frame(fd, TB_MSG_COMMAND, cmd, len);
+	n = recv_frame(fd, &type, rsp, sizeof(rsp));
+	assert_int_equal(type, TB_MSG_RESPONSE);
+	return wire_response_rc(rsp, n);
+}
+
+static bool
+peer_closed(int fd)
+{
+	uint8_t b;
+
+	for (int i = 0; i < 100; i++) {
+		ssize_t n = recv(fd, &b, 1, MSG_DONTWAIT);
+		if (n == 0)
+			return true;
+		pump(1);
+	}
+	return false;
+}
+
+/* ---- tests ---- */
+
+static void
+test_getrandom_roundtrip(void **state)
+{
+	int fd = client(PROTO_TB);
+	uint8_t cmd[12], rsp[64], type;
+	size_t n;
+
+	(void)state;
+	send_frame(fd, TB_MSG_COMMAND, cmd, getrandom_cmd(cmd, 8));
+	n = recv_frame(fd, &type, rsp, sizeof(rsp));
+	assert_int_equal(type, TB_MSG_RESPONSE);
+	assert_int_equal(n, 20);
+	assert_int_equal(wire_response_rc(rsp, n), 0);
+	assert_int_equal(get_be16(rsp + 10), 8);
+	close(fd);
+}
+
+static void
+test_malformed_keep_connection(void **state)
+{
+	int fd = client(PROTO_TB), other = client(PROTO_TB);
+	uint8_t cmd[64];
+
+	(void)state;
+	/* header size disagrees with the frame length */
+	getrandom_cmd(cmd, 8);
+	put_be32(cmd + 2, 20);
+	assert_int_equal(roundtrip_rc(fd, cmd, 12), 0x000B0142);
+	/* shorter than a header */
+	assert_int_equal(roundtrip_rc(fd, cmd, 6), 0x000B0142);
+	/* empty command */
+	assert_int_equal(roundtrip_rc(fd, cmd, 0), 0x000B0142);
+	/* bad tag */
+	getrandom_cmd(cmd, 8);
+	put_be16(cmd, 0x8003);
+	assert_int_equal(roundtrip_rc(fd, cmd, 12), 0x000B001E);
+	/* command code the TPM does not have */
+	getrandom_cmd(cmd, 8);
+	put_be32(cmd + 6, 0x20000999);
+	assert_int_equal(roundtrip_rc(fd, cmd, 12), 0x000B0143);
+	put_be32(cmd + 6, TPM2_CC_Clear);
+	assert_int_equal(roundtrip_rc(fd, cmd, 12), 0x000B0143);
+	/* nothing reached the TPM, and both connections still work */
+	assert_int_equal(fake.n_log, 0);
+	assert_int_equal(roundtrip_rc(fd, cmd, getrandom_cmd(cmd, 4)), 0);
+	assert_int_equal(roundtrip_rc(other, cmd, getrandom_cmd(cmd, 4)), 0);
+	assert_int_equal(fake.n_log, 2);
+	close(fd);
+	close(other);
+}
+
+static void
+test_framing_lost_closes(void **state)
+{
+	int fd = client(PROTO_TB), other = client(PROTO_TB);
+	uint8_t hdr[TB_PROTO_HDR_SIZE], rsp[64], cmd[12], type;
+	struct tb_msg_hdr h = {.version = TB_PROTO_VERSION, .type = TB_MSG_COMMAND,
+			       .len = TB_PROTO_MAX_PAYLOAD + 1};
+
+	(void)state;
+	tb_hdr_pack(hdr, &h);
+	assert_int_equal(write_all(fd, hdr, sizeof(hdr)), 0);
+	assert_int_equal(recv_frame(fd, &type, rsp, sizeof(rsp)), 10);
+	assert_int_equal(wire_response_rc(rsp, 10), 0x000B0142);
+	assert_true(peer_closed(fd));
+	close(fd);
+
+	fd = client(PROTO_TB);
+	h = (struct tb_msg_hdr){.version = 7, .type = TB_MSG_COMMAND, .len = 12};
+	tb_hdr_pack(hdr, &h);
+	assert_int_equal(write_all(fd, hdr, sizeof(hdr)), 0);
+	assert_int_equal(recv_frame(fd, &type, rsp, sizeof(rsp)), 10);
+	assert_int_equal(wire_response_rc(rsp, 10), 0x000B001E);
+	assert_true(peer_closed(fd));
+	close(fd);
+
+	assert_int_equal(roundtrip_rc(other, cmd, getrandom_cmd(cmd, 4)), 0);
+	close(other);
+}
+
+static void
+test_fair_turns(void **state)
+{
+	int fds[3];
+	uint8_t cmd[12], rsp[64], type;
+
+	(void)state;
+	for (int i = 0; i < 3; i++)
+		fds[i] = client(PROTO_TB);
+	/* client 0 pipelines 6 commands before the others send 2 each */
+	for (int k = 0; k < 6; k++)
+		send_frame(fds[0], TB_MSG_COMMAND, cmd, getrandom_cmd(cmd, 1));
+	for (int i = 1; i < 3; i++)
+		for (int k = 0; k < 2; k++)
+			send_frame(fds[i], TB_MSG_COMMAND, cmd, getrandom_cmd(cmd, (uint16_t)(i + 1)));
+	for (int i = 0; i < 3; i++)
+		for (int k = 0; k < (i == 0 ? 6 : 2); k++) {
+			size_t n = recv_frame(fds[i], &type, rsp, sizeof(rsp));
+			assert_int_equal(wire_response_rc(rsp, n), 0);
+			assert_int_equal(get_be16(rsp + 10), i + 1);
+		}
+	assert_int_equal(fake.n_log, 10);
+	/*
+	 * Round robin: while others wait, nobody goes twice in a row; so the
+	 * two other clients are served within the first 6 commands.
+	 */
+	for (size_t j = 1; j < 6; j++)
+		assert_int_not_equal(fake.log[j], fake.log[j - 1]);
+	for (size_t j = 6; j < 10; j++)
+		assert_int_equal(fake.log[j], 1);
+	for (int i = 0; i < 3; i++)
+		close(fds[i]);
+}
+
+static void
+test_cancel_queued(void **state)
+{
+	int a = client(PROTO_TB), b = client(PROTO_TB);
+	uint8_t cmd[12], rsp[64], type;
+	size_t n;
+
+	(void)state;
+	fake.hold = true;
+	send_frame(a, TB_MSG_COMMAND, cmd, getrandom_cmd(cmd, 1));
+	pump(3);
+	send_frame(b, TB_MSG_COMMAND, cmd, getrandom_cmd(cmd, 2));
+	pump(3);
+	/* b waits behind a: cancel takes it off the queue */
+	send_frame(b, TB_MSG_CANCEL, NULL, 0);
+	n = recv_frame(b, &type, rsp, sizeof(rsp));
+	assert_int_equal(wire_response_rc(rsp, n), 0x000B0909);
+	/* a is at the TPM: cancel goes to the backend, answer comes as usual */
+	send_frame(a, TB_MSG_CANCEL, NULL, 0);
+	pump(3);
+	assert_int_equal(fake.cancels, 1);
+	fake_release(srv.be);
+	n = recv_frame(a, &type, rsp, sizeof(rsp));
+	assert_int_equal(wire_response_rc(rsp, n), 0);
+	assert_int_equal(fake.n_log, 1);
+	close(a);
+	close(b);
+}
+
+static void
+test_client_gone_midway(void **state)
+{
+	int a = client(PROTO_TB), b = client(PROTO_TB), c = client(PROTO_TB);
+	uint8_t cmd[12], half[TB_PROTO_HDR_SIZE + 12];
+	struct tb_msg_hdr h = {.version = TB_PROTO_VERSION, .type = TB_MSG_COMMAND, .len = 12};
+
+	(void)state;
+	/* a sends half a command and leaves */
+	tb_hdr_pack(half, &h);
+	getrandom_cmd(half + TB_PROTO_HDR_SIZE, 1);
+	assert_int_equal(write_all(a, half, TB_PROTO_HDR_SIZE + 5), 0);
+	pump(2);
+	close(a);
+	/* b sends a command and never reads the answer, then leaves while it runs */
+	fake.hold = true;
+	send_frame(b, TB_MSG_COMMAND, cmd, getrandom_cmd(cmd, 2));
+	pump(3);
+	close(b);
+	pump(3);
+	fake_release(srv.be);
+	pump(3);
+	/* c is served */
+	assert_int_equal(roundtrip_rc(c, cmd, getrandom_cmd(cmd, 3)), 0);
+	assert_int_equal(srv.n_conns, 1);
+	close(c);
+}
+
+static void
+test_status(void **state)
+{
+	int fd = client(PROTO_TB);
+	uint8_t rsp[TB_BUF_MAX], type, hdr[TB_PROTO_HDR_SIZE];
+	struct tb_msg_hdr h = {.version = TB_PROTO_VERSION, .type = TB_MSG_STATUS,
+			       .flags = TB_STATUS_FLAG_JSON};
+	size_t n;
+
+	(void)state;
+	tb_hdr_pack(hdr, &h);
+	assert_int_equal(write_all(fd, hdr, sizeof(hdr)), 0);
+	n = recv_frame(fd, &type, rsp, sizeof(rsp) - 1);
+	assert_int_equal(type, TB_MSG_STATUS);
+	rsp[n] = '\0';
+	assert_non_null(strstr((char *)rsp, "\"connections\": [{\"id\""));
+	assert_non_null(strstr((char *)rsp, "\"backend\": \"fake\""));
+	close(fd);
+}
+
+/* mssim: SEND_COMMAND framing, handshake, platform port acks */
+static void
+test_mssim(void **state)
+{
+	int fd = client(PROTO_MSSIM_TPM), plat = client(PROTO_MSSIM_PLATFORM);
+	uint8_t buf[64], rsp[64];
+	size_t got = 0;
+
+	(void)state;
+	put_be32(buf, 1); /* POWER_ON */
+	assert_int_equal(write_all(plat, buf, 4), 0);
+	put_be32(buf, 11); /* NV_ON */
+	assert_int_equal(write_all(plat, buf, 4), 0);
+	for (int i = 0; i < 200 && got < 8; i++) {
+		ssize_t n = recv(plat, rsp + got, 8 - got, MSG_DONTWAIT);
+		if (n > 0)
+			got += (size_t)n;
+		else
+			pump(1);
+	}
+	assert_int_equal(got, 8);
+	assert_int_equal(get_be32(rsp), 0);
+	assert_int_equal(get_be32(rsp + 4), 0);
+
+	put_be32(buf, 8); /* SEND_COMMAND */
+	buf[4] = 0;
+	put_be32(buf + 5, 12);
+	getrandom_cmd(buf + 9, 5);
+	assert_int_equal(write_all(fd, buf, 21), 0);
+	got = 0;
+	for (int i = 0; i < 200 && got < 4 + 17 + 4; i++) {
+		ssize_t n = recv(fd, rsp + got, 25 - got, MSG_DONTWAIT);
+		if (n > 0)
+			got += (size_t)n;
+		else
+			pump(1);
+	}
+	assert_int_equal(got, 25);
+	assert_int_equal(get_be32(rsp), 17);
+	assert_int_equal(wire_response_rc(rsp + 4, 17), 0);
+	assert_int_equal(get_be32(rsp + 21), 0);
+
+	/* a bad command keeps the connection; an oversized frame closes it */
+	put_be32(buf + 5, 12);
+	getrandom_cmd(buf + 9, 5);
+	put_be16(buf + 9, 0x1234);
+	assert_int_equal(write_all(fd, buf, 21), 0);
+	got = 0;
+	for (int i = 0; i < 200 && got < 18; i++) {
+		ssize_t n = recv(fd, rsp + got, 18 - got, MSG_DONTWAIT);
+		if (n > 0)
+			got += (size_t)n;
+		else
+			pump(1);
+	}
+	assert_int_equal(got, 18);
+	assert_int_equal(get_be32(rsp), 10);
+	assert_int_equal(wire_response_rc(rsp + 4, 10), 0x000B001E);
+	put_be32(buf + 5, 100000);
+	assert_int_equal(write_all(fd, buf, 9), 0);
+	got = 0;
+	for (int i = 0; i < 200 && got < 18; i++) {
+		ssize_t n = recv(fd, rsp + got, 18 - got, MSG_DONTWAIT);
+		if (n > 0)
+			got += (size_t)n;
+		else
+			pump(1);
+	}
+	assert_int_equal(got, 18);
+	assert_int_equal(wire_response_rc(rsp + 4, 10), 0x000B0142);
+	assert_true(peer_closed(fd));
+	close(fd);
+	close(plat);
+}
+
+int
+main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_getrandom_roundtrip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_keep_connection, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_framing_lost_closes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fair_turns, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cancel_queued, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_gone_midway, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mssim, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
