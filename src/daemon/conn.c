@@ -455,6 +455,12 @@ conn_read(struct conn *c)
 			if (r <= 0)
 				break;
 			conn_command_ready(c);
+			/*
+			 * Busy now: don't try another read (EAGAIN almost always);
+			 * EPOLLIN stays armed for a CANCEL and will wake us.
+			 */
+			if (c->state != CONN_READ)
+				return;
 			continue;
 		}
 		if (c->hdr_len < c->hdr_want) {
