@@ -1,0 +1,448 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * be_libtpms.c: the embedded TPM.  libtpms runs in-process, TPM 2.0 mode;
+ * its NV state is persisted by our callbacks as one file per blob in the
+ * state directory, written atomically (temp file, fsync, rename, fsync of
+ * the directory), so a crash never leaves a torn "permall".
+ *
+ * libtpms computes in the calling thread and an RSA key generation takes
+ * hundreds of ms, so commands run on one worker thread; completion is an
+ * eventfd the event loop watches (be->fd).  libtpms is a process-wide
+ * singleton: one libtpms backend per process.
+ *
+ * A daemon restart is a TPM power cycle: volatile state (loaded objects,
+ * sessions) is not kept; the daemon sends TPM2_Startup(CLEAR).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <libtpms/tpm_error.h>
+#include <libtpms/tpm_library.h>
+
+#include "../common/log.h"
+#include "../common/util.h"
+#include "../common/wire.h"
+#include "backend.h"
+
+struct libtpms {
+	char dir[PATH_MAX - 64];
+	int lock_fd;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool have_job;   /* a command waits for the worker */
+	bool stop;
+	uint8_t locality;
+	uint8_t cmd[TB_BUF_MAX];
+	uint32_t cmd_len;
+	unsigned char *rbuf; /* libtpms' response buffer, reused (libtpms reallocs it) */
+	uint32_t rlen, rbufsize;
+	TPM_RESULT result;
+};
+
+/* the callbacks have no context pointer: libtpms is a singleton anyway */
+static struct libtpms *lt_self;
+
+static int
+lt_path(char *buf, size_t cap, const char *name, const char *suffix)
+{
+	int n = snprintf(buf, cap, "%s/%s%s", lt_self->dir, name, suffix);
+
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+static TPM_RESULT
+lt_nvram_init(void)
+{
+	return TPM_SUCCESS;
+}
+
+static TPM_RESULT
+lt_nvram_load(unsigned char **data, uint32_t *length, uint32_t tpm_number, const char *name)
+{
+	char path[PATH_MAX];
+	struct stat st;
+	unsigned char *buf;
+	int fd, r;
+
+	(void)tpm_number;
+	if (lt_path(path, sizeof(path), name, "") < 0)
+		return TPM_FAIL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? TPM_RETRY : TPM_FAIL; /* TPM_RETRY: no such blob yet */
+	if (fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size > (1 << 24)) {
+		(void)close(fd);
+		return TPM_FAIL;
+	}
+	buf = malloc((size_t)st.st_size);
+	if (buf == NULL) {
+		(void)close(fd);
+		return TPM_FAIL;
+	}
+	r = read_all(fd, buf, (size_t)st.st_size);
+	(void)close(fd);
+	if (r < 0) {
+		log_errno(LOG_LVL_WARN, -r, "libtpms: reading %s", path);
+		free(buf);
+		return TPM_FAIL;
+	}
+	*data = buf; /* libtpms frees it */
+	*length = (uint32_t)st.st_size;
+	return TPM_SUCCESS;
+}
+
+static TPM_RESULT
+lt_nvram_store(const unsigned char *data, uint32_t length, uint32_t tpm_number, const char *name)
+{
+	char path[PATH_MAX], tmp[PATH_MAX];
+	int fd, dfd, r;
+
+	(void)tpm_number;
+	if (lt_path(path, sizeof(path), name, "") < 0 || lt_path(tmp, sizeof(tmp), name, ".tmp") < 0)
+		return TPM_FAIL;
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		log_errno(LOG_LVL_WARN, errno, "libtpms: creating %s", tmp);
+		return TPM_FAIL;
+	}
+	r = write_all(fd, data, length);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0) {
+		log_errno(LOG_LVL_WARN, -r, "libtpms: writing %s", path);
+		(void)unlink(tmp);
+		return TPM_FAIL;
+	}
+	/* make the rename itself durable */
+	dfd = open(lt_self->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		(void)fsync(dfd);
+		(void)close(dfd);
+	}
+	return TPM_SUCCESS;
+}
+
+static TPM_RESULT
+lt_nvram_delete(uint32_t tpm_number, const char *name, TPM_BOOL must_exist)
+{
+	char path[PATH_MAX];
+
+	(void)tpm_number;
+	if (lt_path(path, sizeof(path), name, "") < 0)
+		return TPM_FAIL;
+	if (unlink(path) < 0 && (errno != ENOENT || must_exist))
+		return TPM_FAIL;
+	return TPM_SUCCESS;
+}
+
+static TPM_RESULT
+lt_io_init(void)
+{
+	return TPM_SUCCESS;
+}
+
+static TPM_RESULT
+lt_io_locality(TPM_MODIFIER_INDICATOR *locality, uint32_t tpm_number)
+{
+	(void)tpm_number;
+	*locality = lt_self->locality; /* read on the worker, under the job's hand-off */
+	return TPM_SUCCESS;
+}
+
+static TPM_RESULT
+lt_io_pp(TPM_BOOL *pp, uint32_t tpm_number)
+{
+	(void)tpm_number;
+	*pp = FALSE;
+	return TPM_SUCCESS;
+}
+
+static void *
+lt_worker(void *arg)
+{
+	struct backend *be = arg;
+	struct libtpms *lt = be->priv;
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&lt->mu);
+	for (;;) {
+		while (!lt->have_job && !lt->stop)
+			pthread_cond_wait(&lt->cv, &lt->mu);
+		if (lt->stop)
+			break;
+		pthread_mutex_unlock(&lt->mu);
+		/* the loop thread does not touch the job fields until the eventfd fires */
+		lt->result = TPMLIB_Process(&lt->rbuf, &lt->rlen, &lt->rbufsize, lt->cmd, lt->cmd_len);
+		pthread_mutex_lock(&lt->mu);
+		lt->have_job = false;
+		if (write(be->fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+			log_errno(LOG_LVL_WARN, errno, "libtpms: eventfd");
+	}
+	pthread_mutex_unlock(&lt->mu);
+	return NULL;
+}
+
+static int
+mkdir_p(const char *dir, mode_t mode)
+{
+	char buf[PATH_MAX];
+	size_t n = strlen(dir);
+
+	if (n == 0 || n >= sizeof(buf))
+		return -ENAMETOOLONG;
+	memcpy(buf, dir, n + 1);
+	for (char *p = buf + 1; *p != '\0'; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -errno;
+		*p = '/';
+	}
+	if (mkdir(buf, mode) < 0 && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+static int
+lt_default_dir(char *buf, size_t cap)
+{
+	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	int n;
+
+	if (geteuid() == 0)
+		n = snprintf(buf, cap, "/var/lib/tpmbroker/libtpms");
+	else if (xdg != NULL && xdg[0] == '/')
+		n = snprintf(buf, cap, "%s/tpmbroker/libtpms", xdg);
+	else if (home != NULL && home[0] == '/')
+		n = snprintf(buf, cap, "%s/.local/state/tpmbroker/libtpms", home);
+	else
+		return -ENOENT;
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+static void lt_close(struct backend *be);
+
+static int
+lt_open(struct backend *be, const char *args)
+{
+	static const char *const keys[] = {"state", NULL};
+	static struct libtpms_callbacks cbs = {
+		.sizeOfStruct = sizeof(struct libtpms_callbacks),
+		.tpm_nvram_init = lt_nvram_init,
+		.tpm_nvram_loaddata = lt_nvram_load,
+		.tpm_nvram_storedata = lt_nvram_store,
+		.tpm_nvram_deletename = lt_nvram_delete,
+		.tpm_io_init = lt_io_init,
+		.tpm_io_getlocality = lt_io_locality,
+		.tpm_io_getphysicalpresence = lt_io_pp,
+	};
+	struct libtpms *lt;
+	char lockpath[PATH_MAX];
+	int r;
+
+	if (lt_self != NULL) {
+		log_msg(LOG_LVL_ERR, "libtpms: only one embedded TPM per process");
+		return -EBUSY;
+	}
+	/* "libtpms:/some/dir" is accepted as state=/some/dir */
+	if (args[0] == '/') {
+		lt = calloc(1, sizeof(*lt));
+		if (lt == NULL)
+			return -ENOMEM;
+		if (strlen(args) >= sizeof(lt->dir)) {
+			free(lt);
+			return -ENAMETOOLONG;
+		}
+		strcpy(lt->dir, args);
+	} else {
+		if ((r = be_args_check("libtpms", args, keys)) < 0)
+			return r;
+		lt = calloc(1, sizeof(*lt));
+		if (lt == NULL)
+			return -ENOMEM;
+		r = be_arg_get(args, "state", lt->dir, sizeof(lt->dir));
+		if (r == 0)
+			r = lt_default_dir(lt->dir, sizeof(lt->dir));
+		if (r < 0) {
+			log_msg(LOG_LVL_ERR, "libtpms: no usable state directory (give state=DIR)");
+			free(lt);
+			return r == -ENOENT ? -EINVAL : r;
+		}
+	}
+	lt->lock_fd = -1;
+	pthread_mutex_init(&lt->mu, NULL);
+	pthread_cond_init(&lt->cv, NULL);
+	be->priv = lt;
+	lt_self = lt;
+
+	if ((r = mkdir_p(lt->dir, 0700)) < 0) {
+		log_errno(LOG_LVL_ERR, -r, "libtpms: state directory %s", lt->dir);
+		goto fail;
+	}
+	snprintf(lockpath, sizeof(lockpath), "%s/.lock", lt->dir);
+	lt->lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lt->lock_fd < 0) {
+		r = -errno;
+		log_errno(LOG_LVL_ERR, -r, "libtpms: %s", lockpath);
+		goto fail;
+	}
+	if (flock(lt->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		log_msg(LOG_LVL_ERR, "libtpms: state directory %s is in use by another process",
+			lt->dir);
+		goto fail;
+	}
+	be->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (be->fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (TPMLIB_ChooseTPMVersion(TPMLIB_TPM_VERSION_2) != TPM_SUCCESS ||
+	    TPMLIB_RegisterCallbacks(&cbs) != TPM_SUCCESS) {
+		log_msg(LOG_LVL_ERR, "libtpms: cannot select TPM 2.0 or register callbacks");
+		r = -EIO;
+		goto fail;
+	}
+	if (TPMLIB_MainInit() != TPM_SUCCESS) {
+		log_msg(LOG_LVL_ERR, "libtpms: TPMLIB_MainInit failed (state in %s damaged?)",
+			lt->dir);
+		r = -EIO;
+		goto fail;
+	}
+	if ((r = -pthread_create(&lt->thread, NULL, lt_worker, be)) < 0) {
+		TPMLIB_Terminate();
+		goto fail;
+	}
+	be->needs_startup = true;
+	snprintf(be->desc, sizeof(be->desc), "libtpms (state %.160s)", lt->dir);
+	return 0;
+fail:
+	if (be->fd >= 0)
+		(void)close(be->fd);
+	be->fd = -1;
+	if (lt->lock_fd >= 0)
+		(void)close(lt->lock_fd);
+	free(lt);
+	be->priv = NULL;
+	lt_self = NULL;
+	return r;
+}
+
+static int
+lt_submit(struct backend *be, const uint8_t *cmd, size_t len, uint8_t locality)
+{
+	struct libtpms *lt = be->priv;
+
+	if (len > sizeof(lt->cmd))
+		return -EMSGSIZE;
+	pthread_mutex_lock(&lt->mu);
+	if (lt->have_job) {
+		pthread_mutex_unlock(&lt->mu);
+		return -EBUSY;
+	}
+	memcpy(lt->cmd, cmd, len);
+	lt->cmd_len = (uint32_t)len;
+	lt->locality = locality;
+	lt->have_job = true;
+	pthread_cond_signal(&lt->cv);
+	pthread_mutex_unlock(&lt->mu);
+	return 0;
+}
+
+static int
+lt_finish(struct backend *be, uint8_t *rsp, size_t cap, size_t *ret_len)
+{
+	struct libtpms *lt = be->priv;
+	uint64_t v;
+
+	if (read(be->fd, &v, sizeof(v)) != (ssize_t)sizeof(v))
+		return errno == EAGAIN ? 0 : -errno;
+	pthread_mutex_lock(&lt->mu); /* pairs with the worker's unlock: see its writes */
+	pthread_mutex_unlock(&lt->mu);
+	if (lt->result != TPM_SUCCESS || lt->rlen < TPM_HDR_SIZE) {
+		log_warnx("libtpms: TPMLIB_Process failed: 0x%x", lt->result);
+		return -EIO;
+	}
+	if (lt->rlen > cap)
+		return -EMSGSIZE;
+	memcpy(rsp, lt->rbuf, lt->rlen);
+	*ret_len = lt->rlen;
+	return 1;
+}
+
+static int
+lt_cancel(struct backend *be)
+{
+	(void)be;
+	return TPMLIB_CancelCommand() == TPM_SUCCESS ? 0 : -EIO;
+}
+
+static int
+lt_power_cycle(struct backend *be)
+{
+	struct libtpms *lt = be->priv;
+	int r = 0;
+
+	pthread_mutex_lock(&lt->mu);
+	if (lt->have_job) {
+		r = -EBUSY;
+	} else {
+		TPMLIB_Terminate();
+		if (TPMLIB_MainInit() != TPM_SUCCESS)
+			r = -EIO;
+		be->needs_startup = true;
+	}
+	pthread_mutex_unlock(&lt->mu);
+	return r;
+}
+
+static void
+lt_close(struct backend *be)
+{
+	struct libtpms *lt = be->priv;
+
+	if (lt == NULL)
+		return;
+	pthread_mutex_lock(&lt->mu);
+	lt->stop = true;
+	pthread_cond_signal(&lt->cv);
+	pthread_mutex_unlock(&lt->mu);
+	pthread_join(lt->thread, NULL);
+	TPMLIB_Terminate();
+	free(lt->rbuf);
+	(void)close(be->fd);
+	be->fd = -1;
+	(void)close(lt->lock_fd);
+	pthread_mutex_destroy(&lt->mu);
+	pthread_cond_destroy(&lt->cv);
+	free(lt);
+	be->priv = NULL;
+	lt_self = NULL;
+}
+
+const struct backend_ops be_libtpms_ops = {
+	.name = "libtpms",
+	.help = "libtpms[:state=DIR]",
+	.open = lt_open,
+	.submit = lt_submit,
+	.finish = lt_finish,
+	.cancel = lt_cancel,
+	.reconnect = NULL,
+	.power_cycle = lt_power_cycle,
+	.close = lt_close,
+};
