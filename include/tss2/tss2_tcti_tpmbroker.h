@@ -24,6 +24,9 @@ extern "C" {
 TSS2_RC Tss2_Tcti_Tpmbroker_Init(TSS2_TCTI_CONTEXT *tctiContext, size_t *size,
 				 const char *conf);
 
+/* The plugin's description for libtss2-tctildr (TSS2_TCTI_INFO_SYMBOL). */
+const TSS2_TCTI_INFO *Tss2_Tcti_Info(void);
+
 #ifdef __cplusplus
 }
 #endif

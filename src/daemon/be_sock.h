@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * be_sock.h: what the TCP backends (swtpm, mssim) share: connecting, a
+ * blocking-with-deadline write of a small request, and a resumable
+ * non-blocking reader for a length-prefixed or TPM-header-sized response.
+ */
+#ifndef TB_BE_SOCK_H
+#define TB_BE_SOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* host:port of a simulator, from args host=H,port=P (defaults given) */
+struct be_addr {
+	char host[64];
+	unsigned port;
+};
+
+int be_addr_parse(const char *backend, const char *args, const char *const *keys,
+		  struct be_addr *ret);
+
+/* Connect (blocking, 5 s), then set O_NONBLOCK and TCP_NODELAY. */
+int be_tcp_connect(const char *host, unsigned port, int *ret_fd);
+
+/* Write all of buf to a non-blocking socket, waiting up to timeout_ms. */
+int be_send_all(int fd, const void *buf, size_t len, int timeout_ms);
+/* Read exactly len bytes, waiting up to timeout_ms (control exchanges). */
+int be_recv_all(int fd, void *buf, size_t len, int timeout_ms);
+
+/*
+ * Resumable reader: read into buf until *have == want; 1 done, 0 would
+ * block, -EPIPE on EOF, -errno otherwise.
+ */
+int be_read_some(int fd, uint8_t *buf, size_t *have, size_t want);
+
+#endif
