@@ -1,0 +1,32 @@
+#!/bin/bash
+# Install the Debian 12 packages tpmbroker needs to build, test and bench.
+# Runs apt-get only when something is missing; never as a side effect of a
+# plain build on a machine that has everything.
+set -euo pipefail
+
+PKGS=(
+	build-essential meson ninja-build pkg-config   # build
+	libtss2-dev libtpms-dev libssl-dev             # tss2-mu/rc/esys/tctildr, libtpms, libcrypto
+	libcmocka-dev                                  # unit tests
+	tpm2-tools swtpm swtpm-tools                   # integration tests: real clients, real simulator
+	tpm2-abrmd libtss2-tcti-tabrmd0 dbus           # the benchmark's comparison peer
+	iproute2 procps openssl xxd                    # ss, pkill, digests and hex in tests
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing+=("$p")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "tpmbroker: missing Debian packages: ${missing[*]}" >&2
+	echo "tpmbroker: run as root, or: sudo apt-get install ${missing[*]}" >&2
+	exit 1
+fi
+echo "tpmbroker: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
