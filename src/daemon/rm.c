@@ -97,6 +97,8 @@ rm_abort(struct rm *rm, struct rm_conn *rc, int err, struct rm_step *step)
 		rc->resent = true;
 		return RM_SEND;
 	}
+	if (err == -EOPNOTSUPP)
+		return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_LOCALITY));
 	return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_FAILURE));
 }
 

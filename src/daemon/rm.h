@@ -85,7 +85,9 @@ int rm_resume(struct rm *rm, struct rm_conn *rc, const uint8_t *rsp, size_t len,
  * re-established (and if the TPM lost its state, rm_tpm_reset() was called
  * just before): the RM may re-plan and RM_SEND again (once), e.g. resend a
  * command that names no stale handle.  Any other err: the TPM is out of
- * reach.  The RM repairs its bookkeeping and ends the job with RM_DONE and
+ * reach; -EOPNOTSUPP: the backend cannot run it as asked (a locality the
+ * Linux device can't set): answer TB_RM_RC(TPM2_RC_LOCALITY).
+ * The RM repairs its bookkeeping and ends the job with RM_DONE and
  * an RM-layer error for the client, or RM_SEND if it wants to try again.
  */
 int rm_abort(struct rm *rm, struct rm_conn *rc, int err, struct rm_step *step);

@@ -263,7 +263,10 @@ sched_advance(struct sched *s, int r)
 		int e = sched_send(s);
 		if (e == 0)
 			return;
-		r = sched_backend_failed(s, e);
+		if (e == -EOPNOTSUPP) /* e.g. a locality the backend can't set */
+			r = rm_abort(s->srv->rm, s->cur->rmc, e, &s->step);
+		else
+			r = sched_backend_failed(s, e);
 	}
 	sched_job_done(s, r);
 }
