@@ -27,6 +27,9 @@ log_get_level(void)
 	return log_level;
 }
 
+static void vlog(enum log_level level, int err, const char *fmt, va_list ap)
+	__attribute__((format(printf, 3, 0)));
+
 static void
 vlog(enum log_level level, int err, const char *fmt, va_list ap)
 {

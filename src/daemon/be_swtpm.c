@@ -43,7 +43,8 @@ swtpm_ctrl(struct backend *be, uint32_t cmd, const uint8_t *payload, size_t len)
 	int fd, r;
 
 	put_be32(buf, cmd);
-	memcpy(buf + 4, payload, len);
+	if (len > 0)
+		memcpy(buf + 4, payload, len);
 	if ((r = be_tcp_connect(sw->addr.host, sw->ctrl_port, &fd)) < 0)
 		return r;
 	r = be_send_all(fd, buf, 4 + len, SWTPM_CTRL_TIMEOUT_MS);
