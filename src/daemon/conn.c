@@ -208,6 +208,15 @@ conn_send_rc(struct conn *c, uint32_t rc)
 	uint8_t *p = conn_rsp_buf(c, &cap);
 
 	c->srv->frames_bad++;
+	if (c->state == CONN_QUEUED || c->state == CONN_RUNNING) {
+		/*
+		 * A broken frame behind a command still in progress: an answer
+		 * now would overtake that command's response.  The stream is
+		 * lost anyway: drop the client (its command is cleaned up).
+		 */
+		conn_kill(c, "malformed frame while a command is in progress");
+		return;
+	}
 	log_debug("conn %llu: answering 0x%08x", (unsigned long long)c->id, rc);
 	conn_send(c, wire_rc_response(p, cap, rc));
 }
