@@ -2,123 +2,349 @@
 /*
  * tpmbroker: the administration tool of tpmbrokerd.
  *   tpmbroker [--socket PATH] status [--json]
- *   tpmbroker [--socket PATH] send HEX
+ *   tpmbroker [--socket PATH] send [--locality N] HEX...
+ * One connection, one request frame, one reply frame (doc/protocol.md).
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include <tss2/tss2_rc.h>
+#include <tss2/tss2_tpm2_types.h>
 
 #include "common/proto.h"
 #include "common/util.h"
 
+#ifndef TB_VERSION
+#define TB_VERSION "unknown"
+#endif
+
+/* exit status, as documented in usage() */
+enum {
+	EXIT_OK = 0,
+	EXIT_TPM_ERROR = 1, /* the daemon or the TPM answered with an error */
+	EXIT_USAGE = 2,
+	EXIT_NO_DAEMON = 3, /* not reachable, no answer, or not our protocol */
+};
+
+#define TPM_HEADER_SIZE 10u
+/* status is answered by the daemon itself, never queued behind the TPM */
+#define STATUS_TIMEOUT_S 10u
+
 static void
 usage(FILE *out)
 {
-	fputs("Usage: tpmbroker [--socket PATH] COMMAND [ARG]...\n"
+	fputs("Usage: tpmbroker [OPTION]... status [--json]\n"
+	      "       tpmbroker [OPTION]... send [--locality N] HEX...\n"
 	      "Talk to tpmbrokerd, the TPM 2.0 access broker and resource manager.\n"
 	      "\n"
 	      "Commands:\n"
-	      "  status [--json]   the daemon's connections, their TPM handles (loaded or\n"
-	      "                    saved) and counters; root or the daemon's user only\n"
-	      "  send HEX          send one TPM command given in hex, print the response in hex\n"
+	      "  status [--json]      print the daemon's backend, connections, their TPM\n"
+	      "                       handles (loaded or saved) and counters, as text or\n"
+	      "                       as one JSON object; root or the daemon's user only\n"
+	      "  send HEX...          send one raw TPM command, given in hex (spaces and\n"
+	      "                       colons between bytes allowed, several arguments are\n"
+	      "                       joined), and print the TPM's response in hex\n"
+	      "    -l, --locality=N   run the command at locality N (0..4, default 0)\n"
 	      "\n"
 	      "Options:\n"
-	      "  -s, --socket=PATH the daemon's socket (default: $TPMBROKER_SOCKET, else\n"
-	      "                    " TB_SOCKET_DEFAULT_ROOT " as root,\n"
-	      "                    else $XDG_RUNTIME_DIR/" TB_SOCKET_NAME ")\n"
-	      "  -h, --help        this text\n"
+	      "  -s, --socket=PATH    the daemon's socket\n"
+	      "  -t, --timeout=SEC    give up if no answer comes within SEC seconds\n"
+	      "                       (default: 10 for status, none for send; 0: none)\n"
+	      "  -h, --help           print this text and exit\n"
+	      "  -V, --version        print the version and exit\n"
 	      "\n"
-	      "Exit status: 0 success; 1 the daemon answered with an error (printed, decoded);\n"
-	      "2 bad usage; 3 the daemon could not be reached.\n",
+	      "Environment:\n"
+	      "  " TB_SOCKET_ENV "     the socket when --socket is not given; without\n"
+	      "                       both: " TB_SOCKET_DEFAULT_ROOT " as root,\n"
+	      "                       else $XDG_RUNTIME_DIR/" TB_SOCKET_NAME "\n"
+	      "\n"
+	      "Exit status:\n"
+	      "  0  success\n"
+	      "  1  the daemon or the TPM answered with an error (printed and decoded on\n"
+	      "     stderr; for send the response is still printed on stdout)\n"
+	      "  2  bad usage\n"
+	      "  3  the daemon could not be reached, did not answer in time, or broke the\n"
+	      "     protocol\n"
+	      "\n"
+	      "Examples:\n"
+	      "  tpmbroker status\n"
+	      "  tpmbroker --socket /tmp/tb.sock status --json\n"
+	      "  tpmbroker send 80010000000c0000017b0008      # TPM2_GetRandom(8)\n",
 	      out);
 }
 
 static int
-connect_daemon(const char *path)
+connect_daemon(const char *path, unsigned timeout_s)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd;
+	struct timeval tv = {.tv_sec = (time_t)timeout_s};
+	_cleanup_(closep) int fd = -1;
 
 	if (strlen(path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "tpmbroker: socket path too long\n");
-		return -1;
+		fprintf(stderr, "tpmbroker: socket path too long: %s\n", path);
+		return -ENAMETOOLONG;
 	}
-	strcpy(sa.sun_path, path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int e = errno;
+
 		fprintf(stderr, "tpmbroker: cannot reach tpmbrokerd at %s: %s\n", path,
-			strerror(errno));
-		if (fd >= 0)
-			(void)close(fd);
-		return -1;
+			strerror(e));
+		if (e == ENOENT || e == ECONNREFUSED)
+			fprintf(stderr, "tpmbroker: is tpmbrokerd running? (--socket PATH or "
+					"$" TB_SOCKET_ENV " name another socket)\n");
+		return -e;
 	}
-	return fd;
+	/* a wedged daemon turns into EAGAIN from read_all(), not a hang */
+	if (timeout_s > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
+		int e = errno;
+
+		fprintf(stderr, "tpmbroker: setsockopt: %s\n", strerror(e));
+		return -e;
+	}
+	return TAKE_FD(fd);
 }
 
-/* Send one frame, read the reply frame into a malloc'd buffer. */
+/*
+ * Send one frame, read the reply frame into a malloc'd, NUL-terminated
+ * buffer.  The reply may be up to max bytes; a longer one is a protocol
+ * error, not an allocation we make for the daemon.
+ */
 static int
-exchange(int fd, uint8_t type, uint8_t flags, const uint8_t *payload, uint32_t len,
-	 struct tb_msg_hdr *rh, uint8_t **ret)
+exchange(int fd, const struct tb_msg_hdr *h, const uint8_t *payload, uint32_t max,
+	 struct tb_msg_hdr *ret_hdr, uint8_t **ret_buf)
 {
 	uint8_t hdr[TB_PROTO_HDR_SIZE];
-	struct tb_msg_hdr h = {.version = TB_PROTO_VERSION, .type = type, .flags = flags,
-			       .len = len};
-	uint8_t *buf;
+	_cleanup_(freep) uint8_t *buf = NULL;
+	struct tb_msg_hdr rh;
 	int r;
 
-	tb_hdr_pack(hdr, &h);
-	if ((r = write_all(fd, hdr, sizeof(hdr))) < 0 ||
-	    (len > 0 && (r = write_all(fd, payload, len)) < 0) ||
-	    (r = read_all(fd, hdr, sizeof(hdr))) < 0)
+	tb_hdr_pack(hdr, h);
+	if ((r = write_all(fd, hdr, sizeof(hdr))) < 0)
 		return r;
-	tb_hdr_unpack(hdr, rh);
-	if (rh->version != TB_PROTO_VERSION || rh->len > TB_PROTO_MAX_STATUS)
+	if (h->len > 0 && (r = write_all(fd, payload, h->len)) < 0)
+		return r;
+	if ((r = read_all(fd, hdr, sizeof(hdr))) < 0)
+		return r;
+	tb_hdr_unpack(hdr, &rh);
+	if (rh.version != TB_PROTO_VERSION || rh.len > max)
 		return -EBADMSG;
-	buf = malloc(rh->len + 1u);
+	buf = malloc((size_t)rh.len + 1u);
 	if (buf == NULL)
 		return -ENOMEM;
-	if ((r = read_all(fd, buf, rh->len)) < 0) {
-		free(buf);
+	if ((r = read_all(fd, buf, rh.len)) < 0)
 		return r;
-	}
-	buf[rh->len] = '\0';
-	*ret = buf;
+	buf[rh.len] = '\0';
+	*ret_hdr = rh;
+	*ret_buf = TAKE_PTR(buf);
 	return 0;
 }
 
 static int
+exchange_error(const char *path, int r)
+{
+	if (r == -EAGAIN || r == -EWOULDBLOCK)
+		fprintf(stderr, "tpmbroker: no answer from tpmbrokerd at %s in time\n", path);
+	else if (r == -EPIPE || r == -ECONNRESET)
+		fprintf(stderr, "tpmbroker: tpmbrokerd at %s closed the connection\n", path);
+	else if (r == -EBADMSG)
+		fprintf(stderr, "tpmbroker: %s: malformed reply; is this tpmbrokerd?\n", path);
+	else
+		fprintf(stderr, "tpmbroker: %s: %s\n", path, strerror(-r));
+	return EXIT_NO_DAEMON;
+}
+
+/* The response code of a TPM response, or -EBADMSG if it is not one. */
+static int64_t
+response_rc(const uint8_t *rsp, uint32_t len)
+{
+	if (len < TPM_HEADER_SIZE || get_be32(rsp + 2) != len)
+		return -EBADMSG;
+	return get_be32(rsp + 6);
+}
+
+static void
 print_rc(uint32_t rc)
 {
-	fprintf(stderr, "tpmbroker: 0x%08x: %s\n", rc, Tss2_RC_Decode(rc));
-	return 1;
+	fprintf(stderr, "tpmbroker: 0x%08X: %s\n", rc, Tss2_RC_Decode(rc));
 }
 
 static int
-hex_decode(const char *s, uint8_t *out, size_t cap, size_t *ret_len)
+hex_nibble(char c)
 {
-	size_t n = 0;
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
 
+/* Append the bytes spelled by s to out[*len..cap); separators between bytes. */
+static int
+hex_decode(const char *s, uint8_t *out, size_t cap, size_t *len)
+{
+	if (strncmp(s, "0x", 2) == 0 || strncmp(s, "0X", 2) == 0)
+		s += 2;
 	while (*s != '\0') {
-		unsigned v;
-		if (*s == ' ' || *s == ':') {
+		int hi, lo;
+
+		if (*s == ' ' || *s == ':' || *s == '\t' || *s == '\n') {
 			s++;
 			continue;
 		}
-		if (n >= cap || sscanf(s, "%2x", &v) != 1 || s[1] == '\0')
+		if ((hi = hex_nibble(s[0])) < 0 || (lo = hex_nibble(s[1])) < 0)
 			return -EINVAL;
-		out[n++] = (uint8_t)v;
+		if (*len >= cap)
+			return -E2BIG;
+		out[(*len)++] = (uint8_t)(hi << 4 | lo);
 		s += 2;
 	}
-	*ret_len = n;
 	return 0;
+}
+
+static int
+parse_uint(const char *s, unsigned long max, unsigned long *ret)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v > max)
+		return -EINVAL;
+	*ret = v;
+	return 0;
+}
+
+static int
+cmd_status(const char *path, int timeout_s, bool json, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"json", no_argument, NULL, 'j'},
+		{NULL, 0, NULL, 0},
+	};
+	struct tb_msg_hdr h = {.version = TB_PROTO_VERSION, .type = TB_MSG_STATUS,
+			       .flags = json ? TB_STATUS_FLAG_JSON : 0};
+	struct tb_msg_hdr rh;
+	_cleanup_(freep) uint8_t *reply = NULL;
+	_cleanup_(closep) int fd = -1;
+	int opt, r;
+
+	optind = 0; /* glibc: rescan from argv[1] with fresh state */
+	while ((opt = getopt_long(argc, argv, "+j", opts, NULL)) != -1) {
+		if (opt != 'j') {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+		h.flags |= TB_STATUS_FLAG_JSON;
+	}
+	if (optind != argc) {
+		fprintf(stderr, "tpmbroker: status: unexpected argument '%s'\n", argv[optind]);
+		return EXIT_USAGE;
+	}
+	if ((fd = connect_daemon(path, timeout_s < 0 ? STATUS_TIMEOUT_S : (unsigned)timeout_s)) < 0)
+		return fd == -ENAMETOOLONG ? EXIT_USAGE : EXIT_NO_DAEMON;
+	if ((r = exchange(fd, &h, NULL, TB_PROTO_MAX_STATUS, &rh, &reply)) < 0)
+		return exchange_error(path, r);
+	if (rh.type == TB_MSG_RESPONSE) {
+		/* refused (TB_RC_DENIED) or another RM-layer error, as a TPM response */
+		int64_t rc = response_rc(reply, rh.len);
+
+		if (rc < 0)
+			return exchange_error(path, -EBADMSG);
+		print_rc((uint32_t)rc);
+		if (rc == TB_RC_DENIED)
+			fputs("tpmbroker: status is for root and tpmbrokerd's user\n", stderr);
+		return EXIT_TPM_ERROR;
+	}
+	if (rh.type != TB_MSG_STATUS)
+		return exchange_error(path, -EBADMSG);
+	if (fwrite(reply, 1, rh.len, stdout) != rh.len ||
+	    (rh.len > 0 && reply[rh.len - 1] != '\n' && putchar('\n') == EOF) ||
+	    fflush(stdout) == EOF) {
+		fprintf(stderr, "tpmbroker: writing to stdout: %s\n", strerror(errno));
+		return EXIT_TPM_ERROR;
+	}
+	return EXIT_OK;
+}
+
+static int
+cmd_send(const char *path, int timeout_s, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"locality", required_argument, NULL, 'l'},
+		{NULL, 0, NULL, 0},
+	};
+	uint8_t cmd[TB_PROTO_MAX_PAYLOAD];
+	struct tb_msg_hdr h = {.version = TB_PROTO_VERSION, .type = TB_MSG_COMMAND};
+	struct tb_msg_hdr rh;
+	_cleanup_(freep) uint8_t *reply = NULL;
+	_cleanup_(closep) int fd = -1;
+	unsigned long loc;
+	size_t len = 0;
+	int64_t rc;
+	int opt, r;
+
+	optind = 0; /* glibc: rescan from argv[1] with fresh state */
+	while ((opt = getopt_long(argc, argv, "+l:", opts, NULL)) != -1) {
+		if (opt != 'l') {
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+		if (parse_uint(optarg, 4, &loc) < 0) {
+			fprintf(stderr, "tpmbroker: send: locality must be 0..4, not '%s'\n",
+				optarg);
+			return EXIT_USAGE;
+		}
+		h.locality = (uint8_t)loc;
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "tpmbroker: send: no command given\n");
+		return EXIT_USAGE;
+	}
+	for (int i = optind; i < argc; i++) {
+		if ((r = hex_decode(argv[i], cmd, sizeof(cmd), &len)) < 0) {
+			if (r == -E2BIG)
+				fprintf(stderr, "tpmbroker: send: command longer than %u bytes\n",
+					TB_PROTO_MAX_PAYLOAD);
+			else
+				fprintf(stderr, "tpmbroker: send: '%s' is not hex bytes\n",
+					argv[i]);
+			return EXIT_USAGE;
+		}
+	}
+	/* deliberately no checks of the TPM header: this is how to test the daemon's */
+	h.len = (uint32_t)len;
+	if ((fd = connect_daemon(path, timeout_s < 0 ? 0 : (unsigned)timeout_s)) < 0)
+		return fd == -ENAMETOOLONG ? EXIT_USAGE : EXIT_NO_DAEMON;
+	if ((r = exchange(fd, &h, cmd, TB_PROTO_MAX_PAYLOAD, &rh, &reply)) < 0)
+		return exchange_error(path, r);
+	if (rh.type != TB_MSG_RESPONSE || (rc = response_rc(reply, rh.len)) < 0)
+		return exchange_error(path, -EBADMSG);
+	for (uint32_t i = 0; i < rh.len; i++)
+		printf("%02x", reply[i]);
+	printf("\n");
+	if (fflush(stdout) == EOF) {
+		fprintf(stderr, "tpmbroker: writing to stdout: %s\n", strerror(errno));
+		return EXIT_TPM_ERROR;
+	}
+	if (rc != TPM2_RC_SUCCESS) {
+		print_rc((uint32_t)rc);
+		return EXIT_TPM_ERROR;
+	}
+	return EXIT_OK;
 }
 
 int
@@ -126,89 +352,68 @@ main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"socket", required_argument, NULL, 's'},
+		{"timeout", required_argument, NULL, 't'},
 		{"help", no_argument, NULL, 'h'},
-		{"json", no_argument, NULL, 'j'},
+		{"version", no_argument, NULL, 'V'},
+		{"json", no_argument, NULL, 'j'}, /* "tpmbroker --json status" too */
 		{NULL, 0, NULL, 0},
 	};
 	const char *sock = NULL;
-	char path[108];
-	struct tb_msg_hdr rh;
-	uint8_t *reply = NULL;
 	bool json = false;
-	int opt, fd, r;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int timeout_s = -1; /* per command default */
+	unsigned long v;
+	int opt;
 
-	while ((opt = getopt_long(argc, argv, "+s:hj", opts, NULL)) != -1) {
+	/* a daemon that closes on us is an error message, not a silent death */
+	(void)signal(SIGPIPE, SIG_IGN);
+	/* "+": options after the command word are the command's */
+	while ((opt = getopt_long(argc, argv, "+s:t:hVj", opts, NULL)) != -1) {
 		switch (opt) {
 		case 's':
 			sock = optarg;
 			break;
+		case 't':
+			if (parse_uint(optarg, 86400, &v) < 0) {
+				fprintf(stderr, "tpmbroker: --timeout wants seconds, not '%s'\n",
+					optarg);
+				return EXIT_USAGE;
+			}
+			timeout_s = (int)v;
+			break;
 		case 'h':
 			usage(stdout);
-			return 0;
+			return EXIT_OK;
+		case 'V':
+			printf("tpmbroker " TB_VERSION "\n");
+			return EXIT_OK;
 		case 'j':
 			json = true;
 			break;
 		default:
 			usage(stderr);
-			return 2;
+			return EXIT_USAGE;
 		}
 	}
 	if (optind >= argc) {
 		usage(stderr);
-		return 2;
+		return EXIT_USAGE;
+	}
+	if (sock != NULL && sock[0] == '\0') {
+		fprintf(stderr, "tpmbroker: --socket wants a path\n");
+		return EXIT_USAGE;
 	}
 	if (tb_socket_path(sock, path, sizeof(path)) < 0) {
-		fprintf(stderr, "tpmbroker: socket path too long\n");
-		return 2;
+		fprintf(stderr, "tpmbroker: socket path too long (at most %zu bytes)\n",
+			sizeof(path) - 1);
+		return EXIT_USAGE;
 	}
-	if (strcmp(argv[optind], "status") == 0) {
-		for (int i = optind + 1; i < argc; i++) {
-			if (strcmp(argv[i], "--json") != 0) {
-				usage(stderr);
-				return 2;
-			}
-			json = true;
-		}
-		if ((fd = connect_daemon(path)) < 0)
-			return 3;
-		r = exchange(fd, TB_MSG_STATUS, json ? TB_STATUS_FLAG_JSON : 0, NULL, 0, &rh,
-			     &reply);
-		(void)close(fd);
-		if (r < 0) {
-			fprintf(stderr, "tpmbroker: %s: %s\n", path, strerror(-r));
-			return 3;
-		}
-		if (rh.type == TB_MSG_RESPONSE) {
-			r = print_rc(rh.len >= 10 ? get_be32(reply + 6) : 0);
-			free(reply);
-			return r;
-		}
-		fputs((char *)reply, stdout);
-		free(reply);
-		return 0;
-	}
-	if (strcmp(argv[optind], "send") == 0 && optind + 2 == argc) {
-		uint8_t cmd[TB_PROTO_MAX_PAYLOAD];
-		size_t len;
-
-		if (hex_decode(argv[optind + 1], cmd, sizeof(cmd), &len) < 0) {
-			fprintf(stderr, "tpmbroker: send: '%s' is not hex\n", argv[optind + 1]);
-			return 2;
-		}
-		if ((fd = connect_daemon(path)) < 0)
-			return 3;
-		r = exchange(fd, TB_MSG_COMMAND, 0, cmd, (uint32_t)len, &rh, &reply);
-		(void)close(fd);
-		if (r < 0) {
-			fprintf(stderr, "tpmbroker: %s: %s\n", path, strerror(-r));
-			return 3;
-		}
-		for (uint32_t i = 0; i < rh.len; i++)
-			printf("%02x", reply[i]);
-		printf("\n");
-		free(reply);
-		return 0;
-	}
+	/* the command's own getopt sees argv[optind] as its argv[0] */
+	if (strcmp(argv[optind], "status") == 0)
+		return cmd_status(path, timeout_s, json, argc - optind, argv + optind);
+	if (strcmp(argv[optind], "send") == 0)
+		return cmd_send(path, timeout_s, argc - optind, argv + optind);
+	fprintf(stderr, "tpmbroker: unknown command '%s'\n", argv[optind]);
 	usage(stderr);
-	return 2;
+	return EXIT_USAGE;
 }

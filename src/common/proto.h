@@ -38,6 +38,7 @@
 #ifndef TB_PROTO_H
 #define TB_PROTO_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define TB_PROTO_VERSION 1u
@@ -102,8 +103,8 @@ tb_hdr_unpack(const uint8_t in[TB_PROTO_HDR_SIZE], struct tb_msg_hdr *h)
  * Resolve the socket path the way every program of the project does:
  * explicit (option / TCTI path=) if non-NULL and non-empty, else
  * $TPMBROKER_SOCKET, else the default for the caller's uid.
- * Returns 0 and writes into buf, or -ENAMETOOLONG / -ENOENT (no
- * XDG_RUNTIME_DIR for a non-root user: falls back to /run/tpmbroker).
+ * Returns 0 and writes into buf, or -ENAMETOOLONG.  A non-root user
+ * without XDG_RUNTIME_DIR gets the root default.
  */
 int tb_socket_path(const char *explicit_path, char *buf, size_t cap);
 

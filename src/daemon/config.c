@@ -10,7 +10,9 @@
 #include "../common/util.h"
 #include "config.h"
 
+#ifndef TB_VERSION
 #define TB_VERSION "0.1.0"
+#endif
 
 enum {
 	OPT_MAX_CONN = 256,
