@@ -1,25 +1,35 @@
 # tpmbroker: a thin wrapper around Meson.  The two set-up commands of the
-# README are `make run` and `make check`.
+# README are `make run` and `make check`; both install the Debian packages
+# they need first (scripts/deps.sh).
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
-STATE_DIR  ?= $(if $(filter 0,$(shell id -u)),/var/lib/tpmbroker/libtpms,$(HOME)/.local/state/tpmbroker/libtpms)
+ROOT       := $(filter 0,$(shell id -u))
+STATE_DIR  ?= $(if $(ROOT),/var/lib/tpmbroker/libtpms,$(HOME)/.local/state/tpmbroker/libtpms)
 BACKEND    ?= libtpms:state=$(STATE_DIR)
 MSSIM_PORT ?= 2321
+# empty: the daemon's default (/run/tpmbroker/tpmbroker.sock as root)
+SOCKET     ?=
 ARGS       ?=
 
-.PHONY: all deps build build-asan run install check test bench clean help
+.PHONY: all deps build build-asan install run check test bench clean help
 
 all: build
 
 help:
-	@echo "make run     install missing packages, build, install the TCTI plugin,"
-	@echo "             start tpmbrokerd in the foreground (BACKEND=..., ARGS=...)"
-	@echo "make check   install missing packages, build plain and ASan+UBSan, run every test"
-	@echo "make bench   benchmarks against swtpm and tpm2-abrmd (BENCH_SECONDS=5)"
-	@echo "make build   just build ($(BUILD)/)"
-	@echo "make install install into /usr/local (plugin, daemon, CLI, header)"
-	@echo "make clean   remove the build directories"
+	@echo "make deps        install the missing Debian packages (apt-get; as root)"
+	@echo "make build       build into $(BUILD)/ (plain)"
+	@echo "make build-asan  build into $(ASAN_BUILD)/ with ASan+UBSan"
+	@echo "make run         deps, build, install the TCTI plugin (root: /usr/local),"
+	@echo "                 run tpmbrokerd in the foreground on the embedded TPM"
+	@echo "                 (state $(STATE_DIR)), also on mssim port $(MSSIM_PORT);"
+	@echo "                 override: BACKEND=swtpm:host=H,port=P SOCKET=PATH"
+	@echo "                 MSSIM_PORT=N ARGS='-v ...'"
+	@echo "make check       deps, both builds, every test suite in both;"
+	@echo "                 ends with 'N passed, N failed'"
+	@echo "make bench       benchmarks: direct swtpm vs tpmbroker vs tpm2-abrmd"
+	@echo "make install     install into /usr/local (plugin, daemon, CLI, header)"
+	@echo "make clean       remove $(BUILD)/ and $(ASAN_BUILD)/"
 
 deps:
 	@scripts/deps.sh
@@ -40,17 +50,30 @@ install: build
 	meson install -C $(BUILD) --quiet
 	@if [ "$$(id -u)" = 0 ]; then ldconfig; fi
 
-# As root the plugin goes to /usr/local, where tctildr's dlopen() finds it;
-# otherwise LD_LIBRARY_PATH points at the build tree.
+# As root the plugin goes to /usr/local (Debian: /usr/local/lib/<triplet>,
+# in the default ld.so path), where tctildr's dlopen() finds it; otherwise
+# clients need LD_LIBRARY_PATH pointing at the build tree.
 run: build
 	@if [ "$$(id -u)" = 0 ]; then \
-		meson install -C $(BUILD) --quiet && ldconfig; \
+		meson install -C $(BUILD) --quiet && ldconfig || exit 1; \
+		if ! ldconfig -p | grep -q 'libtss2-tcti-tpmbroker\.so\.0 '; then \
+			libdir=$$(meson introspect $(BUILD) --buildoptions | \
+				python3 -c 'import json,sys; o={x["name"]:x["value"] for x in json.load(sys.stdin)}; print(o["prefix"]+"/"+o["libdir"])'); \
+			echo "make run: the dynamic linker does not see $$libdir;" \
+				"add it to /etc/ld.so.conf.d/ and run ldconfig," \
+				"or export LD_LIBRARY_PATH=$$libdir" >&2; \
+		fi; \
+		mkdir -p $(STATE_DIR); \
 	else \
-		echo "not root: plugin not installed; clients need LD_LIBRARY_PATH=$(CURDIR)/$(BUILD)/src/tcti"; \
+		mkdir -p $(STATE_DIR); \
+		echo "make run: not root, so the TCTI plugin is not installed; in the client's shell:"; \
+		echo "  export LD_LIBRARY_PATH=$(CURDIR)/$(BUILD)/src/tcti"; \
 	fi
 	exec $(BUILD)/src/daemon/tpmbrokerd --backend $(BACKEND) \
+		$(if $(SOCKET),--socket $(SOCKET)) \
 		--listen mssim:127.0.0.1:$(MSSIM_PORT) $(ARGS)
 
+# Both builds, then every suite (unit, integration, fuzz replay) in both.
 check: build build-asan
 	@scripts/check.sh $(BUILD) $(ASAN_BUILD)
 

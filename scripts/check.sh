@@ -1,27 +1,42 @@
 #!/bin/bash
-# Run every test suite in the plain and the sanitizer build and end with
-# one line "N passed, N failed".  Exit status 1 if anything failed.
+# check.sh BUILDDIR...: every test suite (unit, integration, fuzz replay) of
+# each build dir, then one last line "N passed, N failed" (", N skipped"
+# when something was skipped) summed over all of them.  Exit status 1 if
+# anything failed, timed out or passed unexpectedly, or if meson gave no
+# summary at all (a build failure, a crash of the runner).
 set -uo pipefail
 passed=0; failed=0; skipped=0
+t0=$SECONDS
+
+# count NAME LOG: the number meson's summary gives for NAME ("Ok:  14")
+count() {
+	sed -n "s/^$1: *\([0-9]*\).*/\1/p" "$2" | tail -1
+}
+
 for b in "$@"; do
 	echo "== meson test -C $b"
 	log=$(mktemp)
+	t1=$SECONDS
 	meson test -C "$b" --print-errorlogs --num-processes 2 2>&1 | tee "$log"
-	ok=$(sed -n 's/^Ok: *\([0-9]*\).*/\1/p' "$log" | tail -1)
-	fail=$(sed -n 's/^Fail: *\([0-9]*\).*/\1/p' "$log" | tail -1)
-	upass=$(sed -n 's/^Unexpected Pass: *\([0-9]*\).*/\1/p' "$log" | tail -1)
-	tout=$(sed -n 's/^Timeout: *\([0-9]*\).*/\1/p' "$log" | tail -1)
-	xfail=$(sed -n 's/^Expected Fail: *\([0-9]*\).*/\1/p' "$log" | tail -1)
-	skip=$(sed -n 's/^Skipped: *\([0-9]*\).*/\1/p' "$log" | tail -1)
+	ok=$(count Ok "$log")
+	xfail=$(count "Expected Fail" "$log")
+	fail=$(count Fail "$log")
+	upass=$(count "Unexpected Pass" "$log")
+	tout=$(count Timeout "$log")
+	skip=$(count Skipped "$log")
 	if [ -z "$ok" ]; then
 		echo "check: no test summary from meson in $b" >&2
 		fail=$((${fail:-0} + 1))
 	fi
-	passed=$((passed + ${ok:-0} + ${xfail:-0}))
-	failed=$((failed + ${fail:-0} + ${upass:-0} + ${tout:-0}))
+	p=$((${ok:-0} + ${xfail:-0}))
+	f=$((${fail:-0} + ${upass:-0} + ${tout:-0}))
+	echo "== $b: $p passed, $f failed, ${skip:-0} skipped in $((SECONDS - t1))s"
+	passed=$((passed + p))
+	failed=$((failed + f))
 	skipped=$((skipped + ${skip:-0}))
 	rm -f "$log"
 done
+echo "== all test runs: $((SECONDS - t0))s"
 if [ "$skipped" -gt 0 ]; then
 	echo "$passed passed, $failed failed, $skipped skipped"
 else

@@ -57,7 +57,7 @@ sched_watch_backend(struct sched *s)
 	if (s->be_fd_registered == be->fd)
 		return 0;
 	if (s->be_fd_registered >= 0)
-		loop_io_del(s->srv->loop, &s->be_io);
+		loop_io_del(s->srv->loop, &s->be_io); /* -2: already removed */
 	s->be_fd_registered = -1;
 	if (be->fd < 0)
 		return -ENOTCONN;
@@ -192,8 +192,9 @@ sched_tpm_restarted(struct sched *s)
 	struct backend *be = s->srv->be;
 	int r;
 
-	s->st.tpm_resets++;
-	if ((r = be_startup(be)) < 0)
+	if ((r = be_startup(be)) == 0)
+		s->st.tpm_resets++; /* counted once the TPM is back */
+	if (r < 0)
 		log_errno(LOG_LVL_WARN, -r, "%s: TPM2_Startup after reset", be->desc);
 	else
 		log_warnx("%s: the TPM was reset underneath; started it again, "
@@ -316,16 +317,14 @@ sched_on_backend(struct loop_io *io, uint32_t events)
 
 	(void)events;
 	if (!s->waiting && s->cur == NULL) {
-		/* readable while idle: the link broke (EOF); reconnect lazily */
+		/*
+		 * Readable while idle: the link broke (EOF).  Stop watching the
+		 * dead fd and reconnect lazily, when the next command fails on
+		 * it: a simulator still restarting now would only fail twice.
+		 */
 		loop_io_del(s->srv->loop, &s->be_io);
-		s->be_fd_registered = -1;
-		log_debug("%s: readable while idle; will reconnect on next use", be->desc);
-		if (be->ops->reconnect != NULL && be->ops->reconnect(be) == 0) {
-			s->st.reconnects++;
-			(void)sched_watch_backend(s);
-			if (be->needs_startup)
-				sched_tpm_restarted(s);
-		}
+		s->be_fd_registered = -2; /* never equal to be->fd: re-added on next send */
+		log_debug("%s: link closed while idle; reconnecting on next use", be->desc);
 		return;
 	}
 	if (s->waiting) {
