@@ -10,7 +10,7 @@ PKGS=(
 	libcmocka-dev                                  # unit tests
 	tpm2-tools swtpm swtpm-tools                   # integration tests: real clients, real simulator
 	tpm2-abrmd libtss2-tcti-tabrmd0 dbus           # the benchmark's comparison peer
-	iproute2 procps openssl xxd                    # ss, pkill, digests and hex in tests
+	iproute2 procps openssl xxd jq                 # ss, pkill, digests, hex and JSON in tests
 )
 
 missing=()

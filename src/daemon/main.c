@@ -186,6 +186,7 @@ main(int argc, char **argv)
 	static struct server srv;
 	struct signals sg = {0};
 	struct rm_params rp;
+	unsigned swept = 0;
 	int r;
 
 	r = cfg_parse(argc, argv, &srv.cfg);
@@ -208,6 +209,12 @@ main(int argc, char **argv)
 	log_info("%s: %zu commands, %u object slots, %u session slots, max command %u",
 		 srv.be->desc, srv.caps.n_cc, srv.caps.transient_slots, srv.caps.loaded_sessions,
 		 srv.caps.max_command);
+	/* a TPM that outlived an earlier broker may hold its clients' leftovers */
+	if ((r = rm_sweep(srv.be, &swept)) < 0)
+		fatal(-r, "%s: flushing leftover transient objects and sessions", srv.be->desc);
+	if (swept > 0)
+		log_info("%s: flushed %u transient objects and sessions left over", srv.be->desc,
+			 swept);
 
 	rp = (struct rm_params){
 		.caps = &srv.caps,

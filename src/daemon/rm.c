@@ -1,132 +1,767 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * rm.c: resource manager.  This first version passes commands through,
- * refusing command codes the TPM does not implement; handle virtualization
- * slots in behind the same interface (rm.h).
+ * rm.c: the resource manager's planner (rm.h).  Every client sees its own
+ * transient objects under virtual handles and only its own sessions; the
+ * TPM's few slots are shared by swapping contexts lazily:
+ *
+ *  - Nothing is saved after a command.  Contexts stay loaded while they
+ *    fit; before a command, what it names is loaded, and only when a slot
+ *    is needed is a context of any connection evicted: idle ones first
+ *    (least recently used), else the one whose owner comes back last in
+ *    the scheduler's round robin (ent_victim(): LRU would evict the next
+ *    one needed when busy clients cycle through more contexts than fit).
+ *  - An object whose context was saved once and has not changed since
+ *    (anything but a sequence object) is evicted by FlushContext alone; a
+ *    session needs a ContextSave every time (a session context loads once).
+ *    ReadPublic of a known object is answered from the broker's copy.
+ *  - TPM_RC_OBJECT_MEMORY / SESSION_MEMORY and friends are cured by
+ *    eviction and the command is sent again (rm_fixes[] below).
+ *  - An object whose ContextSave fails stays loaded (noswap) until its
+ *    owner flushes it or leaves; it only narrows the slots others share.
+ *
+ * A job is planned again from its state after every TPM answer (rm_plan):
+ *
+ *   step                      condition                    TPM command
+ *   1 load what it names      a pinned entry not loaded     [evict a victim:
+ *                                                            ContextSave(+Flush)]
+ *                                                            ContextLoad
+ *   2 room it needs itself    loaded + want > slots         evict a victim
+ *   3 active sessions full    new session, abandoned ones   FlushContext oldest
+ *   4 the command             -                             the client's, handles
+ *                                                            translated
+ *   on the answer: a cure from rm_fixes[] (evict/resend, back to 1), or
+ *   bookkeeping (response handle, FLUSHED, continueSession, EXTENSIVE
+ *   re-sync) and RM_DONE.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../common/log.h"
 #include "../common/util.h"
 #include "../common/wire.h"
 #include "caps.h"
-#include "rm.h"
+#include "rm_int.h"
+#include "sessions.h"
 
-struct rm {
-	struct rm_params params;
-	struct rm_stats stats;
+/* What cures a TPM warning; the command is then planned and sent again. */
+enum rm_fix {
+	FIX_EVICT_OBJECT,
+	FIX_EVICT_SESSION,
+	FIX_FLUSH_ABANDONED,
+	FIX_RESEND,
 };
 
-struct rm_conn {
-	struct rm_peer peer;
-	bool resent; /* the current command was sent again after a reconnect */
+static const struct {
+	uint32_t rc;
+	enum rm_fix fix;
+} rm_fixes[] = {
+	/* transient memory full (a hidden use: persistent handle, Create's scratch) */
+	{TPM2_RC_OBJECT_MEMORY, FIX_EVICT_OBJECT},
+	/* no transient handle free: same cure */
+	{TPM2_RC_OBJECT_HANDLES, FIX_EVICT_OBJECT},
+	/* session memory full: ContextSave a loaded session */
+	{TPM2_RC_SESSION_MEMORY, FIX_EVICT_SESSION},
+	/* every active session slot used: flush an abandoned session (issue 5: fair-share) */
+	{TPM2_RC_SESSION_HANDLES, FIX_FLUSH_ABANDONED},
+	/* the TPM did not run it now; no state changed (issue 5: with backoff) */
+	{TPM2_RC_RETRY, FIX_RESEND},
+	/* a long command was interrupted; TPM 2.0 Part 3 says send it again */
+	{TPM2_RC_YIELDED, FIX_RESEND},
+	/* self test running; the command was not run */
+	{TPM2_RC_TESTING, FIX_RESEND},
 };
 
+static bool
+rm_fix_for(uint32_t rc, enum rm_fix *ret)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(rm_fixes); i++) {
+		if (rm_fixes[i].rc == rc) {
+			*ret = rm_fixes[i].fix;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool
+is_transient(uint32_t h)
+{
+	return (h >> TPM2_HR_SHIFT) == TPM2_HT_TRANSIENT;
+}
+
+/* The job is over; the client's response is in step->rsp. */
 int
-rm_new(const struct rm_params *params, struct rm **ret)
+rm_done(struct rm *rm)
 {
-	struct rm *rm = calloc(1, sizeof(*rm));
+	struct rm_job *j = &rm->job;
 
-	if (rm == NULL)
-		return -ENOMEM;
-	rm->params = *params;
-	*ret = rm;
-	return 0;
-}
-
-void
-rm_free(struct rm *rm)
-{
-	free(rm);
-}
-
-int
-rm_conn_new(struct rm *rm, const struct rm_peer *peer, struct rm_conn **ret)
-{
-	struct rm_conn *rc = calloc(1, sizeof(*rc));
-
-	(void)rm;
-	if (rc == NULL)
-		return -ENOMEM;
-	rc->peer = *peer;
-	*ret = rc;
-	return 0;
-}
-
-static int
-rm_reply_rc(struct rm *rm, struct rm_step *step, uint32_t rc)
-{
-	rm->stats.rm_errors++;
-	step->rsp_len = wire_rc_response(step->rsp, step->rsp_cap, rc);
+	if (j->fresh != NULL) {
+		ent_free(&rm->tab, j->fresh);
+		j->fresh = NULL;
+	}
+	j->kind = RK_IDLE;
+	j->op = OP_NONE;
+	j->target = NULL;
 	return RM_DONE;
 }
 
 int
-rm_begin(struct rm *rm, struct rm_conn *rc, uint8_t *cmd, size_t len, struct rm_step *step)
+rm_reply_len(struct rm *rm, struct rm_step *step, size_t len)
 {
-	uint32_t cc = get_be32(cmd + 6);
+	step->rsp_len = len;
+	return rm_done(rm);
+}
 
-	rm->stats.commands++;
-	rc->resent = false;
-	if (caps_find(rm->params.caps, cc) == NULL)
-		return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_COMMAND_CODE));
-	step->tpm_cmd = cmd;
+int
+rm_reply_rc(struct rm *rm, struct rm_step *step, uint32_t rc)
+{
+	if ((rc & TB_RM_LAYER) == TB_RM_LAYER)
+		rm->stats.rm_errors++;
+	return rm_reply_len(rm, step, wire_rc_response(step->rsp, step->rsp_cap, rc));
+}
+
+void
+rm_pin(struct rm *rm, struct rm_ent *e)
+{
+	struct rm_job *j = &rm->job;
+
+	if (e->pin == j->id)
+		return;
+	e->pin = j->id;
+	e->used = rm->turn;
+	e->used_cmd = j->rc->own.cmds;
+	j->pins[j->n_pins++] = e;
+}
+
+static int
+rm_send(struct rm *rm, struct rm_step *step, enum rm_op op, struct rm_ent *target, size_t len)
+{
+	rm->job.op = op;
+	rm->job.target = target;
+	step->tpm_cmd = rm->scratch;
 	step->tpm_cmd_len = len;
+	step->client_cmd = false;
+	return RM_SEND;
+}
+
+/* What to evict for the job in progress (see ent_victim()). */
+static struct rm_ent *
+rm_victim(struct rm *rm, enum ent_kind kind)
+{
+	const struct rm_job *j = &rm->job;
+
+	return ent_victim(&rm->tab, kind, j->id,
+			  j->rc != NULL && j->kind != RK_CLOSE ? &j->rc->own : NULL);
+}
+
+/* Make room: save (if need be) and flush v. */
+static int
+rm_evict(struct rm *rm, struct rm_ent *v, struct rm_step *step)
+{
+	if (v->kind == ENT_OBJECT && v->blob_valid)
+		return rm_send(rm, step, OP_EVICT, v,
+			       rmp_build_handle_cmd(rm->scratch, TPM2_CC_FlushContext, v->phys));
+	return rm_send(rm, step, OP_SAVE, v,
+		       rmp_build_handle_cmd(rm->scratch, TPM2_CC_ContextSave,
+					    v->kind == ENT_OBJECT ? v->phys : v->handle));
+}
+
+/* FlushContext of e, which is freed when the TPM answers. */
+int
+rm_send_flush(struct rm *rm, struct rm_ent *e, struct rm_step *step)
+{
+	uint32_t h = e->kind == ENT_OBJECT ? e->phys : e->handle;
+
+	return rm_send(rm, step, OP_FLUSH, e,
+		       rmp_build_handle_cmd(rm->scratch, TPM2_CC_FlushContext, h));
+}
+
+static int
+rm_send_load(struct rm *rm, struct rm_ent *e, struct rm_step *step)
+{
+	size_t len = rmp_build_context_load(rm->scratch, sizeof(rm->scratch), e->blob, e->blob_len);
+
+	if (len == 0)
+		return -EMSGSIZE; /* blob_cap keeps it below max_command */
+	return rm_send(rm, step, OP_LOAD, e, len);
+}
+
+/* Write the TPM's handles into the client's command (idempotent). */
+static void
+rm_translate(struct rm_job *j)
+{
+	for (unsigned i = 0; i < j->pc.n_h; i++) {
+		struct rm_ent *e = j->hent[i];
+		if (e != NULL && e->kind == ENT_OBJECT)
+			put_be32(j->cmd + rmp_handle_off(i), e->phys);
+	}
+	if (j->kind == RK_FLUSH && j->target->kind == ENT_OBJECT) {
+		put_be32(j->cmd + j->pc.params, j->target->phys);
+		j->param_patched = true;
+	}
+}
+
+/* The command as the client sent it (entries may be gone: use no pointers). */
+static void
+rm_restore(struct rm_job *j)
+{
+	for (unsigned i = 0; i < j->pc.n_h; i++)
+		put_be32(j->cmd + rmp_handle_off(i), j->pc.h[i]);
+	if (j->param_patched) {
+		put_be32(j->cmd + j->pc.params, j->param_h);
+		j->param_patched = false;
+	}
+}
+
+static int
+rm_send_client(struct rm *rm, struct rm_step *step)
+{
+	struct rm_job *j = &rm->job;
+
+	rm_translate(j);
+	for (unsigned i = 0; i < j->n_pins; i++)
+		ent_touch(&rm->tab, j->pins[i]);
+	j->op = OP_CLIENT;
+	step->tpm_cmd = j->cmd;
+	step->tpm_cmd_len = j->len;
 	step->client_cmd = true;
 	return RM_SEND;
 }
 
 int
-rm_resume(struct rm *rm, struct rm_conn *rc, const uint8_t *rsp, size_t len, struct rm_step *step)
+rm_plan(struct rm *rm, struct rm_step *step)
 {
-	(void)rm;
-	(void)rc;
+	struct rm_job *j = &rm->job;
+	struct ent_table *t = &rm->tab;
+	struct rm_ent *v;
+
+	if (j->kind == RK_CLOSE)
+		return rm_close_next(rm, step);
+	/* 1: what the command names, loaded */
+	for (unsigned i = 0; i < j->n_pins; i++) {
+		struct rm_ent *e = j->pins[i];
+		if (e->loaded)
+			continue;
+		if (t->n_loaded[e->kind] >= rm->slots[e->kind] &&
+		    (v = rm_victim(rm, e->kind)) != NULL)
+			return rm_evict(rm, v, step);
+		return rm_send_load(rm, e, step);
+	}
+	/* 2: the slots the command fills itself */
+	for (unsigned k = ENT_OBJECT; k <= ENT_SESSION; k++) {
+		if (j->want[k] > 0 && t->n_loaded[k] + j->want[k] > rm->slots[k] &&
+		    (v = rm_victim(rm, (enum ent_kind)k)) != NULL)
+			return rm_evict(rm, v, step);
+	}
+	/* 3: a new session when every active slot is taken */
+	if (j->want[ENT_SESSION] > 0 && t->n_sessions >= rm->active_max &&
+	    (v = sess_oldest_abandoned(t)) != NULL) {
+		rm->stats.abandoned_flushed++;
+		return rm_send_flush(rm, v, step);
+	}
+	/* 4 */
+	if (j->kind == RK_CTX_LOAD_SESS)
+		return rm_cmd_adopted(rm, step);
+	return rm_send_client(rm, step);
+}
+
+/*
+ * Check and pin what the handle and authorization areas name.  RM_PASS (go
+ * on), or RM_DONE with the error the TPM would give, in the RM layer.
+ */
+int
+rm_pin_command(struct rm *rm, struct rm_step *step)
+{
+	struct rm_job *j = &rm->job;
+	struct ent_owner *o = &j->rc->own;
+	struct rm_ent *e;
+
+	for (unsigned i = 0; i < j->pc.n_h; i++) {
+		uint32_t h = j->pc.h[i];
+		uint32_t pos = (i + 1) << 8; /* TPM_RC_1 .. TPM_RC_7: handle i + 1 */
+
+		j->hent[i] = NULL;
+		if (is_transient(h)) {
+			if ((e = ent_find(o, ENT_OBJECT, h)) == NULL)
+				return rm_reply_rc(rm, step,
+						   TB_RM_RC(TPM2_RC_HANDLE | TPM2_RC_H | pos));
+		} else if (sess_is_handle(h)) {
+			if ((e = ent_find(o, ENT_SESSION, h)) == NULL)
+				return rm_reply_rc(rm, step,
+						   TB_RM_RC(TPM2_RC_HANDLE | TPM2_RC_H | pos));
+			/* the client saved it: not loaded, as far as it knows */
+			if (e->client_saved)
+				return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_REFERENCE_H0 + i));
+		} else {
+			/* a persistent object is loaded into a transient slot while it runs */
+			if ((h >> TPM2_HR_SHIFT) == TPM2_HT_PERSISTENT)
+				j->want[ENT_OBJECT]++;
+			continue;
+		}
+		j->hent[i] = e;
+		rm_pin(rm, e);
+	}
+	for (unsigned i = 0; i < j->pc.n_s; i++) {
+		uint32_t h = j->pc.s[i];
+		uint32_t pos = (i + 1) << 8;
+
+		j->sent[i] = NULL;
+		if (!sess_is_handle(h))
+			continue; /* a password, or a value the TPM will refuse */
+		if ((e = ent_find(o, ENT_SESSION, h)) == NULL)
+			return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_HANDLE | TPM2_RC_S | pos));
+		if (e->client_saved)
+			return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_REFERENCE_S0 + i));
+		j->sent[i] = e;
+		rm_pin(rm, e);
+	}
+	return RM_PASS;
+}
+
+/* Validate and route the job's command; the job's cmd is as the client sent it. */
+static int
+rm_prepare(struct rm *rm, struct rm_step *step)
+{
+	struct rm_job *j = &rm->job;
+	struct ent_owner *o = &j->rc->own;
+	const TPMA_CC *attr;
+	uint32_t cc = get_be32(j->cmd + 6), err;
+	int r;
+
+	j->kind = RK_COMMAND;
+	j->id = ++rm->job_seq;
+	j->reset_gen = rm->reset_gen;
+	j->n_pins = 0;
+	j->want[ENT_OBJECT] = j->want[ENT_SESSION] = 0;
+	j->target = NULL;
+	if ((attr = caps_find(rm->params.caps, cc)) == NULL)
+		return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_COMMAND_CODE));
+	if ((err = rmp_parse_cmd(j->cmd, j->len, *attr, &j->pc)) != 0)
+		return rm_reply_rc(rm, step, TB_RM_RC(err));
+	switch (cc) {
+	case TPM2_CC_Startup:
+		/* the broker keeps the TPM started: answer as a started TPM does */
+		return rm_reply_rc(rm, step, TPM2_RC_INITIALIZE);
+	case TPM2_CC_Shutdown:
+		/* the shared TPM is not the client's to shut down; its state is kept */
+		return rm_reply_rc(rm, step, TPM2_RC_SUCCESS);
+	case TPM2_CC_FlushContext:
+		r = rm_cmd_flush(rm, step);
+		break;
+	case TPM2_CC_ContextSave:
+		r = rm_cmd_context_save(rm, step);
+		break;
+	case TPM2_CC_ContextLoad:
+		r = rm_cmd_context_load(rm, step);
+		break;
+	case TPM2_CC_GetCapability:
+		r = rm_cmd_getcap(rm, step);
+		break;
+	case TPM2_CC_ReadPublic:
+		r = rm_cmd_read_public(rm, step);
+		break;
+	default:
+		r = RM_PASS;
+		break;
+	}
+	if (r != RM_PASS)
+		return r;
+	if ((r = rm_pin_command(rm, step)) != RM_PASS)
+		return r;
+	if (caps_r_handle(*attr)) {
+		if (cc == TPM2_CC_StartAuthSession) {
+			if (o->n_sess >= rm->params.max_sessions_per_conn)
+				return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_SESSION_HANDLES));
+			j->want[ENT_SESSION]++;
+		} else {
+			if (o->n_objs >= rm->params.max_objects_per_conn)
+				return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_OBJECT_HANDLES));
+			j->want[ENT_OBJECT]++;
+		}
+		if (j->fresh == NULL && (r = ent_new(&rm->tab, ENT_OBJECT, &j->fresh)) < 0)
+			return r;
+	}
+	/* the reference TPM's Create builds the object in a free slot */
+	if (cc == TPM2_CC_Create)
+		j->want[ENT_OBJECT]++;
+	return rm_plan(rm, step);
+}
+
+/* Plan the job again from the client's command (after a TPM reset or a lost entry). */
+static int
+rm_replan(struct rm *rm, struct rm_step *step)
+{
+	struct rm_job *j = &rm->job;
+
+	if (j->kind == RK_CLOSE)
+		return rm_close_next(rm, step);
+	rm_restore(j);
+	return rm_prepare(rm, step);
+}
+
+int
+rm_begin(struct rm *rm, struct rm_conn *rc, uint8_t *cmd, size_t len, struct rm_step *step)
+{
+	struct rm_job *j = &rm->job;
+
+	rm->stats.commands++;
+	rc->own.prev_turn = rc->own.turn;
+	rc->own.turn = ++rm->turn;
+	rc->own.cmds++;
+	j->rc = rc;
+	j->cmd = cmd;
+	j->len = len;
+	j->fixes = 0;
+	j->resent = false;
+	j->replan = false;
+	j->param_patched = false;
+	j->pc.n_h = 0;
+	return rm_prepare(rm, step);
+}
+
+/* The new handle in a successful response (step->rsp): make it the client's. */
+static void
+rm_attach_fresh(struct rm *rm, struct rm_step *step)
+{
+	struct rm_job *j = &rm->job;
+	struct ent_table *t = &rm->tab;
+	struct rm_ent *e = j->fresh, *stale;
+	uint32_t h, saved;
+
+	if (step->rsp_len < TPM_HDR_SIZE + 4 || e == NULL)
+		return;
+	h = get_be32(step->rsp + TPM_HDR_SIZE);
+	if (is_transient(h)) {
+		/* a loaded entry at the same TPM handle was flushed without our knowing */
+		if ((stale = ent_find_phys(t, h)) != NULL) {
+			log_debug("rm: TPM reused handle 0x%08" PRIx32 "; dropping its old entry", h);
+			ent_free(t, stale);
+		}
+		e->kind = ENT_OBJECT;
+		e->used = rm->turn;
+		e->used_cmd = j->rc->own.cmds;
+		ent_attach(t, e, &j->rc->own, 0);
+		ent_set_loaded(t, e, h);
+		put_be32(step->rsp + TPM_HDR_SIZE, e->handle);
+		/* a loaded context is the object's saved state until it is used */
+		if (j->kind == RK_CTX_LOAD_OBJ &&
+		    rmp_parse_context(j->cmd + j->pc.params, j->len - j->pc.params, &saved) == 0 &&
+		    ent_set_blob(t, e, j->cmd + j->pc.params, j->len - j->pc.params) == 0)
+			e->sequence = saved == ENT_SAVED_SEQUENCE;
+	} else if (sess_is_handle(h)) {
+		if ((stale = ent_find_session(t, h)) != NULL) {
+			log_debug("rm: TPM reused session 0x%08" PRIx32 "; dropping its old entry",
+				  h);
+			ent_free(t, stale);
+		}
+		e->kind = ENT_SESSION;
+		e->used = rm->turn;
+		e->used_cmd = j->rc->own.cmds;
+		ent_attach(t, e, &j->rc->own, h);
+		ent_set_loaded(t, e, h);
+	} else {
+		return; /* not ours to virtualize */
+	}
+	j->fresh = NULL;
+}
+
+/* Forget e (the TPM flushed it) and every reference the job holds to it. */
+static void
+rm_forget(struct rm *rm, struct rm_ent *e)
+{
+	struct rm_job *j = &rm->job;
+
+	for (unsigned i = 0; i < j->pc.n_h; i++) {
+		if (j->hent[i] == e)
+			j->hent[i] = NULL;
+	}
+	for (unsigned i = 0; i < j->pc.n_s; i++) {
+		if (j->sent[i] == e)
+			j->sent[i] = NULL;
+	}
+	ent_free(&rm->tab, e);
+}
+
+static int
+rm_send_resync(struct rm *rm, struct rm_step *step)
+{
+	rm->stats.resyncs++;
+	return rm_send(rm, step, OP_RESYNC, NULL,
+		       rmp_build_getcap(rm->scratch, TPM2_CAP_HANDLES, ENT_TRANSIENT_FIRST,
+					TPM2_MAX_CAP_HANDLES));
+}
+
+/* Bookkeeping after the client's command ran (its response is in step->rsp). */
+static int
+rm_command_done(struct rm *rm, struct rm_step *step, uint32_t rc)
+{
+	struct rm_job *j = &rm->job;
+	TPMA_CC attr = j->pc.attr;
+
+	/* a sequence object changes when used: its saved context is stale */
+	for (unsigned i = 0; i < j->pc.n_h; i++) {
+		if (j->hent[i] != NULL && j->hent[i]->sequence)
+			j->hent[i]->blob_valid = false;
+	}
+	if (rc != TPM2_RC_SUCCESS)
+		return rm_done(rm);
+	if (j->pc.cc == TPM2_CC_ReadPublic && j->pc.tag == TPM2_ST_NO_SESSIONS &&
+	    j->hent[0] != NULL && j->hent[0]->kind == ENT_OBJECT)
+		ent_set_pub(&rm->tab, j->hent[0], step->rsp, step->rsp_len);
+	if (attr & TPMA_CC_FLUSHED) {
+		for (unsigned i = 0; i < j->pc.n_h; i++) {
+			if (j->hent[i] != NULL && j->hent[i]->kind == ENT_OBJECT)
+				rm_forget(rm, j->hent[i]);
+		}
+	}
+	/* continueSession clear: the TPM closed the session on success */
+	for (unsigned i = 0; i < j->pc.n_s; i++) {
+		if (j->sent[i] != NULL && !(j->pc.s_attr[i] & TPMA_SESSION_CONTINUESESSION))
+			rm_forget(rm, j->sent[i]);
+	}
+	if (caps_r_handle(attr))
+		rm_attach_fresh(rm, step);
+	if (attr & TPMA_CC_EXTENSIVE)
+		return rm_send_resync(rm, step);
+	return rm_done(rm);
+}
+
+/* Try the cure for rc: what rm_plan() returns, or RM_PASS if there is none. */
+static int
+rm_try_fix(struct rm *rm, uint32_t rc, struct rm_step *step)
+{
+	struct rm_job *j = &rm->job;
+	struct rm_ent *v = NULL;
+	enum rm_fix fix;
+
+	if (!rm_fix_for(rc, &fix) || j->fixes >= RM_MAX_FIXES)
+		return RM_PASS;
+	switch (fix) {
+	case FIX_EVICT_OBJECT:
+	case FIX_EVICT_SESSION:
+		v = rm_victim(rm, fix == FIX_EVICT_OBJECT ? ENT_OBJECT : ENT_SESSION);
+		if (v == NULL)
+			return RM_PASS;
+		j->fixes++;
+		rm->stats.retries++;
+		return rm_evict(rm, v, step);
+	case FIX_FLUSH_ABANDONED:
+		if ((v = sess_oldest_abandoned(&rm->tab)) == NULL)
+			return RM_PASS;
+		j->fixes++;
+		rm->stats.retries++;
+		rm->stats.abandoned_flushed++;
+		return rm_send_flush(rm, v, step);
+	case FIX_RESEND:
+		j->fixes++;
+		rm->stats.retries++;
+		return rm_plan(rm, step);
+	}
+	return RM_PASS;
+}
+
+static int
+rm_client_answered(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step *step)
+{
+	struct rm_job *j = &rm->job;
+	uint32_t rc = wire_response_rc(rsp, len);
+	int r;
+
+	if (rc != TPM2_RC_SUCCESS && (r = rm_try_fix(rm, rc, step)) != RM_PASS)
+		return r;
 	if (len > step->rsp_cap)
 		return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_SIZE));
 	memcpy(step->rsp, rsp, len);
 	step->rsp_len = len;
-	return RM_DONE;
+	switch (j->kind) {
+	case RK_FLUSH:
+		if (rc == TPM2_RC_SUCCESS)
+			ent_free(&rm->tab, j->target);
+		return rm_done(rm);
+	case RK_CTX_SAVE:
+		if (rc == TPM2_RC_SUCCESS)
+			rm_cmd_saved(rm, step);
+		return rm_done(rm);
+	default:
+		return rm_command_done(rm, step, rc);
+	}
+}
+
+/* The TPM refused to load e's context: e is gone. */
+static int
+rm_lost(struct rm *rm, struct rm_ent *e, uint32_t rc, struct rm_step *step)
+{
+	struct rm_job *j = &rm->job;
+
+	log_debug("rm: ContextLoad of 0x%08" PRIx32 " failed (0x%08" PRIx32 "); dropped",
+		  e->handle, rc);
+	j->n_pins = 0; /* planned again below: the pins point at e */
+	if (e->kind == ENT_SESSION) {
+		/* the TPM still counts it active: flush it, then plan the command again */
+		j->replan = true;
+		return rm_send_flush(rm, e, step);
+	}
+	ent_free(&rm->tab, e);
+	return rm_replan(rm, step);
+}
+
+static int
+rm_loaded(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step *step)
+{
+	struct rm_ent *e = rm->job.target, *stale;
+	uint32_t rc = wire_response_rc(rsp, len), h;
+	enum rm_fix fix;
+	int r;
+
+	if (rc == TPM2_RC_SUCCESS && len >= TPM_HDR_SIZE + 4) {
+		h = get_be32(rsp + TPM_HDR_SIZE);
+		/* the client's own ContextLoad of its session is no swap */
+		if (rm->job.kind != RK_CTX_LOAD_SESS)
+			rm->stats.context_loads++;
+		if (e->kind == ENT_OBJECT) {
+			if ((stale = ent_find_phys(&rm->tab, h)) != NULL)
+				ent_free(&rm->tab, stale);
+			ent_set_loaded(&rm->tab, e, h);
+		} else {
+			ent_set_loaded(&rm->tab, e, e->handle);
+			e->blob_valid = false; /* a session context loads once */
+		}
+		return rm_plan(rm, step);
+	}
+	if (rm_fix_for(rc, &fix)) {
+		/* the TPM is full, not the context bad: its answer stands if nothing cures it */
+		if ((r = rm_try_fix(rm, rc, step)) != RM_PASS)
+			return r;
+		return rm_reply_rc(rm, step, rc);
+	}
+	return rm_lost(rm, e, rc, step);
+}
+
+static int
+rm_saved(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step *step)
+{
+	struct rm_ent *v = rm->job.target;
+	uint32_t rc = wire_response_rc(rsp, len), saved;
+
+	if (rc != TPM2_RC_SUCCESS ||
+	    rmp_parse_context(rsp + TPM_HDR_SIZE, len - TPM_HDR_SIZE, &saved) < 0 ||
+	    ent_set_blob(&rm->tab, v, rsp + TPM_HDR_SIZE, len - TPM_HDR_SIZE) < 0) {
+		/* it stays where it is; another victim is chosen */
+		log_debug("rm: ContextSave of 0x%08" PRIx32 " failed (0x%08" PRIx32
+			  "); kept loaded",
+			  v->handle, rc);
+		v->noswap = true;
+		return rm_plan(rm, step);
+	}
+	rm->stats.context_saves++;
+	if (v->kind == ENT_SESSION) {
+		/* a saved session frees its slot: no flush */
+		ent_set_unloaded(&rm->tab, v);
+		rm->stats.evictions++;
+		return rm_plan(rm, step);
+	}
+	v->sequence = saved == ENT_SAVED_SEQUENCE;
+	return rm_evict(rm, v, step); /* now FlushContext */
+}
+
+static int
+rm_resynced(struct rm *rm, const uint8_t *rsp, size_t len)
+{
+	struct ent_table *t = &rm->tab;
+	struct rm_ent *e, *next;
+	struct rm_conn *rc;
+	size_t n = 0;
+	bool more = false;
+
+	if (wire_response_rc(rsp, len) != TPM2_RC_SUCCESS ||
+	    rmp_parse_handles(rsp, len, rm->caph, ARRAY_SIZE(rm->caph), &n, &more) < 0) {
+		log_debug("rm: re-sync of transient handles failed");
+		return rm_done(rm);
+	}
+	for (e = TAILQ_FIRST(&t->lru[ENT_OBJECT]); e != NULL; e = next) {
+		bool found = false;
+		next = TAILQ_NEXT(e, lru);
+		for (size_t i = 0; i < n && !found; i++)
+			found = rm->caph[i] == e->phys;
+		/* beyond a partial list nothing is known */
+		if (found || (more && n > 0 && e->phys > rm->caph[n - 1]))
+			continue;
+		log_debug("rm: object 0x%08" PRIx32 " was flushed by the TPM", e->handle);
+		ent_free(t, e);
+	}
+	/* a swapped-out object may be dead too (its hierarchy changed): let the
+	 * next ReadPublic load it and find out rather than answer for it */
+	TAILQ_FOREACH(rc, &rm->conns, entry) {
+		TAILQ_FOREACH(e, &rc->own.objs, link) {
+			if (!e->loaded)
+				e->pub_len = 0;
+		}
+	}
+	return rm_done(rm);
+}
+
+int
+rm_resume(struct rm *rm, struct rm_conn *rc, const uint8_t *rsp, size_t len, struct rm_step *step)
+{
+	struct rm_job *j = &rm->job;
+	struct rm_ent *e = j->target;
+
+	(void)rc;
+	switch (j->op) {
+	case OP_CLIENT:
+		return rm_client_answered(rm, rsp, len, step);
+	case OP_SAVE:
+		return rm_saved(rm, rsp, len, step);
+	case OP_EVICT:
+		/* whatever it says, the object is no longer ours in the TPM */
+		ent_set_unloaded(&rm->tab, e);
+		rm->stats.flushes++;
+		rm->stats.evictions++;
+		return rm_plan(rm, step);
+	case OP_LOAD:
+		return rm_loaded(rm, rsp, len, step);
+	case OP_FLUSH:
+		j->target = NULL;
+		ent_free(&rm->tab, e);
+		rm->stats.flushes++;
+		if (j->replan) {
+			j->replan = false;
+			return rm_replan(rm, step);
+		}
+		return rm_plan(rm, step);
+	case OP_RESYNC:
+		return rm_resynced(rm, rsp, len);
+	case OP_NONE:
+		break;
+	}
+	return -EINVAL;
 }
 
 int
 rm_abort(struct rm *rm, struct rm_conn *rc, int err, struct rm_step *step)
 {
-	/* the link is back: step->tpm_cmd is still the client's command */
-	if (err == -ECONNRESET && !rc->resent) {
-		rc->resent = true;
-		return RM_SEND;
+	struct rm_job *j = &rm->job;
+
+	(void)rc; /* the job knows its connection */
+	if (err == -ECONNRESET && !j->resent) {
+		j->resent = true;
+		if (j->reset_gen != rm->reset_gen) {
+			/* the TPM lost every context: plan again; stale handles get errors */
+			j->n_pins = 0;
+			j->replan = false;
+			return rm_replan(rm, step);
+		}
+		return RM_SEND; /* the link is back: step->tpm_cmd once more */
 	}
-	if (err == -EOPNOTSUPP)
+	if (j->kind == RK_CLOSE) {
+		/* the TPM is out of reach: forget what the client owned */
+		j->offline = true;
+		return rm_close_next(rm, step);
+	}
+	if (err == -EOPNOTSUPP && j->op == OP_CLIENT)
 		return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_LOCALITY));
 	return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_FAILURE));
 }
 
-int
-rm_close(struct rm *rm, struct rm_conn *rc, struct rm_step *step)
-{
-	(void)rm;
-	(void)step;
-	free(rc);
-	return RM_DONE;
-}
-
-void
-rm_tpm_reset(struct rm *rm)
-{
-	(void)rm;
-}
-
-void
-rm_get_stats(const struct rm *rm, struct rm_stats *ret)
-{
-	*ret = rm->stats;
-}
-
-void
-rm_conn_describe(const struct rm *rm, const struct rm_conn *rc, FILE *out, bool json)
-{
-	(void)rm;
-	(void)rc;
-	fputs(json ? "\"objects\": [], \"sessions\": []" : "", out);
-}

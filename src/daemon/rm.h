@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+struct backend;
 struct tpm_caps;
 struct rm;
 struct rm_conn;
@@ -61,6 +62,15 @@ struct rm_step {
 	/* set by the RM on RM_DONE of a command */
 	size_t rsp_len;
 };
+
+/*
+ * Once at start, before serving (after TPM2_Startup and caps_load()): flush
+ * transient objects and sessions someone left in the TPM (a broker killed
+ * before, on a TPM that outlived it: swtpm, a device).  Synchronous; the
+ * count flushed in *ret_flushed.  -errno from the backend, -EIO if the TPM
+ * refuses GetCapability.
+ */
+int rm_sweep(struct backend *be, unsigned *ret_flushed);
 
 int rm_new(const struct rm_params *params, struct rm **ret);
 void rm_free(struct rm *rm);
@@ -111,14 +121,37 @@ void rm_tpm_reset(struct rm *rm);
 /* Counters and per-connection tables for `tpmbroker status`. */
 struct rm_stats {
 	uint64_t commands;
-	uint64_t context_saves;
-	uint64_t context_loads;
-	uint64_t flushes;
-	uint64_t evictions;
-	uint64_t rm_errors; /* client commands answered by the RM itself */
+	uint64_t context_saves;     /* by the RM to swap out (clients' own not counted) */
+	uint64_t context_loads;     /* by the RM to swap in */
+	uint64_t flushes;           /* by the RM: evictions, closes, abandoned sessions */
+	uint64_t evictions;         /* contexts swapped out to make room */
+	uint64_t rm_errors;         /* client commands answered by the RM itself */
+	uint64_t retries;           /* TPM warnings cured by eviction or resending */
+	uint64_t resyncs;           /* transient handles re-read after EXTENSIVE commands */
+	uint64_t takeovers;         /* abandoned sessions loaded by another connection */
+	uint64_t abandoned_flushed; /* abandoned sessions flushed (bounds, TPM full) */
+	uint64_t cached;            /* ReadPublic answered from the broker's copy */
+	/* now */
+	unsigned objects;         /* transient objects held by clients */
+	unsigned objects_loaded;  /* of which in the TPM */
+	unsigned sessions;        /* sessions tracked (loaded, saved, abandoned) */
+	unsigned sessions_loaded; /* of which in the TPM's session slots */
+	unsigned abandoned;       /* client-saved sessions whose client left */
 };
 void rm_get_stats(const struct rm *rm, struct rm_stats *ret);
-/* Append this connection's handles to out, as text or as a JSON object body. */
+/*
+ * Append this connection's handles to out, as text or as a JSON object body:
+ * "objects": [{"handle": "0x80000000", "state": "loaded"|"saved",
+ * ["tpm_handle": "0x80000002"]}], "sessions": [{"handle": ..., "state":
+ * "loaded"|"saved"|"client-saved"}].  Text: "objects: 0x80000000(loaded) ...;
+ * sessions: -".
+ */
 void rm_conn_describe(const struct rm *rm, const struct rm_conn *rc, FILE *out, bool json);
+/*
+ * Append the abandoned sessions (client-saved, their client gone), oldest
+ * first: JSON: "abandoned": [{"handle": "0x03000001", "uid": 1000}]; text:
+ * "abandoned sessions: 0x03000001(uid 1000) ..." or "-".
+ */
+void rm_describe_abandoned(const struct rm *rm, FILE *out, bool json);
 
 #endif

@@ -57,7 +57,9 @@ status_json(struct server *srv, FILE *f)
 		"\"rm_errors\": %llu, \"bad_frames\": %llu, \"context_saves\": %llu, "
 		"\"context_loads\": %llu, \"flushes\": %llu, \"evictions\": %llu, "
 		"\"backend_errors\": %llu, \"reconnects\": %llu, \"tpm_resets\": %llu, "
-		"\"cancels\": %llu, \"queued\": %u, \"busy\": %s}",
+		"\"cancels\": %llu, \"queued\": %u, \"busy\": %s, "
+		"\"retries\": %llu, \"resyncs\": %llu, \"takeovers\": %llu, "
+		"\"abandoned_flushed\": %llu, \"readpublic_cached\": %llu}",
 		srv->n_conns, (unsigned long long)srv->conns_total,
 		(unsigned long long)srv->conns_refused, (unsigned long long)ss.jobs,
 		(unsigned long long)ss.tpm_commands, (unsigned long long)rs.rm_errors,
@@ -65,7 +67,15 @@ status_json(struct server *srv, FILE *f)
 		(unsigned long long)rs.context_loads, (unsigned long long)rs.flushes,
 		(unsigned long long)rs.evictions, (unsigned long long)ss.backend_errors,
 		(unsigned long long)ss.reconnects, (unsigned long long)ss.tpm_resets,
-		(unsigned long long)ss.cancels, ss.queued, ss.busy ? "true" : "false");
+		(unsigned long long)ss.cancels, ss.queued, ss.busy ? "true" : "false",
+		(unsigned long long)rs.retries, (unsigned long long)rs.resyncs,
+		(unsigned long long)rs.takeovers, (unsigned long long)rs.abandoned_flushed,
+		(unsigned long long)rs.cached);
+	fprintf(f,
+		", \"handles\": {\"objects\": %u, \"objects_loaded\": %u, \"sessions\": %u, "
+		"\"sessions_loaded\": %u, \"abandoned\": %u}, ",
+		rs.objects, rs.objects_loaded, rs.sessions, rs.sessions_loaded, rs.abandoned);
+	rm_describe_abandoned(srv->rm, f, true);
 	fputs(", \"connections\": [", f);
 	TAILQ_FOREACH(c, &srv->conns, entry) {
 		fprintf(f,
@@ -103,9 +113,21 @@ status_text(struct server *srv, FILE *f)
 		"%llu bad frames\n",
 		(unsigned long long)ss.jobs, (unsigned long long)ss.tpm_commands,
 		(unsigned long long)rs.rm_errors, (unsigned long long)srv->frames_bad);
-	fprintf(f, "contexts: %llu saves, %llu loads, %llu flushes, %llu evictions\n",
+	fprintf(f,
+		"handles: %u objects (%u in the TPM), %u sessions (%u in the TPM), "
+		"%u abandoned\n",
+		rs.objects, rs.objects_loaded, rs.sessions, rs.sessions_loaded, rs.abandoned);
+	fprintf(f,
+		"resource manager: %llu context saves, %llu loads, %llu flushes, %llu evictions, "
+		"%llu retries, %llu resyncs, %llu take-overs, %llu abandoned flushed, "
+		"%llu ReadPublic from cache\n",
 		(unsigned long long)rs.context_saves, (unsigned long long)rs.context_loads,
-		(unsigned long long)rs.flushes, (unsigned long long)rs.evictions);
+		(unsigned long long)rs.flushes, (unsigned long long)rs.evictions,
+		(unsigned long long)rs.retries, (unsigned long long)rs.resyncs,
+		(unsigned long long)rs.takeovers, (unsigned long long)rs.abandoned_flushed,
+		(unsigned long long)rs.cached);
+	rm_describe_abandoned(srv->rm, f, false);
+	fputc('\n', f);
 	fprintf(f, "backend: %llu errors, %llu reconnects, %llu TPM resets, %llu cancels\n",
 		(unsigned long long)ss.backend_errors, (unsigned long long)ss.reconnects,
 		(unsigned long long)ss.tpm_resets, (unsigned long long)ss.cancels);

@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * rmconn.c: the resource manager's life and its connections': creation,
+ * the close job (flush what a client owned; keep its saved sessions as
+ * abandoned, within bounds), a TPM reset, counters.
+ *
+ * close job    what is left                        TPM command
+ *              an object loaded                    FlushContext (object freed)
+ *              an object saved by the broker       - (forgotten)
+ *              a session the client saved (and     - (abandoned: another process
+ *              holds the blob of)                    of the same uid may load it)
+ *              any other session                   FlushContext (loaded or saved)
+ *              abandoned over bounds (uid, all)    FlushContext of the oldest
+ *              nothing                             rm_conn freed, RM_DONE
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../common/util.h"
+#include "../common/wire.h"
+#include "caps.h"
+#include "rm_int.h"
+#include "sessions.h"
+
+int
+rm_new(const struct rm_params *params, struct rm **ret)
+{
+	const struct tpm_caps *caps = params->caps;
+	struct rm *rm = calloc(1, sizeof(*rm));
+
+	if (rm == NULL)
+		return -ENOMEM;
+	rm->params = *params;
+	rm->slots[ENT_OBJECT] = caps->transient_slots > 0 ? caps->transient_slots : 3;
+	rm->slots[ENT_SESSION] = caps->loaded_sessions > 0 ? caps->loaded_sessions : 3;
+	rm->active_max = caps->active_sessions_max > 0 ? caps->active_sessions_max : 64;
+	/* a context comes back in a ContextSave response, and goes in a ContextLoad */
+	ent_table_init(&rm->tab, MIN(MAX(caps->max_response, TB_DEFAULT_MAX_MSG),
+				     MAX(caps->max_command, TB_DEFAULT_MAX_MSG)) -
+					 TPM_HDR_SIZE);
+	TAILQ_INIT(&rm->conns);
+	*ret = rm;
+	return 0;
+}
+
+void
+rm_free(struct rm *rm)
+{
+	struct rm_conn *rc;
+	struct rm_ent *e;
+
+	if (rm == NULL)
+		return;
+	while ((rc = TAILQ_FIRST(&rm->conns)) != NULL) {
+		ent_owner_drop(&rm->tab, &rc->own);
+		TAILQ_REMOVE(&rm->conns, rc, entry);
+		free(rc);
+	}
+	while ((e = TAILQ_FIRST(&rm->tab.abandoned)) != NULL)
+		ent_free(&rm->tab, e);
+	if (rm->job.fresh != NULL)
+		ent_free(&rm->tab, rm->job.fresh);
+	ent_table_free(&rm->tab);
+	free(rm);
+}
+
+int
+rm_conn_new(struct rm *rm, const struct rm_peer *peer, struct rm_conn **ret)
+{
+	struct rm_conn *rc = calloc(1, sizeof(*rc));
+
+	if (rc == NULL)
+		return -ENOMEM;
+	rc->peer = *peer;
+	ent_owner_init(&rc->own, peer->uid);
+	TAILQ_INSERT_TAIL(&rm->conns, rc, entry);
+	*ret = rc;
+	return 0;
+}
+
+/* The close job: flush objects, flush or abandon sessions, trim, free. */
+int
+rm_close_next(struct rm *rm, struct rm_step *step)
+{
+	struct rm_job *j = &rm->job;
+	struct rm_conn *rc = j->rc;
+	struct ent_table *t = &rm->tab;
+	struct rm_ent *e;
+	bool keep = rm->params.max_abandoned_per_uid > 0 && rm->params.max_abandoned > 0;
+
+	if (j->offline)
+		ent_owner_drop(t, &rc->own);
+	while ((e = TAILQ_FIRST(&rc->own.objs)) != NULL) {
+		if (e->loaded)
+			return rm_send_flush(rm, e, step);
+		ent_free(t, e); /* saved by the broker: forget the context */
+	}
+	while ((e = TAILQ_FIRST(&rc->own.sess)) != NULL) {
+		if (keep && e->client_saved && !e->loaded && e->blob_valid) {
+			sess_abandon(t, e);
+			continue;
+		}
+		return rm_send_flush(rm, e, step); /* loaded or saved: both free the slot */
+	}
+	if (!j->offline && (e = sess_trim_victim(t, rc->peer.uid, rm->params.max_abandoned_per_uid,
+				  rm->params.max_abandoned)) != NULL) {
+		rm->stats.abandoned_flushed++;
+		return rm_send_flush(rm, e, step);
+	}
+	TAILQ_REMOVE(&rm->conns, rc, entry);
+	free(rc);
+	j->rc = NULL;
+	return rm_done(rm);
+}
+
+int
+rm_close(struct rm *rm, struct rm_conn *rc, struct rm_step *step)
+{
+	struct rm_job *j = &rm->job;
+
+	if (rc->own.n_objs == 0 && rc->own.n_sess == 0) {
+		/* nothing in the TPM: no job (the caller may be outside the scheduler) */
+		TAILQ_REMOVE(&rm->conns, rc, entry);
+		free(rc);
+		return RM_DONE;
+	}
+	j->kind = RK_CLOSE;
+	j->rc = rc;
+	j->id = ++rm->job_seq;
+	j->reset_gen = rm->reset_gen;
+	j->n_pins = 0;
+	j->pc.n_h = j->pc.n_s = 0;
+	j->resent = false;
+	j->replan = false;
+	j->offline = false;
+	j->param_patched = false;
+	j->fixes = 0;
+	return rm_close_next(rm, step);
+}
+
+void
+rm_tpm_reset(struct rm *rm)
+{
+	struct rm_job *j = &rm->job;
+	struct rm_conn *rc;
+	struct rm_ent *e;
+
+	TAILQ_FOREACH(rc, &rm->conns, entry)
+		ent_owner_drop(&rm->tab, &rc->own);
+	while ((e = TAILQ_FIRST(&rm->tab.abandoned)) != NULL)
+		ent_free(&rm->tab, e);
+	/* the job in flight, if any, is planned again by rm_abort() */
+	j->n_pins = 0;
+	j->target = NULL;
+	memset(j->hent, 0, sizeof(j->hent));
+	memset(j->sent, 0, sizeof(j->sent));
+	rm->reset_gen++;
+}
+
+void
+rm_get_stats(const struct rm *rm, struct rm_stats *ret)
+{
+	const struct ent_table *t = &rm->tab;
+
+	*ret = rm->stats;
+	ret->objects = t->n_objects;
+	ret->objects_loaded = t->n_loaded[ENT_OBJECT];
+	ret->sessions = t->n_sessions;
+	ret->sessions_loaded = t->n_loaded[ENT_SESSION];
+	ret->abandoned = t->n_abandoned;
+}

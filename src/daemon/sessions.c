@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * sessions.c: abandoned sessions and take-over.  See sessions.h.
+ */
+#include <string.h>
+
+#include "sessions.h"
+
+void
+sess_abandon(struct ent_table *t, struct rm_ent *e)
+{
+	struct ent_owner *o = e->owner;
+
+	/* keep it tracked (t->sessions): only move it to the abandoned queue */
+	TAILQ_REMOVE(&o->sess, e, link);
+	o->n_sess--;
+	e->owner = NULL;
+	TAILQ_INSERT_TAIL(&t->abandoned, e, link);
+	t->n_abandoned++;
+}
+
+bool
+sess_may_adopt(const struct rm_ent *e, const struct ent_owner *o, const uint8_t *blob,
+	       size_t len)
+{
+	if (e->kind != ENT_SESSION || !e->client_saved || e->loaded || !e->blob_valid)
+		return false;
+	if (e->owner != o && e->uid != o->uid)
+		return false;
+	/* the client's copy is the broker's: both come from the same ContextSave */
+	return len == e->blob_len && memcmp(blob, e->blob, len) == 0;
+}
+
+struct rm_ent *
+sess_trim_victim(const struct ent_table *t, uid_t uid, unsigned max_per_uid, unsigned max_total)
+{
+	struct rm_ent *e, *oldest = NULL;
+	unsigned n = 0;
+
+	TAILQ_FOREACH(e, &t->abandoned, link) {
+		if (e->uid != uid)
+			continue;
+		if (oldest == NULL)
+			oldest = e;
+		n++;
+	}
+	if (n > max_per_uid)
+		return oldest;
+	if (t->n_abandoned > max_total)
+		return TAILQ_FIRST(&t->abandoned);
+	return NULL;
+}
+
+struct rm_ent *
+sess_oldest_abandoned(const struct ent_table *t)
+{
+	return TAILQ_FIRST(&t->abandoned);
+}
