@@ -48,6 +48,14 @@ struct sched {
 static void sched_run(struct sched *s);
 static void sched_on_backend(struct loop_io *io, uint32_t events);
 
+static void
+sched_unwatch_backend(struct sched *s)
+{
+	if (s->be_fd_registered >= 0)
+		loop_io_del(s->srv->loop, &s->be_io);
+	s->be_fd_registered = -1;
+}
+
 static int
 sched_watch_backend(struct sched *s)
 {
@@ -56,9 +64,7 @@ sched_watch_backend(struct sched *s)
 
 	if (s->be_fd_registered == be->fd)
 		return 0;
-	if (s->be_fd_registered >= 0)
-		loop_io_del(s->srv->loop, &s->be_io); /* -2: already removed */
-	s->be_fd_registered = -1;
+	sched_unwatch_backend(s); /* -2: already removed */
 	if (be->fd < 0)
 		return -ENOTCONN;
 	if ((r = loop_io_add(s->srv->loop, &s->be_io, be->fd, EPOLLIN, sched_on_backend, s)) < 0)
@@ -217,6 +223,11 @@ sched_backend_failed(struct sched *s, int err)
 	log_errno(LOG_LVL_WARN, -err, "%s: command failed", be->desc);
 	if (be->ops->reconnect != NULL && !s->reconnected) {
 		s->reconnected = true;
+		/*
+		 * Unwatch first: the new link may reuse the fd number, and the
+		 * old fd's close dropped it from epoll without our knowing.
+		 */
+		sched_unwatch_backend(s);
 		if ((r = be->ops->reconnect(be)) == 0 && (r = sched_watch_backend(s)) == 0) {
 			s->st.reconnects++;
 			if (be->needs_startup)
