@@ -1,17 +1,30 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * be_libtpms.c: the embedded TPM.  libtpms runs in-process, TPM 2.0 mode;
- * its NV state is persisted by our callbacks as one file per blob in the
- * state directory, written atomically (temp file, fsync, rename, fsync of
- * the directory), so a crash never leaves a torn "permall".
+ * its NV state is persisted by our callbacks as one file per blob
+ * ("permall") in the state directory, written atomically (temp file, fsync,
+ * rename, fsync of the directory), so a crash never leaves a torn blob.  A
+ * lock (flock on DIR/.lock) keeps a second daemon off the same state.
  *
  * libtpms computes in the calling thread and an RSA key generation takes
  * hundreds of ms, so commands run on one worker thread; completion is an
  * eventfd the event loop watches (be->fd).  libtpms is a process-wide
  * singleton: one libtpms backend per process.
  *
- * A daemon restart is a TPM power cycle: volatile state (loaded objects,
- * sessions) is not kept; the daemon sends TPM2_Startup(CLEAR).
+ * Volatile state (loaded objects, sessions) is not saved at close: a
+ * daemon restart is a TPM power cycle, and the daemon sends
+ * TPM2_Startup(CLEAR), as firmware does after a reboot.
+ *
+ * job state  event                        next      action
+ * IDLE       submit                       QUEUED    copy command, signal the worker
+ * QUEUED     worker wakes                 RUNNING   TPMLIB_Process (lock dropped)
+ * RUNNING    TPMLIB_Process returns       DONE      write the eventfd
+ * RUNNING    cancel                       RUNNING   TPMLIB_CancelCommand
+ * DONE       finish                       IDLE      copy the response out
+ * DONE       submit (answer abandoned)    QUEUED    drop the old answer
+ * QUEUED,    submit, power_cycle          -         -EBUSY
+ *  RUNNING
+ * any        close                        -         wait for the job, stop the worker
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -33,18 +46,21 @@
 #include "../common/wire.h"
 #include "backend.h"
 
+enum lt_job { LT_IDLE, LT_QUEUED, LT_RUNNING, LT_DONE };
+
 struct libtpms {
 	char dir[PATH_MAX - 64];
 	int lock_fd;
 	pthread_t thread;
-	pthread_mutex_t mu;
+	pthread_mutex_t mu;  /* guards job and stop; the job fields follow job's owner */
 	pthread_cond_t cv;
-	bool have_job;   /* a command waits for the worker */
+	enum lt_job job;
 	bool stop;
-	uint8_t locality;
+	bool broken;         /* MainInit failed at a power cycle: no TPM until reopened */
+	uint8_t locality;    /* of the job; read by lt_io_locality on the worker */
 	uint8_t cmd[TB_BUF_MAX];
 	uint32_t cmd_len;
-	unsigned char *rbuf; /* libtpms' response buffer, reused (libtpms reallocs it) */
+	unsigned char *rbuf; /* owned; libtpms reallocs it, we reuse it across commands */
 	uint32_t rlen, rbufsize;
 	TPM_RESULT result;
 };
@@ -180,17 +196,19 @@ lt_worker(void *arg)
 
 	pthread_mutex_lock(&lt->mu);
 	for (;;) {
-		while (!lt->have_job && !lt->stop)
+		while (lt->job != LT_QUEUED && !lt->stop)
 			pthread_cond_wait(&lt->cv, &lt->mu);
 		if (lt->stop)
 			break;
+		lt->job = LT_RUNNING;
 		pthread_mutex_unlock(&lt->mu);
-		/* the loop thread does not touch the job fields until the eventfd fires */
+		/* while RUNNING only this thread touches cmd, rbuf, rlen, result */
 		lt->result = TPMLIB_Process(&lt->rbuf, &lt->rlen, &lt->rbufsize, lt->cmd, lt->cmd_len);
 		pthread_mutex_lock(&lt->mu);
-		lt->have_job = false;
+		lt->job = LT_DONE;
 		if (write(be->fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
 			log_errno(LOG_LVL_WARN, errno, "libtpms: eventfd");
+		pthread_cond_broadcast(&lt->cv); /* close() may wait for the job */
 	}
 	pthread_mutex_unlock(&lt->mu);
 	return NULL;
@@ -235,12 +253,74 @@ lt_default_dir(char *buf, size_t cap)
 	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
-static void lt_close(struct backend *be);
+/* The state directory from args: state=DIR, a bare /DIR, or the default. */
+static int
+lt_state_dir(const char *args, char *buf, size_t cap)
+{
+	static const char *const keys[] = {"state", NULL};
+	int r;
+
+	if (args[0] == '/') { /* "libtpms:/some/dir" */
+		r = strlen(args) < cap ? 1 : -ENAMETOOLONG;
+		if (r > 0)
+			strcpy(buf, args);
+	} else {
+		if ((r = be_args_check("libtpms", args, keys)) < 0)
+			return r;
+		if ((r = be_arg_get(args, "state", buf, cap)) == 0)
+			r = lt_default_dir(buf, cap);
+	}
+	if (r == -ENOENT) {
+		log_msg(LOG_LVL_ERR, "libtpms: no state directory: give state=DIR "
+			"(neither XDG_STATE_HOME nor HOME is set)");
+		return -EINVAL;
+	}
+	if (r < 0) {
+		log_msg(LOG_LVL_ERR, "libtpms: state directory path too long");
+		return -EINVAL;
+	}
+	if (buf[0] != '/') {
+		/* the daemon may chdir("/"): a relative path would move */
+		log_msg(LOG_LVL_ERR, "libtpms: state directory '%s' is not absolute", buf);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Create the state directory and lock it for this process. */
+static int
+lt_lock(struct libtpms *lt)
+{
+	char lockpath[PATH_MAX];
+	int r;
+
+	if ((r = mkdir_p(lt->dir, 0700)) < 0) {
+		log_errno(LOG_LVL_ERR, -r, "libtpms: state directory %s", lt->dir);
+		return r;
+	}
+	if ((r = lt_path(lockpath, sizeof(lockpath), ".lock", "")) < 0)
+		return r;
+	lt->lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (lt->lock_fd < 0) {
+		r = -errno;
+		log_errno(LOG_LVL_ERR, -r, "libtpms: %s", lockpath);
+		return r;
+	}
+	if (flock(lt->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		r = -errno;
+		if (r == -EWOULDBLOCK)
+			log_msg(LOG_LVL_ERR, "libtpms: state directory %s is in use by another "
+				"process (%s is locked)", lt->dir, lockpath);
+		else
+			log_errno(LOG_LVL_ERR, -r, "libtpms: locking %s", lockpath);
+		return r == -EWOULDBLOCK ? -EBUSY : r;
+	}
+	return 0;
+}
 
 static int
 lt_open(struct backend *be, const char *args)
 {
-	static const char *const keys[] = {"state", NULL};
 	static struct libtpms_callbacks cbs = {
 		.sizeOfStruct = sizeof(struct libtpms_callbacks),
 		.tpm_nvram_init = lt_nvram_init,
@@ -252,64 +332,30 @@ lt_open(struct backend *be, const char *args)
 		.tpm_io_getphysicalpresence = lt_io_pp,
 	};
 	struct libtpms *lt;
-	char lockpath[PATH_MAX];
 	int r;
 
 	if (lt_self != NULL) {
-		log_msg(LOG_LVL_ERR, "libtpms: only one embedded TPM per process");
+		log_msg(LOG_LVL_ERR, "libtpms: the embedded TPM is already open in this process "
+			"(%s); libtpms is a process-wide singleton", lt_self->dir);
 		return -EBUSY;
 	}
-	/* "libtpms:/some/dir" is accepted as state=/some/dir */
-	if (args[0] == '/') {
-		lt = calloc(1, sizeof(*lt));
-		if (lt == NULL)
-			return -ENOMEM;
-		if (strlen(args) >= sizeof(lt->dir)) {
-			free(lt);
-			return -ENAMETOOLONG;
-		}
-		strcpy(lt->dir, args);
-	} else {
-		if ((r = be_args_check("libtpms", args, keys)) < 0)
-			return r;
-		lt = calloc(1, sizeof(*lt));
-		if (lt == NULL)
-			return -ENOMEM;
-		r = be_arg_get(args, "state", lt->dir, sizeof(lt->dir));
-		if (r == 0)
-			r = lt_default_dir(lt->dir, sizeof(lt->dir));
-		if (r < 0) {
-			log_msg(LOG_LVL_ERR, "libtpms: no usable state directory (give state=DIR)");
-			free(lt);
-			return r == -ENOENT ? -EINVAL : r;
-		}
+	if ((lt = calloc(1, sizeof(*lt))) == NULL)
+		return -ENOMEM;
+	if ((r = lt_state_dir(args, lt->dir, sizeof(lt->dir))) < 0) {
+		free(lt);
+		return r;
 	}
 	lt->lock_fd = -1;
 	pthread_mutex_init(&lt->mu, NULL);
 	pthread_cond_init(&lt->cv, NULL);
 	be->priv = lt;
-	lt_self = lt;
+	lt_self = lt; /* the callbacks find the directory here */
 
-	if ((r = mkdir_p(lt->dir, 0700)) < 0) {
-		log_errno(LOG_LVL_ERR, -r, "libtpms: state directory %s", lt->dir);
+	if ((r = lt_lock(lt)) < 0)
 		goto fail;
-	}
-	snprintf(lockpath, sizeof(lockpath), "%s/.lock", lt->dir);
-	lt->lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (lt->lock_fd < 0) {
+	if ((be->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
 		r = -errno;
-		log_errno(LOG_LVL_ERR, -r, "libtpms: %s", lockpath);
-		goto fail;
-	}
-	if (flock(lt->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		r = errno == EWOULDBLOCK ? -EBUSY : -errno;
-		log_msg(LOG_LVL_ERR, "libtpms: state directory %s is in use by another process",
-			lt->dir);
-		goto fail;
-	}
-	be->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (be->fd < 0) {
-		r = -errno;
+		log_errno(LOG_LVL_ERR, -r, "libtpms: eventfd");
 		goto fail;
 	}
 	if (TPMLIB_ChooseTPMVersion(TPMLIB_TPM_VERSION_2) != TPM_SUCCESS ||
@@ -321,15 +367,17 @@ lt_open(struct backend *be, const char *args)
 	if (TPMLIB_MainInit() != TPM_SUCCESS) {
 		log_msg(LOG_LVL_ERR, "libtpms: TPMLIB_MainInit failed (state in %s damaged?)",
 			lt->dir);
+		TPMLIB_Terminate(); /* frees what the failed init allocated */
 		r = -EIO;
 		goto fail;
 	}
 	if ((r = -pthread_create(&lt->thread, NULL, lt_worker, be)) < 0) {
+		log_errno(LOG_LVL_ERR, -r, "libtpms: worker thread");
 		TPMLIB_Terminate();
 		goto fail;
 	}
 	be->needs_startup = true;
-	snprintf(be->desc, sizeof(be->desc), "libtpms (state %.160s)", lt->dir);
+	snprintf(be->desc, sizeof(be->desc), "libtpms %.170s", lt->dir);
 	return 0;
 fail:
 	if (be->fd >= 0)
@@ -337,31 +385,47 @@ fail:
 	be->fd = -1;
 	if (lt->lock_fd >= 0)
 		(void)close(lt->lock_fd);
+	pthread_mutex_destroy(&lt->mu);
+	pthread_cond_destroy(&lt->cv);
 	free(lt);
 	be->priv = NULL;
 	lt_self = NULL;
 	return r;
 }
 
+/* Reset the eventfd counter of an answer nobody collected. */
+static void
+lt_drain(struct backend *be)
+{
+	uint64_t v;
+
+	(void)!read(be->fd, &v, sizeof(v));
+}
+
 static int
 lt_submit(struct backend *be, const uint8_t *cmd, size_t len, uint8_t locality)
 {
 	struct libtpms *lt = be->priv;
+	int r = 0;
 
 	if (len > sizeof(lt->cmd))
 		return -EMSGSIZE;
 	pthread_mutex_lock(&lt->mu);
-	if (lt->have_job) {
-		pthread_mutex_unlock(&lt->mu);
-		return -EBUSY;
+	if (lt->broken) {
+		r = -EIO;
+	} else if (lt->job == LT_QUEUED || lt->job == LT_RUNNING) {
+		r = -EBUSY;
+	} else {
+		if (lt->job == LT_DONE)
+			lt_drain(be);
+		memcpy(lt->cmd, cmd, len);
+		lt->cmd_len = (uint32_t)len;
+		lt->locality = locality;
+		lt->job = LT_QUEUED;
+		pthread_cond_signal(&lt->cv);
 	}
-	memcpy(lt->cmd, cmd, len);
-	lt->cmd_len = (uint32_t)len;
-	lt->locality = locality;
-	lt->have_job = true;
-	pthread_cond_signal(&lt->cv);
 	pthread_mutex_unlock(&lt->mu);
-	return 0;
+	return r;
 }
 
 static int
@@ -369,27 +433,43 @@ lt_finish(struct backend *be, uint8_t *rsp, size_t cap, size_t *ret_len)
 {
 	struct libtpms *lt = be->priv;
 	uint64_t v;
+	int r = 1;
 
-	if (read(be->fd, &v, sizeof(v)) != (ssize_t)sizeof(v))
-		return errno == EAGAIN ? 0 : -errno;
-	pthread_mutex_lock(&lt->mu); /* pairs with the worker's unlock: see its writes */
-	pthread_mutex_unlock(&lt->mu);
-	if (lt->result != TPM_SUCCESS || lt->rlen < TPM_HDR_SIZE) {
-		log_warnx("libtpms: TPMLIB_Process failed: 0x%x", lt->result);
-		return -EIO;
+	if (read(be->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+		return -errno;
+	pthread_mutex_lock(&lt->mu);
+	if (lt->job == LT_QUEUED || lt->job == LT_RUNNING) {
+		r = 0; /* an earlier, abandoned job's wake-up: keep waiting */
+	} else if (lt->job == LT_IDLE) {
+		r = -EPROTO;
+	} else {
+		lt->job = LT_IDLE;
+		if (lt->result != TPM_SUCCESS || lt->rlen < TPM_HDR_SIZE) {
+			log_warnx("libtpms: TPMLIB_Process failed: 0x%x", lt->result);
+			r = -EIO;
+		} else if (lt->rlen > cap) {
+			r = -EMSGSIZE;
+		} else {
+			memcpy(rsp, lt->rbuf, lt->rlen);
+			*ret_len = lt->rlen;
+		}
 	}
-	if (lt->rlen > cap)
-		return -EMSGSIZE;
-	memcpy(rsp, lt->rbuf, lt->rlen);
-	*ret_len = lt->rlen;
-	return 1;
+	pthread_mutex_unlock(&lt->mu);
+	return r;
 }
 
 static int
 lt_cancel(struct backend *be)
 {
-	(void)be;
-	return TPMLIB_CancelCommand() == TPM_SUCCESS ? 0 : -EIO;
+	struct libtpms *lt = be->priv;
+	int r = 0;
+
+	/* libtpms clears the flag when a command starts: only a running one can see it */
+	pthread_mutex_lock(&lt->mu);
+	if (lt->job == LT_RUNNING && TPMLIB_CancelCommand() != TPM_SUCCESS)
+		r = -EIO;
+	pthread_mutex_unlock(&lt->mu);
+	return r;
 }
 
 static int
@@ -399,12 +479,19 @@ lt_power_cycle(struct backend *be)
 	int r = 0;
 
 	pthread_mutex_lock(&lt->mu);
-	if (lt->have_job) {
+	if (lt->job == LT_QUEUED || lt->job == LT_RUNNING) {
 		r = -EBUSY;
 	} else {
+		if (lt->job == LT_DONE)
+			lt_drain(be);
+		lt->job = LT_IDLE;
 		TPMLIB_Terminate();
-		if (TPMLIB_MainInit() != TPM_SUCCESS)
+		lt->broken = TPMLIB_MainInit() != TPM_SUCCESS;
+		if (lt->broken) {
+			log_msg(LOG_LVL_ERR, "libtpms: TPMLIB_MainInit failed at power cycle "
+				"(state in %s damaged?)", lt->dir);
 			r = -EIO;
+		}
 		be->needs_startup = true;
 	}
 	pthread_mutex_unlock(&lt->mu);
@@ -419,6 +506,9 @@ lt_close(struct backend *be)
 	if (lt == NULL)
 		return;
 	pthread_mutex_lock(&lt->mu);
+	/* let a queued or running command end: libtpms may be writing its NV */
+	while (lt->job == LT_QUEUED || lt->job == LT_RUNNING)
+		pthread_cond_wait(&lt->cv, &lt->mu);
 	lt->stop = true;
 	pthread_cond_signal(&lt->cv);
 	pthread_mutex_unlock(&lt->mu);
@@ -442,7 +532,7 @@ const struct backend_ops be_libtpms_ops = {
 	.submit = lt_submit,
 	.finish = lt_finish,
 	.cancel = lt_cancel,
-	.reconnect = NULL,
+	.reconnect = NULL, /* nothing to reconnect; a command always finishes */
 	.power_cycle = lt_power_cycle,
 	.close = lt_close,
 };

@@ -1,9 +1,24 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * be_mssim.c: the Microsoft / IBM TPM simulator protocol.  TPM port P:
- * TPM_SEND_COMMAND (8), locality, be32 size, command; answer be32 size,
- * response, be32 0.  Platform port P+1: one be32 signal, answer be32 0;
- * we power the simulator on and enable NV at open, as tpm2-tss does.
+ * be_mssim.c: the Microsoft / IBM TPM simulator protocol (TpmTcpProtocol.h).
+ * TPM port P: TPM_SEND_COMMAND (8), u8 locality, be32 size, command; answer
+ * be32 size, response, be32 0.  Platform port P+1: one be32 signal, answer
+ * be32 0.  At open we power the simulator on and enable NV, as tpm2-tss
+ * does; POWER_ON on a running simulator is a no-op there.
+ *
+ * A cancel is CANCEL_ON while the command runs and CANCEL_OFF once its
+ * response is in (the simulator keeps the flag until told).  Neither waits
+ * for its ack, which a single-threaded simulator sends only after the
+ * command: acks_due counts them, and the next blocking signal reads them.
+ *
+ * TPM link    event                        next        action
+ * IDLE        submit                       HEAD        send 8, locality, size, command
+ * HEAD        4 bytes, size in [10, cap]   BODY
+ * HEAD        size outside [10, cap]       IDLE        -EBADMSG
+ * BODY        size bytes                   TRAILER
+ * TRAILER     4 bytes == 0                 IDLE        finish() returns 1, CANCEL_OFF if on
+ * TRAILER     4 bytes != 0                 IDLE        -EBADMSG
+ * any         EOF, error                   IDLE        -EPIPE/-errno, caller reconnect()s
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,31 +41,72 @@ enum {
 	MS_NV_ON = 11,
 	MS_SESSION_END = 20,
 };
-#define MS_TIMEOUT_MS 5000
+#define MS_CMD_HEAD 9u /* be32 signal, u8 locality, be32 size */
+
+enum ms_state { MS_IDLE, MS_HEAD, MS_BODY, MS_TRAILER };
 
 struct mssim {
 	struct be_addr addr;
 	int plat_fd;
-	bool cancel_on;
-	uint8_t head[4];  /* the size prefix */
+	enum ms_state state;
+	bool cancel_on;    /* CANCEL_ON sent for the command in flight */
+	unsigned acks_due; /* platform acks not read yet */
+	uint8_t head[4];   /* response size prefix, then the trailer */
 	size_t head_have;
-	size_t have, want; /* response bytes; then the 4-byte trailer */
-	uint8_t trailer[4];
-	size_t trailer_have;
+	size_t have, want; /* response bytes */
+	uint8_t out[MS_CMD_HEAD + TB_BUF_MAX]; /* one send per command */
 };
 
+/* Read the acks of signals sent without waiting; a broken link is -errno. */
 static int
-ms_signal(struct backend *be, uint32_t sig)
+ms_collect_acks(struct backend *be, int timeout_ms)
+{
+	struct mssim *ms = be->priv;
+	uint8_t ack[4];
+	int r;
+
+	for (; ms->acks_due > 0; ms->acks_due--) {
+		if ((r = be_recv_all(ms->plat_fd, ack, sizeof(ack), timeout_ms)) < 0)
+			return r;
+		if (get_be32(ack) != 0)
+			log_warnx("%s: platform signal answered 0x%x", be->desc, get_be32(ack));
+	}
+	return 0;
+}
+
+static int
+ms_signal_nowait(struct backend *be, uint32_t sig)
 {
 	struct mssim *ms = be->priv;
 	uint8_t buf[4];
 	int r;
 
 	put_be32(buf, sig);
-	if ((r = be_send_all(ms->plat_fd, buf, 4, MS_TIMEOUT_MS)) < 0 ||
-	    (r = be_recv_all(ms->plat_fd, buf, 4, MS_TIMEOUT_MS)) < 0)
+	if ((r = be_send_all(ms->plat_fd, buf, sizeof(buf), BE_SOCK_TIMEOUT_MS)) < 0)
 		return r;
-	return get_be32(buf) == 0 ? 0 : -EIO;
+	ms->acks_due++;
+	return 0;
+}
+
+/* Send a platform signal and wait for its ack (and any earlier ones). */
+static int
+ms_signal(struct backend *be, uint32_t sig)
+{
+	struct mssim *ms = be->priv;
+	uint8_t ack[4];
+	int r;
+
+	if ((r = ms_collect_acks(be, BE_SOCK_TIMEOUT_MS)) < 0)
+		return r;
+	put_be32(ack, sig);
+	if ((r = be_send_all(ms->plat_fd, ack, sizeof(ack), BE_SOCK_TIMEOUT_MS)) < 0 ||
+	    (r = be_recv_all(ms->plat_fd, ack, sizeof(ack), BE_SOCK_TIMEOUT_MS)) < 0)
+		return r;
+	if (get_be32(ack) != 0) {
+		log_warnx("%s: platform signal %u answered 0x%x", be->desc, sig, get_be32(ack));
+		return -EIO;
+	}
+	return 0;
 }
 
 static void
@@ -63,6 +119,9 @@ ms_disconnect(struct backend *be)
 	if (ms->plat_fd >= 0)
 		(void)close(ms->plat_fd);
 	be->fd = ms->plat_fd = -1;
+	ms->state = MS_IDLE;
+	ms->cancel_on = false;
+	ms->acks_due = 0;
 }
 
 static int
@@ -83,8 +142,28 @@ ms_connect(struct backend *be)
 		ms_disconnect(be);
 		return r;
 	}
+	/* a simulator that was running answers Startup with TPM_RC_INITIALIZE */
 	be->needs_startup = true;
 	return 0;
+}
+
+static void
+ms_close(struct backend *be)
+{
+	struct mssim *ms = be->priv;
+	uint8_t end[4];
+
+	if (ms == NULL)
+		return;
+	/* polite, not needed: the simulator also ends the session on EOF */
+	put_be32(end, MS_SESSION_END);
+	if (be->fd >= 0 && ms->state == MS_IDLE)
+		(void)be_send_all(be->fd, end, sizeof(end), 100);
+	if (ms->plat_fd >= 0)
+		(void)be_send_all(ms->plat_fd, end, sizeof(end), 100);
+	ms_disconnect(be);
+	free(ms);
+	be->priv = NULL;
 }
 
 static int
@@ -114,16 +193,60 @@ static int
 ms_submit(struct backend *be, const uint8_t *cmd, size_t len, uint8_t locality)
 {
 	struct mssim *ms = be->priv;
-	uint8_t head[9];
 	int r;
 
-	put_be32(head, MS_SEND_COMMAND);
-	head[4] = locality;
-	put_be32(head + 5, (uint32_t)len);
-	ms->head_have = ms->have = ms->want = ms->trailer_have = 0;
-	if ((r = be_send_all(be->fd, head, sizeof(head), MS_TIMEOUT_MS)) < 0)
+	if (ms->state != MS_IDLE)
+		return -EBUSY;
+	if (len > TB_BUF_MAX)
+		return -EMSGSIZE;
+	put_be32(ms->out, MS_SEND_COMMAND);
+	ms->out[4] = locality;
+	put_be32(ms->out + 5, (uint32_t)len);
+	memcpy(ms->out + MS_CMD_HEAD, cmd, len);
+	if ((r = be_send_all(be->fd, ms->out, MS_CMD_HEAD + len, BE_SOCK_TIMEOUT_MS)) < 0)
 		return r;
-	return be_send_all(be->fd, cmd, len, MS_TIMEOUT_MS);
+	ms->head_have = ms->have = 0;
+	ms->state = MS_HEAD;
+	return 0;
+}
+
+/* One step of the table above: 1 moved on, 0 wait for more bytes, < 0 failed. */
+static int
+ms_step(struct backend *be, uint8_t *rsp, size_t cap)
+{
+	struct mssim *ms = be->priv;
+	int r;
+
+	switch (ms->state) {
+	case MS_HEAD:
+		if ((r = be_read_some(be->fd, ms->head, &ms->head_have, 4)) <= 0)
+			return r;
+		ms->want = get_be32(ms->head);
+		if (ms->want < TPM_HDR_SIZE || ms->want > cap) {
+			log_warnx("%s: response size %zu outside [10, %zu]", be->desc, ms->want, cap);
+			return -EBADMSG;
+		}
+		ms->state = MS_BODY;
+		return 1;
+	case MS_BODY:
+		if ((r = be_read_some(be->fd, rsp, &ms->have, ms->want)) <= 0)
+			return r;
+		ms->head_have = 0;
+		ms->state = MS_TRAILER;
+		return 1;
+	case MS_TRAILER:
+		if ((r = be_read_some(be->fd, ms->head, &ms->head_have, 4)) <= 0)
+			return r;
+		if (get_be32(ms->head) != 0) {
+			log_warnx("%s: response trailer 0x%x, not 0", be->desc, get_be32(ms->head));
+			return -EBADMSG;
+		}
+		ms->state = MS_IDLE;
+		return 1;
+	case MS_IDLE:
+		break;
+	}
+	return -EPROTO;
 }
 
 static int
@@ -132,21 +255,21 @@ ms_finish(struct backend *be, uint8_t *rsp, size_t cap, size_t *ret_len)
 	struct mssim *ms = be->priv;
 	int r;
 
-	if (ms->head_have < 4) {
-		if ((r = be_read_some(be->fd, ms->head, &ms->head_have, 4)) <= 0)
-			return r;
-		ms->want = get_be32(ms->head);
-		if (ms->want < TPM_HDR_SIZE || ms->want > cap)
-			return -EBADMSG;
-	}
-	if (ms->have < ms->want && (r = be_read_some(be->fd, rsp, &ms->have, ms->want)) <= 0)
-		return r;
-	if ((r = be_read_some(be->fd, ms->trailer, &ms->trailer_have, 4)) <= 0)
-		return r;
+	if (ms->state == MS_IDLE)
+		return -EPROTO; /* data nobody asked for, or EOF */
+	while ((r = ms_step(be, rsp, cap)) == 1 && ms->state != MS_IDLE)
+		;
+	if (r == 0)
+		return 0;
+	ms->state = MS_IDLE;
 	if (ms->cancel_on) {
 		ms->cancel_on = false;
-		(void)ms_signal(be, MS_CANCEL_OFF);
+		if (ms_signal_nowait(be, MS_CANCEL_OFF) < 0)
+			log_warnx("%s: CANCEL_OFF not sent; the next command may be cancelled",
+				  be->desc);
 	}
+	if (r < 0)
+		return r;
 	*ret_len = ms->want;
 	return 1;
 }
@@ -157,43 +280,31 @@ ms_cancel(struct backend *be)
 	struct mssim *ms = be->priv;
 	int r;
 
-	if ((r = ms_signal(be, MS_CANCEL_ON)) == 0)
-		ms->cancel_on = true;
-	return r;
+	if (ms->state == MS_IDLE || ms->cancel_on)
+		return 0;
+	if ((r = ms_signal_nowait(be, MS_CANCEL_ON)) < 0)
+		return r;
+	ms->cancel_on = true;
+	return 0;
 }
 
 static int
 ms_power_cycle(struct backend *be)
 {
+	struct mssim *ms = be->priv;
 	int r;
 
+	if (ms->state != MS_IDLE)
+		return -EBUSY;
 	if ((r = ms_signal(be, MS_POWER_OFF)) < 0 || (r = ms_signal(be, MS_POWER_ON)) < 0)
 		return r;
 	be->needs_startup = true;
 	return 0;
 }
 
-static void
-ms_close(struct backend *be)
-{
-	struct mssim *ms = be->priv;
-	uint8_t end[4];
-
-	if (ms == NULL)
-		return;
-	put_be32(end, MS_SESSION_END);
-	if (be->fd >= 0)
-		(void)be_send_all(be->fd, end, 4, 100);
-	if (ms->plat_fd >= 0)
-		(void)be_send_all(ms->plat_fd, end, 4, 100);
-	ms_disconnect(be);
-	free(ms);
-	be->priv = NULL;
-}
-
 const struct backend_ops be_mssim_ops = {
 	.name = "mssim",
-	.help = "mssim:host=H,port=P",
+	.help = "mssim[:host=H,port=P] (127.0.0.1, 2321; platform port P+1)",
 	.open = ms_open,
 	.submit = ms_submit,
 	.finish = ms_finish,

@@ -16,30 +16,100 @@
 #include "be_sock.h"
 
 int
+be_port_parse(const char *backend, const char *key, const char *s, unsigned *ret)
+{
+	unsigned long p;
+	char *end;
+
+	errno = 0;
+	p = strtoul(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || p == 0 || p > 65535) {
+		log_warnx("backend %s: %s '%s' is not a port in [1, 65535]", backend, key, s);
+		return -EINVAL;
+	}
+	*ret = (unsigned)p;
+	return 0;
+}
+
+int
 be_addr_parse(const char *backend, const char *args, const char *const *keys, struct be_addr *ret)
 {
 	char port[16];
-	char *end;
-	unsigned long p;
 	int r;
 
 	if ((r = be_args_check(backend, args, keys)) < 0)
 		return r;
-	if ((r = be_arg_get(args, "host", ret->host, sizeof(ret->host))) < 0)
-		return r;
+	if ((r = be_arg_get(args, "host", ret->host, sizeof(ret->host))) < 0) {
+		log_warnx("backend %s: host name too long", backend);
+		return -EINVAL;
+	}
 	if (r == 0)
 		strcpy(ret->host, "127.0.0.1");
-	if ((r = be_arg_get(args, "port", port, sizeof(port))) < 0)
-		return r;
-	ret->port = 2321;
-	if (r == 1) {
-		p = strtoul(port, &end, 10);
-		if (end == port || *end != '\0' || p == 0 || p > 65534) {
-			log_warnx("backend %s: port '%s' is not in [1, 65534]", backend, port);
-			return -EINVAL;
-		}
-		ret->port = (unsigned)p;
+	if (ret->host[0] == '\0') {
+		log_warnx("backend %s: empty host", backend);
+		return -EINVAL;
 	}
+	ret->port = 2321;
+	if ((r = be_arg_get(args, "port", port, sizeof(port))) < 0) {
+		log_warnx("backend %s: port too long", backend);
+		return -EINVAL;
+	}
+	if (r == 1 && (r = be_port_parse(backend, "port", port, &ret->port)) < 0)
+		return r;
+	if (ret->port == 65535) {
+		/* both simulators use P+1 for their second channel */
+		log_warnx("backend %s: port 65535 leaves no room for port+1", backend);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Wait until fd is ready for ev: 0, or -ETIMEDOUT at the deadline. */
+static int
+be_wait(int fd, short ev, uint64_t deadline)
+{
+	for (;;) {
+		struct pollfd pfd = {.fd = fd, .events = ev};
+		uint64_t now = now_ns();
+		int r;
+
+		if (now >= deadline)
+			return -ETIMEDOUT;
+		r = poll(&pfd, 1, (int)((deadline - now) / 1000000u) + 1);
+		if (r > 0)
+			return 0;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+	}
+}
+
+/*
+ * Non-blocking connect with a deadline: a blocking connect() to a host
+ * that drops SYNs would hang the daemon for minutes.
+ */
+static int
+be_connect_one(const struct addrinfo *ai, uint64_t deadline, int *ret_fd)
+{
+	_cleanup_(closep) int fd = -1;
+	socklen_t elen = sizeof(int);
+	int one = 1, err = 0, r;
+
+	fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
+		if (errno != EINPROGRESS)
+			return -errno;
+		if ((r = be_wait(fd, POLLOUT, deadline)) < 0)
+			return r;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+			return -errno;
+		if (err != 0)
+			return -err;
+	}
+	/* small request/response exchanges: Nagle would add 40 ms each */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	*ret_fd = TAKE_FD(fd);
 	return 0;
 }
 
@@ -47,9 +117,10 @@ int
 be_tcp_connect(const char *host, unsigned port, int *ret_fd)
 {
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-	struct addrinfo *res = NULL, *ai;
+	struct addrinfo *res = NULL;
+	uint64_t deadline = now_ns() + (uint64_t)BE_SOCK_TIMEOUT_MS * 1000000u;
 	char portstr[16];
-	int fd = -1, r, one = 1;
+	int r;
 
 	snprintf(portstr, sizeof(portstr), "%u", port);
 	if ((r = getaddrinfo(host, portstr, &hints, &res)) != 0) {
@@ -57,43 +128,11 @@ be_tcp_connect(const char *host, unsigned port, int *ret_fd)
 		return -EHOSTUNREACH;
 	}
 	r = -ECONNREFUSED;
-	for (ai = res; ai != NULL; ai = ai->ai_next) {
-		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0) {
-			r = -errno;
-			continue;
-		}
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+	for (const struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next)
+		if ((r = be_connect_one(ai, deadline, ret_fd)) == 0)
 			break;
-		r = -errno;
-		(void)close(fd);
-		fd = -1;
-	}
 	freeaddrinfo(res);
-	if (fd < 0)
-		return r;
-	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	if ((r = fcntl_nonblock(fd)) < 0) {
-		(void)close(fd);
-		return r;
-	}
-	*ret_fd = fd;
-	return 0;
-}
-
-static int
-be_wait(int fd, short ev, uint64_t deadline)
-{
-	struct pollfd pfd = {.fd = fd, .events = ev};
-	uint64_t now = now_ns();
-	int r;
-
-	if (now >= deadline)
-		return -ETIMEDOUT;
-	r = poll(&pfd, 1, (int)((deadline - now) / 1000000u) + 1);
-	if (r < 0)
-		return errno == EINTR ? 0 : -errno;
-	return r == 0 ? -ETIMEDOUT : 0;
+	return r;
 }
 
 int

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * be_sock.h: what the TCP backends (swtpm, mssim) share: connecting, a
- * blocking-with-deadline write of a small request, and a resumable
- * non-blocking reader for a length-prefixed or TPM-header-sized response.
+ * be_sock.h: what the TCP backends (swtpm, mssim) share: parsing host and
+ * port, connecting with a deadline, a blocking-with-deadline write of a
+ * small request, and a resumable non-blocking reader for responses.
  */
 #ifndef TB_BE_SOCK_H
 #define TB_BE_SOCK_H
@@ -10,16 +10,25 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* control exchanges and connects give up after this */
+#define BE_SOCK_TIMEOUT_MS 5000
+
 /* host:port of a simulator, from args host=H,port=P (defaults given) */
 struct be_addr {
 	char host[64];
 	unsigned port;
 };
 
+/*
+ * Check args against keys (NULL-terminated) and parse host= and port=
+ * (127.0.0.1, 2321 when absent).  port <= 65534: P+1 must exist too.
+ */
 int be_addr_parse(const char *backend, const char *args, const char *const *keys,
 		  struct be_addr *ret);
+/* A TCP port in [1, 65535] from a decimal string; -EINVAL (logged). */
+int be_port_parse(const char *backend, const char *key, const char *s, unsigned *ret);
 
-/* Connect (blocking, 5 s), then set O_NONBLOCK and TCP_NODELAY. */
+/* Connect within BE_SOCK_TIMEOUT_MS; the fd is O_NONBLOCK, CLOEXEC, TCP_NODELAY. */
 int be_tcp_connect(const char *host, unsigned port, int *ret_fd);
 
 /* Write all of buf to a non-blocking socket, waiting up to timeout_ms. */
@@ -29,7 +38,7 @@ int be_recv_all(int fd, void *buf, size_t len, int timeout_ms);
 
 /*
  * Resumable reader: read into buf until *have == want; 1 done, 0 would
- * block, -EPIPE on EOF, -errno otherwise.
+ * block, -EPIPE on EOF, -errno otherwise.  Never reads past want.
  */
 int be_read_some(int fd, uint8_t *buf, size_t *have, size_t want);
 

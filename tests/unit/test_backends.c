@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * test_backends.c: each backend against a fake peer: swtpm and mssim
- * against fake servers on loopback (threads) that check the framing and
- * dribble answers a byte at a time; libtpms for real in a temp state dir
- * (persistence across power cycles and reopen, one instance per process,
- * the state-dir lock); the device backend's argument and error paths.
+ * test_backends.c: the socket backends against fake peers on loopback
+ * (threads) that record what they are sent and answer as told: a byte at a
+ * time (finish() must resume), with a garbage size field or trailer, with
+ * bytes after the response (finish() must not read them), or by hanging
+ * up.  swtpm: locality only on change, cancel without waiting, CMD_INIT of
+ * a swtpm that was not initialised, no control channel.  mssim: power-on,
+ * the SEND_COMMAND framing with locality, cancel on/off, session end.
+ * Also the spec parser's errors.  The real swtpm, libtpms and the device
+ * driver have their own binaries (test_be_*.c).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -13,6 +17,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,392 +28,663 @@
 
 #include <cmocka.h>
 
-#include "common/util.h"
-#include "common/wire.h"
-#include "daemon/backend.h"
+#include "be_test.h"
 
 /* ---- loopback listeners ---- */
 
 static int
-listen_any(unsigned *port)
+listen_on(unsigned port, unsigned *ret_port)
 {
-	struct sockaddr_in sa = {.sin_family = AF_INET};
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
 
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(listen(fd, 8), 0);
+	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 8) < 0) {
+		close(fd);
+		return -1;
+	}
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-	*port = ntohs(sa.sin_port);
+	*ret_port = ntohs(sa.sin_port);
 	return fd;
 }
 
-/* two listeners on consecutive ports (P, P+1), as simulators use */
-static void
-listen_pair(int fds[2], unsigned *port)
+/*
+ * Two listeners on consecutive ports (P, P+1), as the simulators use; below
+ * the ephemeral range, where bind(0) leaves P+1 likely taken by a client.
+ */
+static unsigned
+listen_pair(int fds[2])
 {
-	for (int tries = 0; tries < 50; tries++) {
-		struct sockaddr_in sa = {.sin_family = AF_INET};
-		unsigned p;
-		fds[0] = listen_any(&p);
-		fds[1] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		sa.sin_port = htons((uint16_t)(p + 1));
-		if (bind(fds[1], (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(fds[1], 8) == 0) {
-			*port = p;
-			return;
-		}
+	srandom((unsigned)(now_ns() ^ (uint64_t)getpid()));
+	for (int tries = 0; tries < 200; tries++) {
+		unsigned p = 10000 + (unsigned)(random() % 22000), got;
+		if ((fds[0] = listen_on(p, &got)) < 0)
+			continue;
+		if ((fds[1] = listen_on(p + 1, &got)) >= 0)
+			return p;
 		close(fds[0]);
-		close(fds[1]);
 	}
-	fail_msg("no port pair");
+	fail_msg("no free port pair");
+	return 0;
 }
 
+static void
+listeners_close(int fds[2])
+{
+	for (int i = 0; i < 2; i++) {
+		if (fds[i] < 0)
+			continue;
+		shutdown(fds[i], SHUT_RDWR); /* wakes the thread in accept() */
+		close(fds[i]);
+		fds[i] = -1;
+	}
+}
+
+/* a GetRandom(4) answer */
 static const uint8_t getrandom_rsp[] = {0x80, 0x01, 0, 0, 0, 0x10, 0, 0, 0, 0,
 					0, 4, 0xde, 0xad, 0xbe, 0xef};
 
-/* wait for be->fd and finish(); counts the calls that returned 0 */
-static int
-finish_wait(struct backend *be, uint8_t *rsp, size_t cap, size_t *len, int *partials)
-{
-	for (int i = 0; i < 2000; i++) {
-		struct pollfd p = {.fd = be->fd, .events = POLLIN};
-		int r;
-		(void)poll(&p, 1, 1000);
-		r = be->ops->finish(be, rsp, cap, len);
-		if (r != 0)
-			return r;
-		(*partials)++;
-	}
-	return -ETIMEDOUT;
-}
+enum answer { ANS_NORMAL, ANS_DRIBBLE, ANS_BAD_SIZE, ANS_HUGE_SIZE, ANS_BAD_TRAILER,
+	      ANS_TRAILING_BYTES, ANS_HANG_UP };
 
-/* ---- fake swtpm: data port answers GetRandom byte by byte; ctrl records ---- */
-
-struct fake_swtpm {
+/* What a fake saw, guarded by mu: threads write, the test reads. */
+struct fake {
 	int lfd[2];
 	unsigned port;
-	uint32_t ctrl_cmds[8];
-	uint8_t ctrl_arg[8];
+	pthread_t t[2];
+	pthread_mutex_t mu;
+	enum answer answer;
+	uint32_t ctrl[32]; /* swtpm control commands / mssim platform signals */
+	uint8_t ctrl_arg[32];
 	int n_ctrl;
-	int bad_size;    /* answer with a garbage size field */
-	int close_early; /* close instead of answering */
+	int n_conn;        /* data / TPM connections accepted */
+	uint8_t cmd[64];   /* the last command */
+	size_t cmd_len;
+	uint8_t locality;  /* mssim: of the last command */
+	int n_cmds;
+	uint32_t tpm_signals[8]; /* mssim TPM port: other signals than SEND_COMMAND */
+	int n_tpm_signals;
+	/* swtpm */
+	bool not_running;  /* GET_TPMESTABLISHED says so until CMD_INIT */
+	bool reject_loc4;
+	/* mssim */
+	int ack_delay_ms;  /* platform acks come late (single-threaded simulator) */
 };
 
-static void *
-fake_swtpm_ctrl(void *arg)
+static void
+fake_set(struct fake *f, enum answer a, int ack_delay_ms)
 {
-	struct fake_swtpm *f = arg;
+	pthread_mutex_lock(&f->mu);
+	f->answer = a;
+	f->ack_delay_ms = ack_delay_ms;
+	pthread_mutex_unlock(&f->mu);
+}
 
-	for (;;) {
-		uint8_t buf[8], ok[4] = {0};
-		int c = accept(f->lfd[1], NULL, NULL);
-		if (c < 0)
-			return NULL;
-		if (read_all(c, buf, 4) == 0) {
-			uint32_t cmd = get_be32(buf);
-			if (cmd == 0x05)
-				(void)read_all(c, buf + 4, 1);
-			if (cmd == 0x02)
-				(void)read_all(c, buf + 4, 4);
-			f->ctrl_arg[f->n_ctrl & 7] = buf[4];
-			f->ctrl_cmds[f->n_ctrl++ & 7] = cmd;
-			(void)write_all(c, ok, 4);
+static void
+fake_record(struct fake *f, uint32_t code, uint8_t arg)
+{
+	pthread_mutex_lock(&f->mu);
+	f->ctrl_arg[f->n_ctrl % 32] = arg;
+	f->ctrl[f->n_ctrl++ % 32] = code;
+	pthread_mutex_unlock(&f->mu);
+}
+
+static int
+fake_n_ctrl(struct fake *f)
+{
+	int n;
+
+	pthread_mutex_lock(&f->mu);
+	n = f->n_ctrl;
+	pthread_mutex_unlock(&f->mu);
+	return n;
+}
+
+/* wait (up to 5 s) until the fake has recorded n control requests */
+static void
+fake_wait_ctrl(struct fake *f, int n)
+{
+	for (int i = 0; i < 500 && fake_n_ctrl(f) < n; i++)
+		usleep(10000);
+	assert_int_equal(fake_n_ctrl(f), n);
+}
+
+/* Send one response in the configured way; prefix/suffix frame it (mssim). */
+static bool
+fake_answer(struct fake *f, int c, bool mssim)
+{
+	uint8_t out[64];
+	size_t n = 0;
+	enum answer a;
+
+	pthread_mutex_lock(&f->mu);
+	a = f->answer;
+	pthread_mutex_unlock(&f->mu);
+	if (a == ANS_HANG_UP)
+		return false;
+	if (mssim) {
+		put_be32(out, a == ANS_BAD_SIZE	   ? 3u
+			      : a == ANS_HUGE_SIZE ? 0x7fffffffu
+						   : (uint32_t)sizeof(getrandom_rsp));
+		n = 4;
+	}
+	memcpy(out + n, getrandom_rsp, sizeof(getrandom_rsp));
+	if (!mssim && a == ANS_BAD_SIZE)
+		put_be32(out + n + 2, 3);
+	if (!mssim && a == ANS_HUGE_SIZE)
+		put_be32(out + n + 2, 0x7fffffff);
+	n += sizeof(getrandom_rsp);
+	if (mssim) {
+		put_be32(out + n, a == ANS_BAD_TRAILER ? 1 : 0);
+		n += 4;
+	}
+	if (a == ANS_TRAILING_BYTES) {
+		memcpy(out + n, "EXTRA", 5);
+		n += 5;
+	}
+	if (a != ANS_DRIBBLE)
+		return write_all(c, out, n) == 0;
+	for (size_t i = 0; i < n; i++) {
+		if (write_all(c, out + i, 1) < 0)
+			return false;
+		usleep(300);
+	}
+	return true;
+}
+
+/* ---- fake swtpm ---- */
+
+static void *
+swtpm_ctrl_thread(void *arg)
+{
+	struct fake *f = arg;
+	int c;
+
+	while ((c = accept(f->lfd[1], NULL, NULL)) >= 0) {
+		uint8_t buf[8] = {0}, res[8] = {0};
+		size_t rlen = 4;
+		uint32_t cmd;
+
+		if (read_all(c, buf, 4) < 0) {
+			close(c);
+			continue;
 		}
+		cmd = get_be32(buf);
+		if (cmd == 0x05)
+			(void)read_all(c, buf + 4, 1);
+		if (cmd == 0x02)
+			(void)read_all(c, buf + 4, 4);
+		fake_record(f, cmd, buf[4]);
+		pthread_mutex_lock(&f->mu);
+		/* swtpm answers a cancel only once the command is done */
+		if (cmd == 0x09 && f->ack_delay_ms > 0) {
+			pthread_mutex_unlock(&f->mu);
+			usleep(300 * 1000);
+			pthread_mutex_lock(&f->mu);
+		}
+		if (cmd == 0x04 && f->not_running)
+			put_be32(res, 0x0a);
+		else if (cmd == 0x04)
+			rlen = 8;
+		if (cmd == 0x02)
+			f->not_running = false;
+		if (cmd == 0x05 && (buf[4] > 4 || (buf[4] == 4 && f->reject_loc4)))
+			put_be32(res, 0x3d);
+		pthread_mutex_unlock(&f->mu);
+		(void)write_all(c, res, rlen);
 		close(c);
 	}
+	return NULL;
 }
 
 static void *
-fake_swtpm_data(void *arg)
+swtpm_data_thread(void *arg)
 {
-	struct fake_swtpm *f = arg;
-	int c = accept(f->lfd[0], NULL, NULL);
-	uint8_t cmd[64];
+	struct fake *f = arg;
+	int c;
 
-	while (c >= 0 && read_all(c, cmd, 10) == 0) {
-		uint32_t size = get_be32(cmd + 2);
-		if (size > 10 && read_all(c, cmd + 10, size - 10) < 0)
-			break;
-		if (f->close_early)
-			break;
-		if (f->bad_size) {
-			uint8_t bad[10] = {0x80, 0x01, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0};
-			(void)write_all(c, bad, sizeof(bad));
-			continue;
+	while ((c = accept(f->lfd[0], NULL, NULL)) >= 0) {
+		uint8_t cmd[64];
+
+		pthread_mutex_lock(&f->mu);
+		f->n_conn++;
+		pthread_mutex_unlock(&f->mu);
+		while (read_all(c, cmd, 10) == 0) {
+			uint32_t size = get_be32(cmd + 2);
+			if (size < 10 || size > sizeof(cmd) || read_all(c, cmd + 10, size - 10) < 0)
+				break;
+			pthread_mutex_lock(&f->mu);
+			memcpy(f->cmd, cmd, size);
+			f->cmd_len = size;
+			f->n_cmds++;
+			pthread_mutex_unlock(&f->mu);
+			if (!fake_answer(f, c, false))
+				break;
 		}
-		for (size_t i = 0; i < sizeof(getrandom_rsp); i++) {
-			(void)write_all(c, getrandom_rsp + i, 1);
-			usleep(200);
-		}
-	}
-	if (c >= 0)
 		close(c);
+	}
 	return NULL;
 }
 
 static void
-getrandom_cmd(uint8_t *c)
+fake_start(struct fake *f, void *(*t0)(void *), void *(*t1)(void *))
 {
-	wire_hdr_put(c, TPM2_ST_NO_SESSIONS, 12, TPM2_CC_GetRandom);
-	put_be16(c + 10, 4);
+	pthread_mutex_init(&f->mu, NULL);
+	f->port = listen_pair(f->lfd);
+	assert_int_equal(pthread_create(&f->t[0], NULL, t0, f), 0);
+	assert_int_equal(pthread_create(&f->t[1], NULL, t1, f), 0);
+}
+
+static void
+fake_stop(struct fake *f)
+{
+	listeners_close(f->lfd);
+	pthread_join(f->t[0], NULL);
+	pthread_join(f->t[1], NULL);
+	pthread_mutex_destroy(&f->mu);
+}
+
+static struct backend *
+fake_open(struct fake *f, const char *name)
+{
+	struct backend *be;
+	char spec[96];
+
+	snprintf(spec, sizeof(spec), "%s:host=127.0.0.1,port=%u", name, f->port);
+	assert_int_equal(be_open(spec, &be), 0);
+	assert_string_equal(be->ops->name, name);
+	return be;
+}
+
+/* one GetRandom(4) at loc; the finish() result */
+static int
+getrandom_at(struct backend *be, uint8_t loc, uint8_t *rsp, size_t *rlen, int *partials)
+{
+	struct bt_cmd m;
+	int r;
+
+	bt_getrandom(&m, 4);
+	if ((r = be->ops->submit(be, m.b, m.c.off, loc)) < 0)
+		return r;
+	return bt_wait(be, rsp, 64, rlen, partials);
 }
 
 static void
 test_swtpm(void **state)
 {
-	struct fake_swtpm f = {0};
-	pthread_t td, tc;
-	struct backend *be;
-	char spec[64];
-	uint8_t cmd[12], rsp[64];
-	size_t len;
-	int partials = 0;
+	struct fake f = {.lfd = {-1, -1}};
+	struct backend *be, *be2 = NULL;
+	uint8_t rsp[64], extra[8];
+	size_t rlen;
+	int partials = 0, fd0;
+	struct bt_cmd m;
+	uint64_t t0;
 
 	(void)state;
-	listen_pair(f.lfd, &f.port);
-	pthread_create(&tc, NULL, fake_swtpm_ctrl, &f);
-	pthread_create(&td, NULL, fake_swtpm_data, &f);
-	snprintf(spec, sizeof(spec), "swtpm:host=127.0.0.1,port=%u", f.port);
-	assert_int_equal(be_open(spec, &be), 0);
-	assert_string_equal(be->ops->name, "swtpm");
-	getrandom_cmd(cmd);
-	/* locality 0 needs no control exchange */
-	assert_int_equal(be->ops->submit(be, cmd, 12, 0), 0);
-	assert_int_equal(finish_wait(be, rsp, sizeof(rsp), &len, &partials), 1);
-	assert_int_equal(len, sizeof(getrandom_rsp));
-	assert_memory_equal(rsp, getrandom_rsp, len);
-	assert_true(partials > 0); /* it really was resumed across short reads */
-	assert_int_equal(f.n_ctrl, 0);
-	/* locality 3: one SET_LOCALITY first; again 3: none */
-	assert_int_equal(be->ops->submit(be, cmd, 12, 3), 0);
-	assert_int_equal(finish_wait(be, rsp, sizeof(rsp), &len, &partials), 1);
-	assert_int_equal(be->ops->submit(be, cmd, 12, 3), 0);
-	assert_int_equal(finish_wait(be, rsp, sizeof(rsp), &len, &partials), 1);
-	assert_int_equal(f.n_ctrl, 1);
-	assert_int_equal(f.ctrl_cmds[0], 0x05);
-	assert_int_equal(f.ctrl_arg[0], 3);
-	/* cancel and power cycle go to the control port */
-	assert_int_equal(be->ops->cancel(be), 0);
-	assert_int_equal(be->ops->power_cycle(be), 0);
-	assert_int_equal(f.ctrl_cmds[1], 0x09);
-	assert_int_equal(f.ctrl_cmds[2], 0x02);
+	fake_start(&f, swtpm_data_thread, swtpm_ctrl_thread);
+	be = fake_open(&f, "swtpm");
 	assert_true(be->needs_startup);
-	/* a response whose size field is garbage is refused, not trusted */
-	f.bad_size = 1;
-	assert_int_equal(be->ops->submit(be, cmd, 12, 3), 0);
-	assert_int_equal(finish_wait(be, rsp, sizeof(rsp), &len, &partials), -EBADMSG);
-	/* the peer hangs up mid-command: an error, not a hang */
-	f.bad_size = 0;
-	f.close_early = 1;
-	assert_int_equal(be->ops->submit(be, cmd, 12, 3), 0);
-	assert_int_equal(finish_wait(be, rsp, sizeof(rsp), &len, &partials), -EPIPE);
+	assert_int_equal(be_open("swtpm:port=1", &be2), -ECONNREFUSED);
+	assert_null(be2);
+	/* open asked whether the TPM runs; it does, so no CMD_INIT */
+	assert_int_equal(fake_n_ctrl(&f), 1);
+	assert_int_equal(f.ctrl[0], 0x04);
+
+	/* the first command sets the (unknown) locality once; a dribbled answer resumes */
+	fake_set(&f, ANS_DRIBBLE, 0);
+	assert_int_equal(getrandom_at(be, 0, rsp, &rlen, &partials), 1);
+	assert_int_equal(rlen, sizeof(getrandom_rsp));
+	assert_memory_equal(rsp, getrandom_rsp, rlen);
+	assert_true(partials > 0);
+	assert_int_equal(f.cmd_len, 12);
+	assert_int_equal(get_be32(f.cmd + 6), TPM2_CC_GetRandom);
+	fake_set(&f, ANS_NORMAL, 0);
+	assert_int_equal(getrandom_at(be, 0, rsp, &rlen, NULL), 1);
+	assert_int_equal(fake_n_ctrl(&f), 2);
+	assert_int_equal(f.ctrl[1], 0x05);
+	assert_int_equal(f.ctrl_arg[1], 0);
+	/* locality 3: one SET_LOCALITY; again 3: none; back to 0: one */
+	assert_int_equal(getrandom_at(be, 3, rsp, &rlen, NULL), 1);
+	assert_int_equal(getrandom_at(be, 3, rsp, &rlen, NULL), 1);
+	assert_int_equal(fake_n_ctrl(&f), 3);
+	assert_int_equal(f.ctrl[2], 0x05);
+	assert_int_equal(f.ctrl_arg[2], 3);
+	assert_int_equal(getrandom_at(be, 0, rsp, &rlen, NULL), 1);
+	assert_int_equal(fake_n_ctrl(&f), 4);
+	/* beyond swtpm's range, or refused by it: not supported, nothing sent */
+	assert_int_equal(getrandom_at(be, 5, rsp, &rlen, NULL), -EOPNOTSUPP);
+	assert_int_equal(fake_n_ctrl(&f), 4);
+	f.reject_loc4 = true;
+	assert_int_equal(getrandom_at(be, 4, rsp, &rlen, NULL), -EOPNOTSUPP);
+	assert_int_equal(fake_n_ctrl(&f), 5);
+	assert_int_equal(f.n_cmds, 5);
+
+	/*
+	 * cancel: nothing in flight, nothing sent; in flight, CANCEL_TPM_CMD,
+	 * without waiting for the answer (which swtpm gives late)
+	 */
+	assert_int_equal(be->ops->cancel(be), 0);
+	fake_set(&f, ANS_DRIBBLE, 300);
+	bt_getrandom(&m, 4);
+	assert_int_equal(be->ops->submit(be, m.b, m.c.off, 0), 0);
+	assert_int_equal(be->ops->submit(be, m.b, m.c.off, 0), -EBUSY);
+	t0 = now_ns();
+	assert_int_equal(be->ops->cancel(be), 0);
+	assert_true(now_ns() - t0 < 100 * 1000000ull);
+	assert_int_equal(bt_wait(be, rsp, sizeof(rsp), &rlen, NULL), 1);
+	fake_wait_ctrl(&f, 6);
+	assert_int_equal(f.ctrl[5], 0x09);
+	fake_set(&f, ANS_NORMAL, 0);
+
+	/* power cycle: CMD_INIT without flags, and the TPM needs TPM2_Startup */
+	be->needs_startup = false;
+	assert_int_equal(be->ops->power_cycle(be), 0);
+	assert_true(be->needs_startup);
+	assert_int_equal(f.ctrl[6], 0x02);
+
+	/* garbage size fields are refused, not trusted */
+	fake_set(&f, ANS_BAD_SIZE, 0);
+	assert_int_equal(getrandom_at(be, 0, rsp, &rlen, NULL), -EBADMSG);
+	assert_int_equal(be->ops->reconnect(be), 0);
+	fake_set(&f, ANS_HUGE_SIZE, 0);
+	assert_int_equal(getrandom_at(be, 0, rsp, &rlen, NULL), -EBADMSG);
+	/* too small a buffer for the response */
+	fake_set(&f, ANS_NORMAL, 0);
+	assert_int_equal(be->ops->reconnect(be), 0);
+	bt_getrandom(&m, 4);
+	assert_int_equal(be->ops->submit(be, m.b, m.c.off, 0), 0);
+	assert_int_equal(bt_wait(be, rsp, 12, &rlen, NULL), -EBADMSG);
+
+	/* finish() reads one response and not a byte more */
+	assert_int_equal(be->ops->reconnect(be), 0);
+	fake_set(&f, ANS_TRAILING_BYTES, 0);
+	assert_int_equal(getrandom_at(be, 0, rsp, &rlen, NULL), 1);
+	assert_int_equal(rlen, sizeof(getrandom_rsp));
+	usleep(20000);
+	assert_int_equal(recv(be->fd, extra, sizeof(extra), MSG_PEEK | MSG_DONTWAIT), 5);
+	assert_memory_equal(extra, "EXTRA", 5);
+
+	/* a hang-up mid-command is an error, not a hang; reconnect gets a new link */
+	fake_set(&f, ANS_HANG_UP, 0);
+	assert_int_equal(getrandom_at(be, 0, rsp, &rlen, NULL), -EPIPE);
+	fake_set(&f, ANS_NORMAL, 0);
+	fd0 = fake_n_ctrl(&f);
+	be->needs_startup = false;
+	assert_int_equal(be->ops->reconnect(be), 0);
+	assert_true(be->needs_startup);
+	assert_int_equal(getrandom_at(be, 0, rsp, &rlen, NULL), 1);
+	/* after a reconnect the locality is unknown: set again */
+	fake_wait_ctrl(&f, fd0 + 2);
+	assert_int_equal(f.ctrl[fd0], 0x04);
+	assert_int_equal(f.ctrl[fd0 + 1], 0x05);
+	assert_int_equal(f.n_conn, 5);
 	be_close(be);
-	shutdown(f.lfd[0], SHUT_RDWR);
+	fake_stop(&f);
+}
+
+/* a swtpm started without --flags not-need-init gets CMD_INIT at open */
+static void
+test_swtpm_not_running(void **state)
+{
+	struct fake f = {.lfd = {-1, -1}, .not_running = true};
+	struct backend *be;
+
+	(void)state;
+	fake_start(&f, swtpm_data_thread, swtpm_ctrl_thread);
+	be = fake_open(&f, "swtpm");
+	assert_int_equal(fake_n_ctrl(&f), 2);
+	assert_int_equal(f.ctrl[0], 0x04);
+	assert_int_equal(f.ctrl[1], 0x02);
+	assert_false(f.not_running);
+	be_close(be);
+	fake_stop(&f);
+}
+
+/* no control channel: locality 0 works, others are not supported */
+static void
+test_swtpm_no_ctrl(void **state)
+{
+	struct fake f = {.lfd = {-1, -1}};
+	struct backend *be;
+	uint8_t rsp[64];
+	size_t rlen;
+
+	(void)state;
+	fake_start(&f, swtpm_data_thread, swtpm_ctrl_thread);
 	shutdown(f.lfd[1], SHUT_RDWR);
-	close(f.lfd[0]);
 	close(f.lfd[1]);
-	pthread_join(td, NULL);
-	pthread_join(tc, NULL);
+	f.lfd[1] = -1;
+	be = fake_open(&f, "swtpm");
+	assert_int_equal(getrandom_at(be, 0, rsp, &rlen, NULL), 1);
+	assert_int_equal(getrandom_at(be, 3, rsp, &rlen, NULL), -EOPNOTSUPP);
+	assert_int_equal(getrandom_at(be, 0, rsp, &rlen, NULL), 1);
+	be_close(be);
+	fake_stop(&f);
 }
 
 /* ---- fake mssim ---- */
 
-struct fake_mssim {
-	int lfd[2];
-	unsigned port;
-	uint32_t signals[8];
-	int n_signals;
-	uint8_t locality;
-};
-
 static void *
-fake_mssim_platform(void *arg)
+mssim_platform_thread(void *arg)
 {
-	struct fake_mssim *f = arg;
-	int c = accept(f->lfd[1], NULL, NULL);
-	uint8_t buf[4], ok[4] = {0};
+	struct fake *f = arg;
+	int c;
 
-	while (c >= 0 && read_all(c, buf, 4) == 0) {
-		f->signals[f->n_signals++ & 7] = get_be32(buf);
-		(void)write_all(c, ok, 4);
-	}
-	if (c >= 0)
+	while ((c = accept(f->lfd[1], NULL, NULL)) >= 0) {
+		uint8_t buf[4], ok[4] = {0};
+
+		while (read_all(c, buf, 4) == 0) {
+			int delay;
+			fake_record(f, get_be32(buf), 0);
+			pthread_mutex_lock(&f->mu);
+			delay = f->ack_delay_ms;
+			pthread_mutex_unlock(&f->mu);
+			if (delay > 0)
+				usleep((useconds_t)delay * 1000);
+			if (get_be32(buf) == 20 || write_all(c, ok, 4) < 0)
+				break;
+		}
 		close(c);
+	}
 	return NULL;
 }
 
 static void *
-fake_mssim_tpm(void *arg)
+mssim_tpm_thread(void *arg)
 {
-	struct fake_mssim *f = arg;
-	int c = accept(f->lfd[0], NULL, NULL);
-	uint8_t head[9], cmd[64], out[4];
+	struct fake *f = arg;
+	int c;
 
-	while (c >= 0 && read_all(c, head, 4) == 0 && get_be32(head) == 8 &&
-	       read_all(c, head + 4, 5) == 0) {
-		uint32_t size = get_be32(head + 5);
-		if (size > sizeof(cmd) || read_all(c, cmd, size) < 0)
-			break;
-		f->locality = head[4];
-		put_be32(out, sizeof(getrandom_rsp));
-		(void)write_all(c, out, 4);
-		for (size_t i = 0; i < sizeof(getrandom_rsp); i++) {
-			(void)write_all(c, getrandom_rsp + i, 1);
-			usleep(200);
+	while ((c = accept(f->lfd[0], NULL, NULL)) >= 0) {
+		uint8_t head[9], cmd[64];
+
+		pthread_mutex_lock(&f->mu);
+		f->n_conn++;
+		pthread_mutex_unlock(&f->mu);
+		while (read_all(c, head, 4) == 0) {
+			uint32_t size;
+			if (get_be32(head) != 8) {
+				pthread_mutex_lock(&f->mu);
+				f->tpm_signals[f->n_tpm_signals++ % 8] = get_be32(head);
+				pthread_mutex_unlock(&f->mu);
+				break;
+			}
+			if (read_all(c, head + 4, 5) < 0)
+				break;
+			size = get_be32(head + 5);
+			if (size > sizeof(cmd) || read_all(c, cmd, size) < 0)
+				break;
+			pthread_mutex_lock(&f->mu);
+			f->locality = head[4];
+			memcpy(f->cmd, cmd, size);
+			f->cmd_len = size;
+			f->n_cmds++;
+			pthread_mutex_unlock(&f->mu);
+			if (!fake_answer(f, c, true))
+				break;
 		}
-		put_be32(out, 0);
-		(void)write_all(c, out, 4);
-	}
-	if (c >= 0)
 		close(c);
+	}
 	return NULL;
 }
 
 static void
 test_mssim(void **state)
 {
-	struct fake_mssim f = {0};
-	pthread_t tt, tp;
+	struct fake f = {.lfd = {-1, -1}};
 	struct backend *be;
-	char spec[64];
-	uint8_t cmd[12], rsp[64];
-	size_t len;
-	int partials = 0;
-
-	(void)state;
-	listen_pair(f.lfd, &f.port);
-	pthread_create(&tp, NULL, fake_mssim_platform, &f);
-	pthread_create(&tt, NULL, fake_mssim_tpm, &f);
-	snprintf(spec, sizeof(spec), "mssim:host=127.0.0.1,port=%u", f.port);
-	assert_int_equal(be_open(spec, &be), 0);
-	/* powered on and NV enabled, and the daemon is told to start the TPM */
-	assert_int_equal(f.n_signals, 2);
-	assert_int_equal(f.signals[0], 1);
-	assert_int_equal(f.signals[1], 11);
-	assert_true(be->needs_startup);
-	getrandom_cmd(cmd);
-	assert_int_equal(be->ops->submit(be, cmd, 12, 2), 0);
-	assert_int_equal(finish_wait(be, rsp, sizeof(rsp), &len, &partials), 1);
-	assert_int_equal(len, sizeof(getrandom_rsp));
-	assert_memory_equal(rsp, getrandom_rsp, len);
-	assert_int_equal(f.locality, 2);
-	assert_true(partials > 0);
-	be_close(be);
-	close(f.lfd[0]);
-	close(f.lfd[1]);
-	pthread_join(tt, NULL);
-	pthread_join(tp, NULL);
-}
-
-/* ---- libtpms, for real ---- */
-
-static uint32_t
-transact_rc(struct backend *be, const uint8_t *cmd, size_t len, uint8_t *rsp, size_t *rlen)
-{
-	assert_int_equal(be_transact(be, cmd, len, rsp, TB_BUF_MAX, rlen, 60000), 0);
-	return wire_response_rc(rsp, *rlen);
-}
-
-/* NV_DefineSpace(owner, index 0x01500001, 8 bytes, ownerread|ownerwrite) */
-static size_t
-nv_define_cmd(uint8_t *b)
-{
-	struct wire_cur c;
-
-	wire_cur_init(&c, b, 128);
-	assert_int_equal(wire_put_u16(&c, TPM2_ST_SESSIONS), 0);
-	assert_int_equal(wire_put_u32(&c, 0), 0); /* size, patched below */
-	assert_int_equal(wire_put_u32(&c, TPM2_CC_NV_DefineSpace), 0);
-	assert_int_equal(wire_put_u32(&c, TPM2_RH_OWNER), 0);
-	/* password session, empty auth */
-	assert_int_equal(wire_put_u32(&c, 9), 0);
-	assert_int_equal(wire_put_u32(&c, TPM2_RS_PW), 0);
-	assert_int_equal(wire_put_u16(&c, 0), 0);
-	assert_int_equal(wire_put_u8(&c, 0), 0);
-	assert_int_equal(wire_put_u16(&c, 0), 0);
-	assert_int_equal(wire_put_u16(&c, 0), 0); /* auth of the index */
-	/* TPM2B_NV_PUBLIC */
-	assert_int_equal(wire_put_u16(&c, 14), 0);
-	assert_int_equal(wire_put_u32(&c, 0x01500001), 0);
-	assert_int_equal(wire_put_u16(&c, TPM2_ALG_SHA256), 0);
-	assert_int_equal(wire_put_u32(&c, TPMA_NV_OWNERWRITE | TPMA_NV_OWNERREAD), 0);
-	assert_int_equal(wire_put_u16(&c, 0), 0);
-	assert_int_equal(wire_put_u16(&c, 8), 0);
-	put_be32(b + 2, (uint32_t)c.off);
-	return c.off;
-}
-
-static bool
-nv_exists(struct backend *be)
-{
-	uint8_t cmd[14], rsp[TB_BUF_MAX];
+	uint8_t rsp[64];
 	size_t rlen;
-
-	wire_hdr_put(cmd, TPM2_ST_NO_SESSIONS, 14, TPM2_CC_NV_ReadPublic);
-	put_be32(cmd + 10, 0x01500001);
-	return transact_rc(be, cmd, sizeof(cmd), rsp, &rlen) == TPM2_RC_SUCCESS;
-}
-
-static void
-test_libtpms(void **state)
-{
-	char dir[] = "/tmp/tbtest-libtpms.XXXXXX", spec[128];
-	struct backend *be, *be2;
-	uint8_t cmd[128], rsp[TB_BUF_MAX];
-	size_t len, rlen;
+	int partials = 0;
+	uint64_t t0;
+	struct bt_cmd m;
 
 	(void)state;
-	assert_non_null(mkdtemp(dir));
-	snprintf(spec, sizeof(spec), "libtpms:state=%s/tpm", dir);
-	assert_int_equal(be_open(spec, &be), 0);
+	fake_start(&f, mssim_tpm_thread, mssim_platform_thread);
+	be = fake_open(&f, "mssim");
+	/* powered on and NV enabled, and the daemon is told to start the TPM */
+	assert_int_equal(fake_n_ctrl(&f), 2);
+	assert_int_equal(f.ctrl[0], 1);
+	assert_int_equal(f.ctrl[1], 11);
 	assert_true(be->needs_startup);
-	assert_int_equal(be_startup(be), 0);
-	/* one embedded TPM per process */
-	assert_int_equal(be_open(spec, &be2), -EBUSY);
-	/* GetRandom */
-	getrandom_cmd(cmd);
-	assert_int_equal(transact_rc(be, cmd, 12, rsp, &rlen), 0);
-	assert_int_equal(rlen, 16);
-	/* an NV index survives a power cycle and a close/reopen */
-	assert_false(nv_exists(be));
-	len = nv_define_cmd(cmd);
-	assert_int_equal(transact_rc(be, cmd, len, rsp, &rlen), 0);
-	assert_true(nv_exists(be));
+
+	/* SEND_COMMAND, locality, size, the command bytes as given */
+	fake_set(&f, ANS_DRIBBLE, 0);
+	assert_int_equal(getrandom_at(be, 2, rsp, &rlen, &partials), 1);
+	assert_int_equal(rlen, sizeof(getrandom_rsp));
+	assert_memory_equal(rsp, getrandom_rsp, rlen);
+	assert_true(partials > 2); /* resumed in the size, the body and the trailer */
+	bt_getrandom(&m, 4);
+	assert_int_equal(f.locality, 2);
+	assert_int_equal(f.cmd_len, m.c.off);
+	assert_memory_equal(f.cmd, m.b, m.c.off);
+	fake_set(&f, ANS_NORMAL, 0);
+	assert_int_equal(getrandom_at(be, 0, rsp, &rlen, NULL), 1);
+	assert_int_equal(f.locality, 0);
+	assert_int_equal(be->ops->finish(be, rsp, sizeof(rsp), &rlen), -EPROTO);
+
+	/* cancel: CANCEL_ON while it runs, CANCEL_OFF after; neither waits for its ack */
+	assert_int_equal(be->ops->cancel(be), 0); /* idle: nothing sent */
+	fake_set(&f, ANS_DRIBBLE, 300);
+	assert_int_equal(be->ops->submit(be, m.b, m.c.off, 0), 0);
+	assert_int_equal(be->ops->submit(be, m.b, m.c.off, 0), -EBUSY);
+	t0 = now_ns();
+	assert_int_equal(be->ops->cancel(be), 0);
+	assert_int_equal(be->ops->cancel(be), 0); /* once is enough */
+	assert_true(now_ns() - t0 < 100 * 1000000ull);
+	assert_int_equal(bt_wait(be, rsp, sizeof(rsp), &rlen, NULL), 1);
+	fake_wait_ctrl(&f, 4);
+	assert_int_equal(f.ctrl[2], 9);
+	assert_int_equal(f.ctrl[3], 10);
+	/* the next blocking signal first collects those acks */
+	fake_set(&f, ANS_DRIBBLE, 0);
+	be->needs_startup = false;
 	assert_int_equal(be->ops->power_cycle(be), 0);
-	assert_int_equal(be_startup(be), 0);
-	assert_true(nv_exists(be));
+	assert_true(be->needs_startup);
+	assert_int_equal(fake_n_ctrl(&f), 6);
+	assert_int_equal(f.ctrl[4], 2);
+	assert_int_equal(f.ctrl[5], 1);
+
+	/* bad size prefix either way, bad trailer: refused */
+	fake_set(&f, ANS_BAD_SIZE, 0);
+	assert_int_equal(getrandom_at(be, 0, rsp, &rlen, NULL), -EBADMSG);
+	assert_int_equal(be->ops->reconnect(be), 0);
+	fake_set(&f, ANS_HUGE_SIZE, 0);
+	assert_int_equal(getrandom_at(be, 0, rsp, &rlen, NULL), -EBADMSG);
+	assert_int_equal(be->ops->reconnect(be), 0);
+	fake_set(&f, ANS_BAD_TRAILER, 0);
+	assert_int_equal(getrandom_at(be, 0, rsp, &rlen, NULL), -EBADMSG);
+	assert_int_equal(be->ops->reconnect(be), 0);
+	/* one response and its trailer, not a byte more */
+	fake_set(&f, ANS_TRAILING_BYTES, 0);
+	assert_int_equal(getrandom_at(be, 0, rsp, &rlen, NULL), 1);
+	usleep(20000);
+	assert_int_equal(recv(be->fd, rsp, sizeof(rsp), MSG_PEEK | MSG_DONTWAIT), 5);
+	assert_int_equal(be->ops->reconnect(be), 0);
+	/* hang-up */
+	fake_set(&f, ANS_HANG_UP, 0);
+	assert_int_equal(getrandom_at(be, 0, rsp, &rlen, NULL), -EPIPE);
+	fake_set(&f, ANS_NORMAL, 0);
+	assert_int_equal(be->ops->reconnect(be), 0);
+	assert_int_equal(getrandom_at(be, 1, rsp, &rlen, NULL), 1);
+	assert_int_equal(f.n_conn, 6);
+	/* every connect powered on and enabled NV again */
+	assert_int_equal(f.ctrl[fake_n_ctrl(&f) - 2], 1);
+	assert_int_equal(f.ctrl[fake_n_ctrl(&f) - 1], 11);
+
+	/* close ends the session on both ports */
 	be_close(be);
-	assert_int_equal(be_open(spec, &be), 0);
-	assert_int_equal(be_startup(be), 0);
-	assert_true(nv_exists(be));
-	be_close(be);
-	/* unknown argument */
-	assert_int_equal(be_open("libtpms:bogus=1", &be), -EINVAL);
-	snprintf(spec, sizeof(spec), "rm -rf %s", dir);
-	assert_int_equal(system(spec), 0);
+	for (int i = 0; i < 500 && f.n_tpm_signals == 0; i++)
+		usleep(10000);
+	fake_wait_ctrl(&f, 17);
+	assert_int_equal(f.ctrl[16], 20);
+	assert_int_equal(f.tpm_signals[0], 20);
+	fake_stop(&f);
 }
 
+/* ---- device, without a device (test_be_device.c has a fake one) ---- */
+
 static void
-test_device(void **state)
+test_device_paths(void **state)
 {
 	struct backend *be;
-	uint8_t cmd[12], rsp[64];
-	size_t len;
+	uint8_t rsp[64];
+	size_t rlen;
+	struct bt_cmd m;
 
 	(void)state;
 	assert_int_equal(be_open("device:/nonexistent/tpm", &be), -ENOENT);
+	assert_int_equal(be_open("device:path=/nonexistent/tpm", &be), -ENOENT);
 	assert_int_equal(be_open("device:relative", &be), -EINVAL);
-	/* /dev/null stands in for a device that answers garbage */
+	/* /dev/null stands in for a device that answers nothing */
 	assert_int_equal(be_open("device:/dev/null", &be), 0);
-	getrandom_cmd(cmd);
-	assert_int_equal(be->ops->submit(be, cmd, 12, 1), -EOPNOTSUPP);
-	assert_int_equal(be->ops->submit(be, cmd, 12, 0), 0);
-	assert_int_equal(be->ops->finish(be, rsp, sizeof(rsp), &len), -EBADMSG);
+	assert_false(be->needs_startup);
+	assert_string_equal(be->desc, "device /dev/null");
+	assert_null(be->ops->cancel);
+	assert_null(be->ops->reconnect);
+	bt_getrandom(&m, 4);
+	assert_int_equal(be->ops->submit(be, m.b, m.c.off, 1), -EOPNOTSUPP);
+	assert_int_equal(be->ops->finish(be, rsp, sizeof(rsp), &rlen), -EPROTO);
+	assert_int_equal(be->ops->submit(be, m.b, m.c.off, 0), 0);
+	assert_int_equal(bt_wait(be, rsp, sizeof(rsp), &rlen, NULL), -EBADMSG);
 	be_close(be);
-	assert_int_equal(be_open("nosuch:x", &be), -EINVAL);
+}
+
+/* ---- specs ---- */
+
+static void
+test_specs(void **state)
+{
+	static const char *const bad[] = {
+		"nosuch",
+		"nosuch:x=1",
+		"swtpm:port=0",
+		"swtpm:port=65535",
+		"swtpm:port=99999",
+		"swtpm:port=12ab",
+		"swtpm:port=-1",
+		"swtpm:port=",
+		"swtpm:host=",
+		"swtpm:ctrl=0",
+		"swtpm:ctrl=x",
+		"swtpm:bogus=1",
+		"swtpm:host",
+		"mssim:port=65535",
+		"mssim:ctrl=2322",
+		"mssim:host=127.0.0.1,port=2321,extra=1",
+		"libtpms:nostate=1",
+	};
+	struct backend *be = NULL;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		print_message("%s\n", bad[i]);
+		assert_int_equal(be_open(bad[i], &be), -EINVAL);
+		assert_null(be);
+	}
 }
 
 int
@@ -416,9 +692,11 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_swtpm),
+		cmocka_unit_test(test_swtpm_not_running),
+		cmocka_unit_test(test_swtpm_no_ctrl),
 		cmocka_unit_test(test_mssim),
-		cmocka_unit_test(test_libtpms),
-		cmocka_unit_test(test_device),
+		cmocka_unit_test(test_device_paths),
+		cmocka_unit_test(test_specs),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
