@@ -6,9 +6,13 @@
 #   bench/run.sh [BUILD_DIR]      (default: build)
 #
 # Environment:
-#   BENCH_SECONDS=N   measured seconds per cell (default 5: about 5 minutes in all)
-#   BENCH_QUICK=1     1 s per cell, a smoke run
+#   BENCH_SECONDS=N   measured seconds per run (default 5: about 8 minutes in all)
+#   BENCH_REPEAT=N    runs of each pass-through cell, the median is shown (default 3):
+#                     with 3 processes on few CPUs, where the scheduler puts them
+#                     moves these figures by up to 2x from one run to the next
+#   BENCH_QUICK=1     1 s per cell, one run each: a smoke run
 #   BENCH_KEEP=1      keep the temporary directory (logs, raw tbbench output)
+#   BENCH_REV=TEXT    the version to print, for a tree outside git
 #
 # Prints a Markdown report on stdout (progress goes to stderr) and saves it
 # as bench/out/results-DATE.md.  CPU per command: tbbench reads utime+stime
@@ -25,7 +29,11 @@ ROOT=$(cd "$HERE/.." && pwd)
 BUILD=${1:-build}
 case $BUILD in /*) ;; *) BUILD=$ROOT/$BUILD ;; esac
 SECS=${BENCH_SECONDS:-5}
-[ "${BENCH_QUICK:-0}" = 1 ] && SECS=1
+PASS_REPS=${BENCH_REPEAT:-3}
+if [ "${BENCH_QUICK:-0}" = 1 ]; then
+	SECS=1
+	PASS_REPS=1
+fi
 PEERS=$ROOT/../shared/peers
 TBBENCH=$BUILD/bench/tbbench
 TBD=$BUILD/src/daemon/tpmbrokerd
@@ -200,27 +208,33 @@ stop_abrmd() { # keeps the bus for the next start
 
 # ---- cells ----
 # Results: R[path|mode|K] = tbbench's csv line; C[path|mode|K] = "saves loads commands" deltas.
-declare -A R C
+declare -A R A C
 NOTES=()
 
+# One cell, run REPS times (default 1); R keeps the run with the median
+# cmd/s, A all of them (one per line).
 cell() { # PATH TCTI MODE K [DAEMON_PID [TPM_PID]]
 	local path=$1 tcti=$2 mode=$3 k=$4 dpid=${5:-} tpid=${6:-} key="$1|$3|$4"
-	local args=(-T "$tcti" -k "$k" -d "$SECS" -m "$mode" --csv) c0="" c1="" line
+	local args=(-T "$tcti" -k "$k" -d "$SECS" -m "$mode" --csv) c0="" c1="" line r all=""
 	[ -n "$dpid" ] && args+=(-p "$dpid")
 	[ -n "$tpid" ] && args+=(-P "$tpid")
-	msg "$path $mode K=$k"
 	[ "$path" = tpmbroker ] || [ "$path" = libtpms ] && c0=$(broker_counters)
-	LD_LIBRARY_PATH=$TCTIDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
-		"$TBBENCH" "${args[@]}" >"$TMP/cell.out" 2>"$TMP/cell.err"
-	{ echo "== $key"; cat "$TMP/cell.out" "$TMP/cell.err"; } >>"$TMP/raw.txt"
-	line=$(grep '^csv,' "$TMP/cell.out" | tail -1)
-	if [ -z "$line" ]; then
-		msg "  no result; stderr:"
-		tail -3 "$TMP/cell.err" >&2
-		line="csv,$mode,$k,0,0,0,0,0,0,0,0,0,0,-1,-1,-1,tbbench failed"
-	fi
-	R[$key]=$line
-	grep '^tbbench:' "$TMP/cell.out" | sed 's/^/  /' >&2
+	for r in $(seq "${REPS:-1}"); do
+		msg "$path $mode K=$k${REPS:+ (run $r of $REPS)}"
+		LD_LIBRARY_PATH=$TCTIDIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} \
+			"$TBBENCH" "${args[@]}" >"$TMP/cell.out" 2>"$TMP/cell.err"
+		{ echo "== $key run $r"; cat "$TMP/cell.out" "$TMP/cell.err"; } >>"$TMP/raw.txt"
+		line=$(grep '^csv,' "$TMP/cell.out" | tail -1)
+		if [ -z "$line" ]; then
+			msg "  no result; stderr:"
+			tail -3 "$TMP/cell.err" >&2
+			line="csv,$mode,$k,0,0,0,0,0,0,0,0,0,0,-1,-1,-1,-1,-1,tbbench failed"
+		fi
+		grep '^tbbench:' "$TMP/cell.out" | sed 's/^/  /' >&2
+		all+=$line$'\n'
+	done
+	A[$key]=$all
+	R[$key]=$(printf '%s' "$all" | sort -t, -k7,7g | sed -n "$(((${REPS:-1} + 1) / 2))p")
 	if [ -n "$c0" ]; then
 		c1=$(broker_counters)
 		[ -n "$c1" ] && C[$key]=$(awk -v a="$c0" -v b="$c1" 'BEGIN {
@@ -233,22 +247,31 @@ cell() { # PATH TCTI MODE K [DAEMON_PID [TPM_PID]]
 	fi
 }
 
-# field N of a result (1-based in the csv; 17 = the error text, commas and all)
+# field N of a result, 1-based: 7 cmd/s, 8 p50, 9 p99, 11 errors, 12 setup failures,
+# 13 killed, 14-16 client/daemon/TPM CPU µs/cmd, 17 other load %, 18 steal %,
+# 19 the error text (commas and all)
 fld() {
 	local line=${R[$1]:-}
 	[ -n "$line" ] || { echo ""; return; }
-	if [ "$2" = 17 ]; then
-		cut -d, -f17- <<<"$line"
+	if [ "$2" = 19 ]; then
+		cut -d, -f19- <<<"$line"
 	else
 		cut -d, -f"$2" <<<"$line"
 	fi
 }
 num() { awk -v v="$1" -v f="$2" 'BEGIN { if (v == "" || v < 0) print "–"; else printf f, v }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "" || b == "" || b <= 0) print "–"; else printf "%.2f", a / b }'; }
-errs() { # errors = failed commands + failed setups + killed clients
+errs() { # failed commands + failed setups + killed clients, all runs of the cell
 	local key=$1
-	[ -n "${R[$key]:-}" ] || { echo "–"; return; }
-	echo $(($(fld "$key" 11) + $(fld "$key" 12) + $(fld "$key" 13)))
+	[ -n "${A[$key]:-}" ] || { echo "–"; return; }
+	printf '%s' "${A[$key]}" | awk -F, '{ n += $11 + $12 + $13 } END { print n }'
+}
+rate() { # cmd/s of the median run, and the range when the cell ran more than once
+	local key=$1
+	printf '%s' "${A[$key]:-}" | awk -F, -v m="$(fld "$key" 7)" '
+		NR == 1 || $7 < lo { lo = $7 } NR == 1 || $7 > hi { hi = $7 }
+		END { if (NR == 0) print "–"; else if (NR == 1) printf "%.0f", m;
+		      else printf "%.0f (%.0f–%.0f)", m, lo, hi }'
 }
 per_cmd() { # key field(1 saves, 2 loads)
 	local c=${C[$1]:-}
@@ -266,7 +289,7 @@ row_pass() { # PATH MODE K -> a row of the pass-through table
 		echo "| $2 | $3 | $1 | not run | | | | | | | | |"
 		return
 	fi
-	echo "| $2 | $3 | $1 | $(num "$(fld "$key" 7)" %.0f) | $(num "$(fld "$key" 8)" %.3f) |" \
+	echo "| $2 | $3 | $1 | $(rate "$key") | $(num "$(fld "$key" 8)" %.3f) |" \
 		"$(num "$(fld "$key" 9)" %.3f) | $(errs "$key") | $(num "$(fld "$key" 15)" %.1f) |" \
 		"$(num "$(fld "$key" 16)" %.1f) | $(num "$(fld "$key" 14)" %.1f) | ${r1} | ${r2} |"
 }
@@ -297,7 +320,7 @@ row_scale() { # PATH K
 		echo "| $2 | $1 | not run | | | |"
 		return
 	fi
-	e=$(fld "$key" 17)
+	e=$(fld "$key" 19)
 	echo "| $2 | $((2 * $2)) | $1 | $(($2 - $(fld "$key" 12) - $(fld "$key" 13))) / $2 |" \
 		"$(num "$(fld "$key" 7)" %.0f) | $(errs "$key") | ${e:-none} |"
 }
@@ -314,7 +337,7 @@ SCALE_K="64 128"
 
 for m in getrandom pcr; do
 	for k in $PASS_K; do
-		cell direct "$SW_TCTI" "$m" "$k" "" "$SWTPM_PID"
+		REPS=$PASS_REPS cell direct "$SW_TCTI" "$m" "$k" "" "$SWTPM_PID"
 	done
 done
 
@@ -322,7 +345,8 @@ if have_broker && start_broker "$SW_TCTI"; then
 	for m in getrandom pcr; do
 		for k in $PASS_K; do
 			broker_alive || start_broker "$SW_TCTI"
-			cell tpmbroker "tpmbroker:path=$TB_SOCK" "$m" "$k" "$TB_PID" "$SWTPM_PID"
+			REPS=$PASS_REPS cell tpmbroker "tpmbroker:path=$TB_SOCK" "$m" "$k" "$TB_PID" \
+				"$SWTPM_PID"
 		done
 	done
 	for k in $HOLD_K $SCALE_K; do
@@ -337,20 +361,16 @@ fi
 if have_abrmd && start_abrmd; then
 	for m in getrandom pcr; do
 		for k in $PASS_K; do
-			cell tpm2-abrmd "$ABRMD_TCTI" "$m" "$k" "$ABRMD_PID" "$SWTPM_PID"
+			REPS=$PASS_REPS cell tpm2-abrmd "$ABRMD_TCTI" "$m" "$k" "$ABRMD_PID" \
+				"$SWTPM_PID"
 		done
 	done
 	stop_abrmd
-	# holder: past abrmd's default of 27 connections
+	# holder: past abrmd's default of 27 connections (100 is its maximum)
 	if start_abrmd --max-connections=100; then
-		for k in $HOLD_K 64; do
+		for k in $HOLD_K $SCALE_K; do
 			cell tpm2-abrmd "$ABRMD_TCTI" holder "$k" "$ABRMD_PID" "$SWTPM_PID"
 		done
-		stop_abrmd
-	fi
-	# 128 clients need more than 100 connections: see what its session limits do
-	if start_abrmd --max-connections=200; then
-		cell tpm2-abrmd "$ABRMD_TCTI" holder 128 "$ABRMD_PID" "$SWTPM_PID"
 		stop_abrmd
 	fi
 else
@@ -361,7 +381,7 @@ if have_broker && start_broker "libtpms:state=$TMP/libtpms"; then
 	for m in getrandom pcr; do
 		for k in $PASS_K; do
 			broker_alive || start_broker "libtpms:state=$TMP/libtpms"
-			cell libtpms "tpmbroker:path=$TB_SOCK" "$m" "$k" "$TB_PID"
+			REPS=$PASS_REPS cell libtpms "tpmbroker:path=$TB_SOCK" "$m" "$k" "$TB_PID"
 		done
 	done
 	stop_pid "$TB_PID"
@@ -371,8 +391,12 @@ elapsed=$(($(date +%s) - start))
 # ---- the report ----
 report() {
 	local m k p rev
-	rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
-	git -C "$ROOT" diff --quiet HEAD -- src include 2>/dev/null || rev="$rev+dirty"
+	if [ -n "${BENCH_REV:-}" ]; then # a copy outside git says what it is
+		rev=$BENCH_REV
+	else
+		rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
+		git -C "$ROOT" diff --quiet HEAD -- src include 2>/dev/null || rev="$rev+dirty"
+	fi
 	echo "# tpmbroker bench, $(date -u '+%Y-%m-%d %H:%M UTC')"
 	echo
 	echo "- machine: $(nproc) CPUs, $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
@@ -380,8 +404,10 @@ report() {
 	echo "- tpmbroker $rev; swtpm $(swtpm --version 2>&1 | sed -n 's/.*version \([0-9.]*\).*/\1/p' | head -1)," \
 		"tpm2-abrmd $(tpm2-abrmd --version 2>/dev/null | sed -n 's/.*version \([0-9.]*\).*/\1/p')," \
 		"tpm2-tss $(pkg-config --modversion tss2-esys 2>/dev/null)"
-	echo "- $SECS s per cell, $elapsed s in all; every client is a forked ESYS process with its" \
-		"own connection (bench/tbbench); all share one swtpm"
+	echo "- $SECS s per run, pass-through cells run $PASS_REPS times (median shown, range in" \
+		"parentheses; the other columns are from the median run), $elapsed s in all; every" \
+		"client is a forked ESYS process with its own connection (bench/tbbench); all share" \
+		"one swtpm"
 	echo
 	echo "## Pass-through: GetRandom and PCR_Extend"
 	echo
@@ -413,7 +439,7 @@ report() {
 				echo "| $m | $k | not run | | | | | |"
 				continue
 			fi
-			echo "| $m | $k | $(num "$(fld "$key" 7)" %.0f) | $(num "$(fld "$key" 8)" %.3f) |" \
+			echo "| $m | $k | $(rate "$key") | $(num "$(fld "$key" 8)" %.3f) |" \
 				"$(num "$(fld "$key" 9)" %.3f) | $(errs "$key") | $(num "$(fld "$key" 15)" %.1f) |" \
 				"$(ratio "$(fld "$key" 7)" "$(fld "tpmbroker|$m|$k" 7)") |"
 		done
@@ -437,7 +463,7 @@ report() {
 	echo
 	echo "## Sessions at scale: holder with K clients × 2 sessions (the TPM has 64 active sessions)"
 	echo
-	echo "tpm2-abrmd: --max-connections=100 at K=64, 200 at K=128."
+	echo "tpm2-abrmd runs with --max-connections=100, its maximum: at K=128 28 clients are refused."
 	echo
 	echo "| K | sessions | path | clients set up | cmd/s | errors | errors seen (count, where, code) |"
 	echo "|---:|---:|---|---:|---:|---:|---|"
@@ -450,14 +476,32 @@ report() {
 	echo "## Errors seen, every cell"
 	echo
 	local any=0 key
-	for key in $(printf '%s\n' "${!R[@]}" | sort); do
+	for key in $(printf '%s\n' "${!A[@]}" | sort); do
 		local e
-		e=$(fld "$key" 17)
+		e=$(printf '%s' "${A[$key]}" | cut -d, -f19- | grep . | sort -u | paste -sd'|' | sed 's/|/ \/ /g')
 		[ -n "$e" ] || continue
 		any=1
 		echo "- $key: $e"
 	done
 	[ $any = 1 ] || echo "none"
+	echo
+	echo "## Interference"
+	echo
+	echo "CPU used by processes other than the clients, the daemon and swtpm during each" \
+		"cell, in % of all CPUs (from /proc/stat), and hypervisor steal; cells over 10% are" \
+		"suspect, run again on a quiet machine."
+	echo
+	any=0
+	for key in $(printf '%s\n' "${!A[@]}" | sort); do
+		local o
+		o=$(printf '%s' "${A[$key]}" | awk -F, '$17 > 10 || $18 > 10 {
+			printf "%s%.0f%%/%.0f%%", n++ ? ", " : "", $17, $18 }')
+		if [ -n "$o" ]; then
+			echo "- $key: other/steal $o"
+			any=1
+		fi
+	done
+	[ $any = 1 ] || echo "no run over 10% (largest: $(printf '%s' "${A[@]}" | cut -d, -f17 | sort -g | tail -1)%)"
 	if [ ${#NOTES[@]} -gt 0 ]; then
 		echo
 		echo "## Notes"

@@ -424,6 +424,38 @@ proc_cpu_ns(pid_t pid)
 	return (int64_t)((ut + st) * (1000000000ull / (unsigned long long)sysconf(_SC_CLK_TCK)));
 }
 
+/*
+ * The whole machine's idle and steal time (/proc/stat), in ns: busy time not
+ * ours in the window tells whether something else loaded the machine.  Busy
+ * is wall time minus idle: with NO_HZ the kernel measures idle periods
+ * exactly, while its user/system columns are tick samples that disagree
+ * with the tasks' own (exact) run times under ping-pong loads.
+ */
+struct sys_cpu {
+	int64_t idle_ns;    /* idle + iowait, all CPUs */
+	int64_t steal_ns;   /* taken by the hypervisor */
+};
+
+static int
+sys_cpu_read(struct sys_cpu *ret)
+{
+	unsigned long long v[8] = {0};
+	int64_t tick = (int64_t)(1000000000ll / sysconf(_SC_CLK_TCK));
+	FILE *f = fopen("/proc/stat", "re");
+	int n;
+
+	if (f == NULL)
+		return -errno;
+	n = fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+		   &v[4], &v[5], &v[6], &v[7]);
+	(void)fclose(f);
+	if (n != 8)
+		return -EINVAL;
+	ret->idle_ns = (int64_t)(v[3] + v[4]) * tick;
+	ret->steal_ns = (int64_t)v[7] * tick;
+	return 0;
+}
+
 /* Read n bytes from fd, or until deadline (CLOCK_MONOTONIC ns); returns bytes read. */
 static unsigned
 wait_bytes(int fd, unsigned n, uint64_t deadline)
@@ -475,6 +507,8 @@ struct summary {
 	double window_s;
 	double p50_ms, p99_ms, max_ms;
 	double daemon_us, tpm_us;   /* < 0: not measured */
+	double other_pct;           /* CPU of everything else, % of all CPUs; < 0: unknown */
+	double steal_pct;
 	unsigned n_rcs;
 	struct rc_count rcs[64];
 };
@@ -567,18 +601,23 @@ print_summary(const struct summary *s)
 	if (s->tpm_us >= 0)
 		printf(", TPM process %.1f us", s->tpm_us);
 	putchar('\n');
+	if (s->other_pct >= 0)
+		printf("tbbench: other processes used %.0f%% of the machine's CPU, steal %.0f%%\n",
+		       s->other_pct, s->steal_pct);
 	for (unsigned m = 0; m < s->n_rcs; m++)
 		printf("  error x%" PRIu64 " at %s: 0x%08" PRIx32 " %s\n", s->rcs[m].count,
 		       s->rcs[m].where, s->rcs[m].rc, Tss2_RC_Decode(s->rcs[m].rc));
 	if (!opt.csv)
 		return;
 	/* csv,mode,k,window_s,iters,cmds,cmd_s,p50_ms,p99_ms,max_ms,errs,setup_fail,killed,
-	 * client_us,daemon_us,tpm_us,errors...  (the last field is free text: may hold commas) */
+	 * client_us,daemon_us,tpm_us,other_pct,steal_pct,errors...
+	 * (-1: not measured; the last field is free text and may hold commas) */
 	printf("csv,%s,%u,%.3f,%" PRIu64 ",%" PRIu64 ",%.1f,%.3f,%.3f,%.2f,%" PRIu64 ",%u,%u,%.1f,"
-	       "%.1f,%.1f,",
+	       "%.1f,%.1f,%.1f,%.1f,",
 	       modes[opt.mode].name, opt.clients, s->window_s, s->iters, s->cmds, rate, s->p50_ms,
 	       s->p99_ms, s->max_ms, s->errs, s->setup_fail, s->hung,
-	       s->cmds ? (double)s->cpu_ns / 1e3 / (double)s->cmds : -1.0, s->daemon_us, s->tpm_us);
+	       s->cmds ? (double)s->cpu_ns / 1e3 / (double)s->cmds : -1.0, s->daemon_us, s->tpm_us,
+	       s->other_pct, s->steal_pct);
 	for (unsigned m = 0; m < s->n_rcs; m++)
 		printf("%s%" PRIu64 "x %s 0x%08" PRIx32 " %s", m ? "; " : "", s->rcs[m].count,
 		       s->rcs[m].where, s->rcs[m].rc, Tss2_RC_Decode(s->rcs[m].rc));
@@ -676,6 +715,8 @@ main(int argc, char **argv)
 	pid_t *pids;
 	uint64_t t_go, t_ran;
 	int64_t d0, d1, p0, p1;
+	struct sys_cpu m0, m1;
+	bool have_sys;
 	unsigned killed = 0;
 	size_t sz;
 
@@ -721,6 +762,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "tbbench: %u clients stuck in setup, killed\n", killed);
 	}
 
+	have_sys = sys_cpu_read(&m0) == 0;
 	d0 = proc_cpu_ns(opt.daemon_pid);
 	p0 = proc_cpu_ns(opt.tpm_pid);
 	t_go = clock_ns(CLOCK_MONOTONIC);
@@ -730,6 +772,7 @@ main(int argc, char **argv)
 	t_ran = clock_ns(CLOCK_MONOTONIC);
 	d1 = proc_cpu_ns(opt.daemon_pid);
 	p1 = proc_cpu_ns(opt.tpm_pid);
+	have_sys = have_sys && sys_cpu_read(&m1) == 0;
 	if (kill_laggards(res, pids, PH_RAN) > 0)
 		fprintf(stderr, "tbbench: clients hung in the run, killed\n");
 
@@ -744,6 +787,17 @@ main(int argc, char **argv)
 	s.window_s = (double)(t_ran - t_go) / 1e9;
 	s.daemon_us = per_cmd_us(d0, d1, s.cmds);
 	s.tpm_us = per_cmd_us(p0, p1, s.cmds);
+	s.other_pct = s.steal_pct = -1;
+	if (have_sys && t_ran > t_go) {
+		double all = (double)(t_ran - t_go) * (double)sysconf(_SC_NPROCESSORS_ONLN) / 100.0;
+		double ours = (double)s.cpu_ns + (d0 >= 0 && d1 >= 0 ? (double)(d1 - d0) : 0) +
+			      (p0 >= 0 && p1 >= 0 ? (double)(p1 - p0) : 0);
+		double busy = all * 100.0 - (double)(m1.idle_ns - m0.idle_ns);
+		double other = busy - ours;
+
+		s.other_pct = other > 0 ? other / all : 0;
+		s.steal_pct = (double)(m1.steal_ns - m0.steal_ns) / all;
+	}
 	print_summary(&s);
 	free(pids);
 	return 0;
