@@ -23,6 +23,10 @@ enum {
 	OPT_MAX_SESSIONS,
 	OPT_MAX_ABANDONED_UID,
 	OPT_MAX_ABANDONED,
+	OPT_MAX_OBJECTS_UID,
+	OPT_MAX_SESSIONS_UID,
+	OPT_SESSION_WAIT,
+	OPT_RETRY_TIME,
 	OPT_USER,
 };
 
@@ -43,6 +47,10 @@ static const struct option cfg_options[] = {
 	{"max-sessions", required_argument, NULL, OPT_MAX_SESSIONS},
 	{"max-abandoned-per-user", required_argument, NULL, OPT_MAX_ABANDONED_UID},
 	{"max-abandoned", required_argument, NULL, OPT_MAX_ABANDONED},
+	{"max-objects-per-user", required_argument, NULL, OPT_MAX_OBJECTS_UID},
+	{"max-sessions-per-user", required_argument, NULL, OPT_MAX_SESSIONS_UID},
+	{"session-wait", required_argument, NULL, OPT_SESSION_WAIT},
+	{"retry-time", required_argument, NULL, OPT_RETRY_TIME},
 	{"user", required_argument, NULL, OPT_USER},
 	{NULL, 0, NULL, 0},
 };
@@ -81,6 +89,16 @@ cfg_usage(FILE *out)
 	      "      --max-sessions=N    sessions per connection (default 16)\n"
 	      "      --max-abandoned-per-user=N  saved sessions kept after their client left (8)\n"
 	      "      --max-abandoned=N   the same, all users together (32)\n"
+	      "      --max-objects-per-user=N  transient objects of one user's connections\n"
+	      "                          together (default 256; 0: no limit; not for root)\n"
+	      "      --max-sessions-per-user=N  sessions of one user's connections together\n"
+	      "                          (default: 3/4 of the TPM's active sessions, 48 of 64;\n"
+	      "                          0: no limit; not for root, who may open the TPM itself)\n"
+	      "      --session-wait=MS   when every TPM session slot is taken and no client holds\n"
+	      "                          more than its fair share, a new session waits this long\n"
+	      "                          for one (other clients go on), then fails (default 10000)\n"
+	      "      --retry-time=MS     how long TPM_RC_RETRY, TESTING, NV_RATE... are retried\n"
+	      "                          with backoff before the client sees them (default 2000)\n"
 	      "      --user=USER         drop privileges to USER after opening the TPM and sockets\n"
 	      "  -v, --verbose           more log output (repeat for debug)\n"
 	      "  -q, --quiet             only warnings and errors\n"
@@ -230,6 +248,14 @@ cfg_apply(struct config *cfg, int opt, const char *name, const char *arg)
 			return -EINVAL;
 		cfg->max_abandoned = v;
 		return 0;
+	case OPT_MAX_OBJECTS_UID:
+		return cfg_uint(name, arg, 0, 1u << 20, &cfg->max_objects_per_uid);
+	case OPT_MAX_SESSIONS_UID:
+		return cfg_uint(name, arg, 0, 4096, &cfg->max_sessions_per_uid);
+	case OPT_SESSION_WAIT:
+		return cfg_uint(name, arg, 0, 3600000, &cfg->session_wait_ms);
+	case OPT_RETRY_TIME:
+		return cfg_uint(name, arg, 0, 600000, &cfg->retry_time_ms);
 	case OPT_USER:
 		if (strlen(arg) >= sizeof(cfg->user)) {
 			fprintf(stderr, "tpmbrokerd: --user: too long\n");
@@ -317,6 +343,10 @@ cfg_defaults(struct config *cfg)
 	cfg->max_sessions_per_conn = 16;
 	cfg->max_abandoned_per_uid = 8;
 	cfg->max_abandoned = 32;
+	cfg->max_objects_per_uid = 256;
+	cfg->max_sessions_per_uid = CFG_AUTO; /* 3/4 of the TPM's active sessions */
+	cfg->session_wait_ms = 10000;
+	cfg->retry_time_ms = 2000;
 	cfg->log_level = LOG_LVL_INFO;
 }
 

@@ -8,6 +8,7 @@
 #ifndef TB_CONFIG_H
 #define TB_CONFIG_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -28,6 +29,9 @@ struct cfg_listen {
 	unsigned port;  /* LISTEN_MSSIM: the TPM command port */
 };
 
+/* a limit the daemon works out from the TPM's properties */
+#define CFG_AUTO UINT_MAX
+
 struct config {
 	char backend[512];
 	struct cfg_listen listen[CFG_MAX_LISTEN];
@@ -41,6 +45,10 @@ struct config {
 	unsigned max_sessions_per_conn;
 	unsigned max_abandoned_per_uid;
 	unsigned max_abandoned;
+	unsigned max_objects_per_uid;  /* 0: no limit; root is exempt */
+	unsigned max_sessions_per_uid; /* 0: no limit; CFG_AUTO: 3/4 of the TPM's; root is exempt */
+	unsigned session_wait_ms;      /* a new session waits this long for a slot */
+	unsigned retry_time_ms;        /* TPM warnings retried with backoff this long */
 	char user[64];          /* drop privileges to this user after set-up; "" keeps root */
 	enum log_level log_level;
 };

@@ -69,7 +69,12 @@ struct conn {
 	bool refused;           /* over --max-connections: every command gets RETRY */
 	struct loop_timer write_timer;
 	TAILQ_ENTRY(conn) entry;   /* server->conns while alive */
-	TAILQ_ENTRY(conn) q_entry; /* the scheduler's run queue */
+	TAILQ_ENTRY(conn) q_entry; /* the scheduler's run queue, or its parked list */
+	bool parked;            /* QUEUED: waiting in the parked list (RM_WAIT) */
+	bool wake_on_slot;      /* parked: a freed session slot wakes it */
+	unsigned backoffs;      /* of its command so far (rm_step.backoffs) */
+	uint64_t park_ns;       /* its command first parked (rm_step.parked_ns); 0: never */
+	uint64_t wake_ns;       /* parked: run it again by then */
 	uint64_t commands;
 	uint64_t queued_ns;
 	size_t job_len;         /* length of the command in cmd[] while QUEUED/RUNNING */

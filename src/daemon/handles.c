@@ -90,6 +90,8 @@ ent_detach(struct ent_table *t, struct rm_ent *e)
 		e->owner->n_objs--;
 	else
 		e->owner->n_sess--;
+	if (e->owner != NULL && e->owner->acct != NULL)
+		e->owner->acct->n[e->kind]--;
 	e->attached = false;
 	e->owner = NULL;
 }
@@ -103,6 +105,7 @@ ent_free(struct ent_table *t, struct rm_ent *e)
 		if (e->kind == ENT_SESSION) {
 			TAILQ_REMOVE(&t->sessions, e, all);
 			t->n_sessions--;
+			t->sessions_freed++;
 		} else {
 			t->n_objects--;
 		}
@@ -146,12 +149,36 @@ ent_attach(struct ent_table *t, struct rm_ent *e, struct ent_owner *owner, uint3
 		e->handle = handle;
 		TAILQ_INSERT_TAIL(&owner->sess, e, link);
 		owner->n_sess++;
+		/* the TPM gave the handle out again: it is a live session now */
+		for (unsigned i = 0; i < ENT_TOMBS; i++) {
+			if (owner->tomb[i] == handle)
+				owner->tomb[i] = 0;
+		}
 		if (!tracked) {
 			TAILQ_INSERT_TAIL(&t->sessions, e, all);
 			t->n_sessions++;
 		}
 	}
+	if (owner->acct != NULL)
+		owner->acct->n[e->kind]++;
 	e->attached = true;
+}
+
+void
+ent_owner_tomb(struct ent_owner *o, uint32_t h)
+{
+	o->tomb[o->n_tomb] = h;
+	o->n_tomb = (o->n_tomb + 1) % ENT_TOMBS;
+}
+
+bool
+ent_owner_is_tomb(const struct ent_owner *o, uint32_t h)
+{
+	for (unsigned i = 0; i < ENT_TOMBS; i++) {
+		if (o->tomb[i] == h && h != 0)
+			return true;
+	}
+	return false;
 }
 
 void
@@ -194,6 +221,10 @@ ent_set_blob(struct ent_table *t, struct rm_ent *e, const uint8_t *blob, size_t 
 	memcpy(e->blob, blob, len);
 	e->blob_len = (uint16_t)len;
 	e->blob_valid = true;
+	/* TPMS_CONTEXT begins with its sequence (UINT64) */
+	e->seq = 0;
+	for (size_t i = 0; i < 8 && i < len; i++)
+		e->seq = e->seq << 8 | blob[i];
 	return 0;
 }
 

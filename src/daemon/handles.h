@@ -48,6 +48,17 @@ enum ent_kind {
 struct rm_ent;
 TAILQ_HEAD(ent_q, rm_ent);
 
+/* What the connections of one uid hold together (the per-user quotas). */
+struct ent_acct {
+	LIST_ENTRY(ent_acct) link;
+	uid_t uid;
+	unsigned refs; /* connections of this uid */
+	unsigned n[2]; /* entries of each kind they hold */
+};
+
+/* Sessions of an owner the broker flushed for others (a small ring). */
+#define ENT_TOMBS 16u
+
 /* What a connection holds; embedded in struct rm_conn. */
 struct ent_owner {
 	struct ent_q objs; /* its transient objects, oldest first */
@@ -56,6 +67,9 @@ struct ent_owner {
 	unsigned n_sess;
 	uint32_t next_vh; /* next virtual handle to hand out */
 	uid_t uid;
+	struct ent_acct *acct; /* its uid's totals; NULL: none kept */
+	uint32_t tomb[ENT_TOMBS]; /* session handles evicted for others; 0: none */
+	unsigned n_tomb;          /* next slot of tomb[] */
 	uint64_t turn;      /* clock value of its current (last) command */
 	uint64_t prev_turn; /* of the one before; 0: none */
 	uint64_t cmds;      /* commands it issued */
@@ -72,6 +86,8 @@ struct rm_ent {
 	uint64_t pin;             /* id of the job that needs it loaded */
 	uint64_t used;            /* turn of the last command that needed it */
 	uint64_t used_cmd;        /* owner's cmds then */
+	uint64_t seq;             /* sessions: the TPM's context sequence of blob */
+	uint8_t client_md[32];    /* client-saved session: SHA-256 of the blob it was given */
 	uint8_t kind;             /* enum ent_kind */
 	bool attached;            /* in an owner's list or the abandoned queue */
 	bool loaded;
@@ -96,6 +112,7 @@ struct ent_table {
 	struct ent_q abandoned;   /* client-saved sessions whose client left, oldest first */
 	unsigned n_abandoned;
 	unsigned n_objects;
+	uint64_t sessions_freed; /* tracked sessions freed so far (slots given back) */
 };
 
 void ent_table_init(struct ent_table *t, size_t blob_cap);
@@ -153,6 +170,10 @@ struct rm_ent *ent_find(const struct ent_owner *o, enum ent_kind kind, uint32_t 
 struct rm_ent *ent_find_session(const struct ent_table *t, uint32_t handle);
 /* The loaded object at TPM handle phys, or NULL. */
 struct rm_ent *ent_find_phys(const struct ent_table *t, uint32_t phys);
+
+/* Remember that o's session h was flushed for others / ask whether it was. */
+void ent_owner_tomb(struct ent_owner *o, uint32_t h);
+bool ent_owner_is_tomb(const struct ent_owner *o, uint32_t h);
 
 /* Forget everything owner holds (TPM reset; or the TPM is unreachable). */
 void ent_owner_drop(struct ent_table *t, struct ent_owner *o);

@@ -222,6 +222,10 @@ main(int argc, char **argv)
 		.max_sessions_per_conn = srv.cfg.max_sessions_per_conn,
 		.max_abandoned_per_uid = srv.cfg.max_abandoned_per_uid,
 		.max_abandoned = srv.cfg.max_abandoned,
+		.max_objects_per_uid = srv.cfg.max_objects_per_uid,
+		.max_sessions_per_uid = srv.cfg.max_sessions_per_uid,
+		.session_wait_ms = srv.cfg.session_wait_ms,
+		.retry_time_ms = srv.cfg.retry_time_ms,
 	};
 	if ((r = rm_new(&rp, &srv.rm)) < 0)
 		fatal(-r, "resource manager");

@@ -45,12 +45,18 @@
 #include "rm_int.h"
 #include "sessions.h"
 
-/* What cures a TPM warning; the command is then planned and sent again. */
+/*
+ * What cures a TPM warning.  The command is then planned and sent again, at
+ * most RM_MAX_FIXES times; the pauses of FIX_BACKOFF are bounded by
+ * params.retry_time_ms.  Past either bound the client gets the TPM's answer.
+ */
 enum rm_fix {
-	FIX_EVICT_OBJECT,
-	FIX_EVICT_SESSION,
-	FIX_FLUSH_ABANDONED,
-	FIX_RESEND,
+	FIX_EVICT_OBJECT,  /* swap a loaded object out */
+	FIX_EVICT_SESSION, /* swap a loaded session out */
+	FIX_SESSION_ROOM,  /* free an active session slot, or wait for one (rmsess.c) */
+	FIX_GAP,           /* refresh the oldest saved session (rmsess.c) */
+	FIX_RESEND,        /* send it again at once */
+	FIX_BACKOFF,       /* send it again after a pause (1, 2, 4 ... 256 ms); others go first */
 };
 
 static const struct {
@@ -61,16 +67,26 @@ static const struct {
 	{TPM2_RC_OBJECT_MEMORY, FIX_EVICT_OBJECT},
 	/* no transient handle free: same cure */
 	{TPM2_RC_OBJECT_HANDLES, FIX_EVICT_OBJECT},
+	/* out of memory for object contexts: same cure */
+	{TPM2_RC_MEMORY, FIX_EVICT_OBJECT},
 	/* session memory full: ContextSave a loaded session */
 	{TPM2_RC_SESSION_MEMORY, FIX_EVICT_SESSION},
-	/* every active session slot used: flush an abandoned session (issue 5: fair-share) */
-	{TPM2_RC_SESSION_HANDLES, FIX_FLUSH_ABANDONED},
-	/* the TPM did not run it now; no state changed (issue 5: with backoff) */
-	{TPM2_RC_RETRY, FIX_RESEND},
+	/* every active session slot used (sessions the broker does not know of,
+	 * e.g. another RM's on a shared device): abandoned, fair share, or wait */
+	{TPM2_RC_SESSION_HANDLES, FIX_SESSION_ROOM},
+	/* a session save would put the context counter too far ahead of the
+	 * oldest saved session: refresh that one */
+	{TPM2_RC_CONTEXT_GAP, FIX_GAP},
 	/* a long command was interrupted; TPM 2.0 Part 3 says send it again */
 	{TPM2_RC_YIELDED, FIX_RESEND},
+	/* the TPM did not run it now (busy); no state changed */
+	{TPM2_RC_RETRY, FIX_BACKOFF},
 	/* self test running; the command was not run */
-	{TPM2_RC_TESTING, FIX_RESEND},
+	{TPM2_RC_TESTING, FIX_BACKOFF},
+	/* the TPM rate-limits NV writes against wear-out */
+	{TPM2_RC_NV_RATE, FIX_BACKOFF},
+	/* NV not accessible now */
+	{TPM2_RC_NV_UNAVAILABLE, FIX_BACKOFF},
 };
 
 static bool
@@ -147,7 +163,7 @@ rm_send(struct rm *rm, struct rm_step *step, enum rm_op op, struct rm_ent *targe
 }
 
 /* What to evict for the job in progress (see ent_victim()). */
-static struct rm_ent *
+struct rm_ent *
 rm_victim(struct rm *rm, enum ent_kind kind)
 {
 	const struct rm_job *j = &rm->job;
@@ -157,7 +173,7 @@ rm_victim(struct rm *rm, enum ent_kind kind)
 }
 
 /* Make room: save (if need be) and flush v. */
-static int
+int
 rm_evict(struct rm *rm, struct rm_ent *v, struct rm_step *step)
 {
 	if (v->kind == ENT_OBJECT && v->blob_valid)
@@ -178,14 +194,14 @@ rm_send_flush(struct rm *rm, struct rm_ent *e, struct rm_step *step)
 		       rmp_build_handle_cmd(rm->scratch, TPM2_CC_FlushContext, h));
 }
 
-static int
-rm_send_load(struct rm *rm, struct rm_ent *e, struct rm_step *step)
+int
+rm_send_load_op(struct rm *rm, struct rm_ent *e, struct rm_step *step, enum rm_op op)
 {
 	size_t len = rmp_build_context_load(rm->scratch, sizeof(rm->scratch), e->blob, e->blob_len);
 
 	if (len == 0)
 		return -EMSGSIZE; /* blob_cap keeps it below max_command */
-	return rm_send(rm, step, OP_LOAD, e, len);
+	return rm_send(rm, step, op, e, len);
 }
 
 /* Write the TPM's handles into the client's command (idempotent). */
@@ -204,7 +220,7 @@ rm_translate(struct rm_job *j)
 }
 
 /* The command as the client sent it (entries may be gone: use no pointers). */
-static void
+void
 rm_restore(struct rm_job *j)
 {
 	for (unsigned i = 0; i < j->pc.n_h; i++)
@@ -236,9 +252,13 @@ rm_plan(struct rm *rm, struct rm_step *step)
 	struct rm_job *j = &rm->job;
 	struct ent_table *t = &rm->tab;
 	struct rm_ent *v;
+	int r;
 
 	if (j->kind == RK_CLOSE)
 		return rm_close_next(rm, step);
+	/* 0: no saved session falls behind the context gap */
+	if ((r = rm_gap_step(rm, step)) != RM_PASS)
+		return r;
 	/* 1: what the command names, loaded */
 	for (unsigned i = 0; i < j->n_pins; i++) {
 		struct rm_ent *e = j->pins[i];
@@ -247,7 +267,7 @@ rm_plan(struct rm *rm, struct rm_step *step)
 		if (t->n_loaded[e->kind] >= rm->slots[e->kind] &&
 		    (v = rm_victim(rm, e->kind)) != NULL)
 			return rm_evict(rm, v, step);
-		return rm_send_load(rm, e, step);
+		return rm_send_load_op(rm, e, step, OP_LOAD);
 	}
 	/* 2: the slots the command fills itself */
 	for (unsigned k = ENT_OBJECT; k <= ENT_SESSION; k++) {
@@ -257,10 +277,8 @@ rm_plan(struct rm *rm, struct rm_step *step)
 	}
 	/* 3: a new session when every active slot is taken */
 	if (j->want[ENT_SESSION] > 0 && t->n_sessions >= rm->active_max &&
-	    (v = sess_oldest_abandoned(t)) != NULL) {
-		rm->stats.abandoned_flushed++;
-		return rm_send_flush(rm, v, step);
-	}
+	    (r = rm_session_room(rm, step)) != RM_PASS)
+		return r;
 	/* 4 */
 	if (j->kind == RK_CTX_LOAD_SESS)
 		return rm_cmd_adopted(rm, step);
@@ -288,7 +306,9 @@ rm_pin_command(struct rm *rm, struct rm_step *step)
 				return rm_reply_rc(rm, step,
 						   TB_RM_RC(TPM2_RC_HANDLE | TPM2_RC_H | pos));
 		} else if (sess_is_handle(h)) {
-			if ((e = ent_find(o, ENT_SESSION, h)) == NULL)
+			if ((e = ent_find(o, ENT_SESSION, h)) == NULL && ent_owner_is_tomb(o, h))
+				return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_EXPIRED | TPM2_RC_H | pos));
+			if (e == NULL)
 				return rm_reply_rc(rm, step,
 						   TB_RM_RC(TPM2_RC_HANDLE | TPM2_RC_H | pos));
 			/* the client saved it: not loaded, as far as it knows */
@@ -310,7 +330,9 @@ rm_pin_command(struct rm *rm, struct rm_step *step)
 		j->sent[i] = NULL;
 		if (!sess_is_handle(h))
 			continue; /* a password, or a value the TPM will refuse */
-		if ((e = ent_find(o, ENT_SESSION, h)) == NULL)
+		if ((e = ent_find(o, ENT_SESSION, h)) == NULL && ent_owner_is_tomb(o, h))
+			return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_EXPIRED | TPM2_RC_S | pos));
+		if (e == NULL)
 			return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_HANDLE | TPM2_RC_S | pos));
 		if (e->client_saved)
 			return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_REFERENCE_S0 + i));
@@ -372,12 +394,18 @@ rm_prepare(struct rm *rm, struct rm_step *step)
 		return r;
 	if (caps_r_handle(*attr)) {
 		if (cc == TPM2_CC_StartAuthSession) {
-			if (o->n_sess >= rm->params.max_sessions_per_conn)
+			if (o->n_sess >= rm->params.max_sessions_per_conn ||
+			    rm_uid_full(rm, o, ENT_SESSION)) {
+				rm->stats.quota_refusals++;
 				return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_SESSION_HANDLES));
+			}
 			j->want[ENT_SESSION]++;
 		} else {
-			if (o->n_objs >= rm->params.max_objects_per_conn)
+			if (o->n_objs >= rm->params.max_objects_per_conn ||
+			    rm_uid_full(rm, o, ENT_OBJECT)) {
+				rm->stats.quota_refusals++;
 				return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_OBJECT_HANDLES));
+			}
 			j->want[ENT_OBJECT]++;
 		}
 		if (j->fresh == NULL && (r = ent_new(&rm->tab, ENT_OBJECT, &j->fresh)) < 0)
@@ -406,7 +434,8 @@ rm_begin(struct rm *rm, struct rm_conn *rc, uint8_t *cmd, size_t len, struct rm_
 {
 	struct rm_job *j = &rm->job;
 
-	rm->stats.commands++;
+	if (step->parked_ns == 0)
+		rm->stats.commands++; /* not again when a parked command runs again */
 	rc->own.prev_turn = rc->own.turn;
 	rc->own.turn = ++rm->turn;
 	rc->own.cmds++;
@@ -416,6 +445,7 @@ rm_begin(struct rm *rm, struct rm_conn *rc, uint8_t *cmd, size_t len, struct rm_
 	j->fixes = 0;
 	j->resent = false;
 	j->replan = false;
+	j->refreshing = false;
 	j->param_patched = false;
 	j->pc.n_h = 0;
 	return rm_prepare(rm, step);
@@ -547,17 +577,22 @@ rm_try_fix(struct rm *rm, uint32_t rc, struct rm_step *step)
 		j->fixes++;
 		rm->stats.retries++;
 		return rm_evict(rm, v, step);
-	case FIX_FLUSH_ABANDONED:
-		if ((v = sess_oldest_abandoned(&rm->tab)) == NULL)
-			return RM_PASS;
+	case FIX_SESSION_ROOM:
 		j->fixes++;
 		rm->stats.retries++;
-		rm->stats.abandoned_flushed++;
-		return rm_send_flush(rm, v, step);
+		return rm_session_room(rm, step);
+	case FIX_GAP:
+		j->fixes++;
+		rm->stats.retries++;
+		return rm_gap_cure(rm, step);
 	case FIX_RESEND:
 		j->fixes++;
 		rm->stats.retries++;
 		return rm_plan(rm, step);
+	case FIX_BACKOFF:
+		j->fixes++;
+		rm->stats.retries++;
+		return rm_backoff(rm, step);
 	}
 	return RM_PASS;
 }
@@ -642,9 +677,20 @@ rm_loaded(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step *step)
 static int
 rm_saved(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step *step)
 {
-	struct rm_ent *v = rm->job.target;
+	struct rm_job *j = &rm->job;
+	struct rm_ent *v = j->target;
 	uint32_t rc = wire_response_rc(rsp, len), saved;
+	bool refresh = j->refreshing;
+	int r;
 
+	j->refreshing = false;
+	if (rc == TPM2_RC_CONTEXT_GAP && v->kind == ENT_SESSION && j->fixes < RM_MAX_FIXES) {
+		/* it stays loaded; make the oldest saved session current, then go on */
+		j->fixes++;
+		rm->stats.retries++;
+		if ((r = rm_gap_cure(rm, step)) != RM_PASS)
+			return r;
+	}
 	if (rc != TPM2_RC_SUCCESS ||
 	    rmp_parse_context(rsp + TPM_HDR_SIZE, len - TPM_HDR_SIZE, &saved) < 0 ||
 	    ent_set_blob(&rm->tab, v, rsp + TPM_HDR_SIZE, len - TPM_HDR_SIZE) < 0) {
@@ -659,7 +705,11 @@ rm_saved(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step *step)
 	if (v->kind == ENT_SESSION) {
 		/* a saved session frees its slot: no flush */
 		ent_set_unloaded(&rm->tab, v);
-		rm->stats.evictions++;
+		rm_session_saved(rm, v);
+		if (refresh)
+			rm->stats.gap_refreshes++;
+		else
+			rm->stats.evictions++;
 		return rm_plan(rm, step);
 	}
 	v->sequence = saved == ENT_SAVED_SEQUENCE;
@@ -702,13 +752,58 @@ rm_resynced(struct rm *rm, const uint8_t *rsp, size_t len)
 	return rm_done(rm);
 }
 
+/*
+ * A TPM warning in answer to one of the RM's own commands (nothing
+ * happened): send it again at once, or park the client's command for a
+ * pause.  RM_PASS: not such a warning, or out of tries.
+ */
+static int
+rm_own_warning(struct rm *rm, uint32_t rc, struct rm_step *step)
+{
+	struct rm_job *j = &rm->job;
+	enum rm_fix fix;
+
+	if (!rm_fix_for(rc, &fix) || (fix != FIX_RESEND && fix != FIX_BACKOFF) ||
+	    j->fixes >= RM_MAX_FIXES)
+		return RM_PASS;
+	j->fixes++;
+	rm->stats.retries++;
+	if (fix == FIX_BACKOFF && j->kind != RK_CLOSE)
+		return rm_backoff(rm, step);
+	return RM_SEND; /* step->tpm_cmd once more: the scratch buffer is unchanged */
+}
+
+/* The saved session e was loaded to be refreshed: save it at once. */
+static int
+rm_refresh_loaded(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step *step)
+{
+	struct rm_job *j = &rm->job;
+	struct rm_ent *e = j->target;
+
+	if (wire_response_rc(rsp, len) != TPM2_RC_SUCCESS) {
+		/* its context does not load any more: the session is gone */
+		log_debug("rm: refresh of session 0x%08" PRIx32 " failed (0x%08" PRIx32 ")",
+			  e->handle, wire_response_rc(rsp, len));
+		return rm_evict_session(rm, e, step);
+	}
+	ent_set_loaded(&rm->tab, e, e->handle);
+	e->blob_valid = false; /* a session context loads once */
+	j->refreshing = true;
+	return rm_send(rm, step, OP_SAVE, e,
+		       rmp_build_handle_cmd(rm->scratch, TPM2_CC_ContextSave, e->handle));
+}
+
 int
 rm_resume(struct rm *rm, struct rm_conn *rc, const uint8_t *rsp, size_t len, struct rm_step *step)
 {
 	struct rm_job *j = &rm->job;
 	struct rm_ent *e = j->target;
+	int r;
 
 	(void)rc;
+	if (j->op != OP_CLIENT && j->op != OP_NONE &&
+	    (r = rm_own_warning(rm, wire_response_rc(rsp, len), step)) != RM_PASS)
+		return r;
 	switch (j->op) {
 	case OP_CLIENT:
 		return rm_client_answered(rm, rsp, len, step);
@@ -733,6 +828,8 @@ rm_resume(struct rm *rm, struct rm_conn *rc, const uint8_t *rsp, size_t len, str
 		return rm_plan(rm, step);
 	case OP_RESYNC:
 		return rm_resynced(rm, rsp, len);
+	case OP_REFRESH:
+		return rm_refresh_loaded(rm, rsp, len, step);
 	case OP_NONE:
 		break;
 	}

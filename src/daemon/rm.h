@@ -44,11 +44,23 @@ struct rm_params {
 	unsigned max_sessions_per_conn;
 	unsigned max_abandoned_per_uid;
 	unsigned max_abandoned;
+	unsigned max_objects_per_uid;  /* 0: no limit; uid 0 is exempt */
+	unsigned max_sessions_per_uid; /* 0: no limit; UINT_MAX: 3/4 of the TPM's; uid 0 exempt */
+	unsigned session_wait_ms;      /* a new session waits this long for a slot */
+	unsigned retry_time_ms;        /* TPM warnings retried with backoff this long */
 };
 
 enum rm_result {
 	RM_DONE = 0,
 	RM_SEND = 1,
+	/*
+	 * The command must wait: no answer yet and no job in progress.  Run it
+	 * again with rm_begin() (same command bytes, step->parked_ns and
+	 * step->backoffs kept) after step->wait_ms, or earlier if
+	 * step->wake_on_slot and rm_slot_gen() moved (a session slot was
+	 * freed).  Meanwhile other commands run.
+	 */
+	RM_WAIT = 2,
 };
 
 struct rm_step {
@@ -61,7 +73,16 @@ struct rm_step {
 	bool client_cmd; /* the client's own command: send at its locality; may be cancelled */
 	/* set by the RM on RM_DONE of a command */
 	size_t rsp_len;
+	/* a parked command (RM_WAIT): the caller keeps these across runs */
+	uint64_t parked_ns; /* when it first had to wait (now_ns()); 0: never */
+	unsigned backoffs;  /* TPM warnings retried so far */
+	/* set by the RM on RM_WAIT */
+	unsigned wait_ms;
+	bool wake_on_slot;
 };
+
+/* Bumped whenever a session slot is freed (flush, close, eviction). */
+uint64_t rm_slot_gen(const struct rm *rm);
 
 /*
  * Once at start, before serving (after TPM2_Startup and caps_load()): flush
@@ -131,6 +152,12 @@ struct rm_stats {
 	uint64_t takeovers;         /* abandoned sessions loaded by another connection */
 	uint64_t abandoned_flushed; /* abandoned sessions flushed (bounds, TPM full) */
 	uint64_t cached;            /* ReadPublic answered from the broker's copy */
+	uint64_t gap_refreshes;     /* saved sessions loaded and saved again (context gap) */
+	uint64_t sessions_evicted;  /* sessions flushed for good for others (fair share, gap) */
+	uint64_t session_waits;     /* new sessions that had to wait for a slot */
+	uint64_t session_wait_timeouts; /* ... and got none in time */
+	uint64_t quota_refusals;    /* commands refused by a per-connection or per-user quota */
+	uint64_t backoff_retries;   /* TPM warnings (RETRY, TESTING...) retried after a pause */
 	/* now */
 	unsigned objects;         /* transient objects held by clients */
 	unsigned objects_loaded;  /* of which in the TPM */

@@ -35,11 +35,12 @@ enum rm_op {
 	OP_LOAD,   /* ContextLoad of an entry the command needs (target) */
 	OP_FLUSH,  /* FlushContext of target, which is then freed (close, trim, lost) */
 	OP_RESYNC, /* GetCapability(transient handles) after an EXTENSIVE command */
+	OP_REFRESH, /* ContextLoad of a saved session near the context gap (then OP_SAVE) */
 };
 
 #define RM_MAX_PINS (RMP_MAX_HANDLES + RMP_MAX_SESSIONS)
-/* Not RM_DONE nor RM_SEND: "go on with the command as any other" */
-#define RM_PASS 2
+/* Not RM_DONE, RM_SEND nor RM_WAIT: "go on with the command as any other" */
+#define RM_PASS 3
 /* Cures (eviction, resend) tried for one command before the TPM's answer stands. */
 #define RM_MAX_FIXES 8u
 
@@ -63,6 +64,7 @@ struct rm_job {
 	bool resent;           /* the one resend after a reconnect is used */
 	bool replan;           /* OP_FLUSH of a lost session: plan the command again after */
 	bool offline;          /* close job: the TPM is out of reach, just forget */
+	bool refreshing;       /* the OP_SAVE in flight is a gap refresh */
 	bool param_patched;    /* FlushContext's parameter holds a TPM handle ... */
 	uint32_t param_h;      /* ... instead of this, the client's */
 };
@@ -72,6 +74,9 @@ struct rm_conn {
 	struct rm_peer peer;
 	struct ent_owner own;
 };
+
+/* Refresh a saved session once the TPM's context counter is this far ahead of it. */
+#define RM_GAP_REFRESH(gap_max) ((gap_max) - (gap_max) / 4u)
 
 struct rm {
 	struct rm_params params;
@@ -84,6 +89,11 @@ struct rm {
 	uint64_t job_seq;
 	uint64_t turn;          /* client commands begun: the clock of ent_victim() */
 	uint64_t reset_gen;     /* bumped by rm_tpm_reset() */
+	unsigned max_sess_uid;  /* params.max_sessions_per_uid resolved; 0: none */
+	uint32_t gap_max;       /* TPM_PT_CONTEXT_GAP_MAX */
+	uint64_t ctx_seq;       /* newest session context sequence seen */
+	bool gap_check;         /* ctx_seq moved: look for a session to refresh */
+	LIST_HEAD(, ent_acct) accts; /* per-uid totals */
 	uint32_t caph[TPM2_MAX_CAP_HANDLES]; /* GetCapability lists */
 	uint8_t scratch[TB_BUF_MAX]; /* the RM's own commands */
 };
@@ -99,6 +109,33 @@ int rm_pin_command(struct rm *rm, struct rm_step *step);
 
 /* rmconn.c: the close job's next step */
 int rm_close_next(struct rm *rm, struct rm_step *step);
+/* rmconn.c: is o over its uid's quota of kind (with one more)? */
+bool rm_uid_full(const struct rm *rm, const struct ent_owner *o, enum ent_kind kind);
+
+/* rm.c: building blocks of the plan */
+void rm_restore(struct rm_job *j);
+struct rm_ent *rm_victim(struct rm *rm, enum ent_kind kind);
+int rm_evict(struct rm *rm, struct rm_ent *v, struct rm_step *step);
+int rm_send_load_op(struct rm *rm, struct rm_ent *e, struct rm_step *step, enum rm_op op);
+
+/*
+ * rmsess.c: sessions at scale.  Each returns what rm_plan() does, or
+ * RM_PASS when it has nothing to do.
+ */
+/* Every active session slot is taken: free one (abandoned, fair share) or wait. */
+int rm_session_room(struct rm *rm, struct rm_step *step);
+/* Refresh the oldest saved session if the context counter nears the gap. */
+int rm_gap_step(struct rm *rm, struct rm_step *step);
+/* The TPM answered TPM_RC_CONTEXT_GAP: refresh (or flush) the oldest saved session. */
+int rm_gap_cure(struct rm *rm, struct rm_step *step);
+/* e's context was just saved (e->seq set): the counter moved. */
+void rm_session_saved(struct rm *rm, struct rm_ent *e);
+/* End the job without an answer: RM_WAIT (rm.h). */
+int rm_park(struct rm *rm, struct rm_step *step, unsigned wait_ms, bool on_slot);
+/* A TPM warning: park the command for a pause that doubles, within params.retry_time_ms. */
+int rm_backoff(struct rm *rm, struct rm_step *step);
+/* Flush v (another connection's session) for good; its owner remembers it. */
+int rm_evict_session(struct rm *rm, struct rm_ent *v, struct rm_step *step);
 
 /* rmcmd.c: the commands the RM answers or rewrites itself.  Each returns
  * RM_SEND/RM_DONE, RM_PASS ("not mine: handle as any command") or -errno. */

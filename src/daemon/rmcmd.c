@@ -35,6 +35,8 @@
 
 #define RC_BAD_PARAM1 TB_RM_RC(TPM2_RC_HANDLE | TPM2_RC_P | TPM2_RC_1)
 #define RC_BAD_HANDLE1 TB_RM_RC(TPM2_RC_HANDLE | TPM2_RC_H | TPM2_RC_1)
+#define RC_EXPIRED_H1 TB_RM_RC(TPM2_RC_EXPIRED | TPM2_RC_H | TPM2_RC_1)
+#define RC_EXPIRED_P1 TB_RM_RC(TPM2_RC_EXPIRED | TPM2_RC_P | TPM2_RC_1)
 
 static bool
 is_transient(uint32_t h)
@@ -72,6 +74,9 @@ rm_cmd_flush(struct rm *rm, struct rm_step *step)
 		if (e == NULL && (e = ent_find_session(&rm->tab, h)) != NULL &&
 		    (e->owner != NULL || e->uid != o->uid))
 			e = NULL;
+		/* flushed for another client: gone, as the client wants it */
+		if (e == NULL && ent_owner_is_tomb(o, h))
+			return rm_reply_rc(rm, step, TPM2_RC_SUCCESS);
 		if (e == NULL)
 			return rm_reply_rc(rm, step, RC_BAD_PARAM1);
 	}
@@ -101,7 +106,10 @@ rm_cmd_context_save(struct rm *rm, struct rm_step *step)
 		return RM_PASS;
 	if (j->pc.tag != TPM2_ST_NO_SESSIONS)
 		return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_BAD_TAG));
-	if ((e = ent_find(&j->rc->own, kind, h)) == NULL)
+	if ((e = ent_find(&j->rc->own, kind, h)) == NULL && kind == ENT_SESSION &&
+	    ent_owner_is_tomb(&j->rc->own, h))
+		return rm_reply_rc(rm, step, RC_EXPIRED_H1);
+	if (e == NULL)
 		return rm_reply_rc(rm, step, RC_BAD_HANDLE1);
 	if (e->client_saved)
 		return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_REFERENCE_H0));
@@ -110,8 +118,10 @@ rm_cmd_context_save(struct rm *rm, struct rm_step *step)
 		len = rmp_answer_context(step->rsp, step->rsp_cap, e->blob, e->blob_len);
 		if (len == 0)
 			return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_SIZE));
-		if (kind == ENT_SESSION)
+		if (kind == ENT_SESSION) {
 			e->client_saved = true;
+			sess_client_md(e->blob, e->blob_len, e->client_md);
+		}
 		return rm_reply_len(rm, step, len);
 	}
 	j->kind = RK_CTX_SAVE;
@@ -144,6 +154,9 @@ rm_cmd_saved(struct rm *rm, struct rm_step *step)
 	}
 	ent_set_unloaded(&rm->tab, e);
 	e->client_saved = true;
+	sess_client_md(ctx, len, e->client_md);
+	if (r == 0)
+		rm_session_saved(rm, e);
 }
 
 int
@@ -164,8 +177,10 @@ rm_cmd_context_load(struct rm *rm, struct rm_step *step)
 	if (j->pc.tag != TPM2_ST_NO_SESSIONS)
 		return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_BAD_TAG));
 	if (is_transient(saved)) {
-		if (o->n_objs >= rm->params.max_objects_per_conn)
+		if (o->n_objs >= rm->params.max_objects_per_conn || rm_uid_full(rm, o, ENT_OBJECT)) {
+			rm->stats.quota_refusals++;
 			return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_OBJECT_HANDLES));
+		}
 		if (j->fresh == NULL && (r = ent_new(&rm->tab, ENT_OBJECT, &j->fresh)) < 0)
 			return r;
 		j->kind = RK_CTX_LOAD_OBJ;
@@ -173,10 +188,15 @@ rm_cmd_context_load(struct rm *rm, struct rm_step *step)
 		return rm_plan(rm, step);
 	}
 	e = ent_find_session(&rm->tab, saved);
+	if ((e == NULL || !sess_may_adopt(e, o, blob, len)) && ent_owner_is_tomb(o, saved))
+		return rm_reply_rc(rm, step, RC_EXPIRED_P1);
 	if (e == NULL || !sess_may_adopt(e, o, blob, len))
 		return rm_reply_rc(rm, step, RC_BAD_PARAM1);
-	if (e->owner != o && o->n_sess >= rm->params.max_sessions_per_conn)
+	if (e->owner != o && (o->n_sess >= rm->params.max_sessions_per_conn ||
+			      rm_uid_full(rm, o, ENT_SESSION))) {
+		rm->stats.quota_refusals++;
 		return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_SESSION_HANDLES));
+	}
 	j->kind = RK_CTX_LOAD_SESS;
 	rm_pin(rm, e); /* loaded by the plan from the broker's copy (the same blob) */
 	return rm_plan(rm, step);

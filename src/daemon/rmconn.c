@@ -14,6 +14,7 @@
  *              nothing                             rm_conn freed, RM_DONE
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -22,6 +23,8 @@
 #include "caps.h"
 #include "rm_int.h"
 #include "sessions.h"
+
+static void rm_conn_free(struct rm *rm, struct rm_conn *rc);
 
 int
 rm_new(const struct rm_params *params, struct rm **ret)
@@ -35,6 +38,11 @@ rm_new(const struct rm_params *params, struct rm **ret)
 	rm->slots[ENT_OBJECT] = caps->transient_slots > 0 ? caps->transient_slots : 3;
 	rm->slots[ENT_SESSION] = caps->loaded_sessions > 0 ? caps->loaded_sessions : 3;
 	rm->active_max = caps->active_sessions_max > 0 ? caps->active_sessions_max : 64;
+	rm->gap_max = caps->context_gap_max;
+	/* by default no one user holds more than 3/4 of the TPM's sessions */
+	rm->max_sess_uid = params->max_sessions_per_uid == UINT_MAX ? MAX(1u, rm->active_max * 3 / 4)
+								     : params->max_sessions_per_uid;
+	LIST_INIT(&rm->accts);
 	/* a context comes back in a ContextSave response, and goes in a ContextLoad */
 	ent_table_init(&rm->tab, MIN(MAX(caps->max_response, TB_DEFAULT_MAX_MSG),
 				     MAX(caps->max_command, TB_DEFAULT_MAX_MSG)) -
@@ -54,8 +62,7 @@ rm_free(struct rm *rm)
 		return;
 	while ((rc = TAILQ_FIRST(&rm->conns)) != NULL) {
 		ent_owner_drop(&rm->tab, &rc->own);
-		TAILQ_REMOVE(&rm->conns, rc, entry);
-		free(rc);
+		rm_conn_free(rm, rc);
 	}
 	while ((e = TAILQ_FIRST(&rm->tab.abandoned)) != NULL)
 		ent_free(&rm->tab, e);
@@ -69,14 +76,55 @@ int
 rm_conn_new(struct rm *rm, const struct rm_peer *peer, struct rm_conn **ret)
 {
 	struct rm_conn *rc = calloc(1, sizeof(*rc));
+	struct ent_acct *a;
 
 	if (rc == NULL)
 		return -ENOMEM;
+	/* a handful of uids at a time: a list will do */
+	LIST_FOREACH(a, &rm->accts, link) {
+		if (a->uid == peer->uid)
+			break;
+	}
+	if (a == NULL) {
+		if ((a = calloc(1, sizeof(*a))) == NULL) {
+			free(rc);
+			return -ENOMEM;
+		}
+		a->uid = peer->uid;
+		LIST_INSERT_HEAD(&rm->accts, a, link);
+	}
+	a->refs++;
 	rc->peer = *peer;
 	ent_owner_init(&rc->own, peer->uid);
+	rc->own.acct = a;
 	TAILQ_INSERT_TAIL(&rm->conns, rc, entry);
 	*ret = rc;
 	return 0;
+}
+
+/* rc holds nothing any more: free it and its share of its uid's account. */
+static void
+rm_conn_free(struct rm *rm, struct rm_conn *rc)
+{
+	struct ent_acct *a = rc->own.acct;
+
+	TAILQ_REMOVE(&rm->conns, rc, entry);
+	if (a != NULL && --a->refs == 0) {
+		LIST_REMOVE(a, link);
+		free(a);
+	}
+	free(rc);
+}
+
+bool
+rm_uid_full(const struct rm *rm, const struct ent_owner *o, enum ent_kind kind)
+{
+	unsigned limit = kind == ENT_SESSION ? rm->max_sess_uid : rm->params.max_objects_per_uid;
+
+	/* root may open the TPM device itself: a quota would buy nothing */
+	if (o->uid == 0 || o->acct == NULL || limit == 0)
+		return false;
+	return o->acct->n[kind] >= limit;
 }
 
 /* The close job: flush objects, flush or abandon sessions, trim, free. */
@@ -108,8 +156,7 @@ rm_close_next(struct rm *rm, struct rm_step *step)
 		rm->stats.abandoned_flushed++;
 		return rm_send_flush(rm, e, step);
 	}
-	TAILQ_REMOVE(&rm->conns, rc, entry);
-	free(rc);
+	rm_conn_free(rm, rc);
 	j->rc = NULL;
 	return rm_done(rm);
 }
@@ -121,8 +168,7 @@ rm_close(struct rm *rm, struct rm_conn *rc, struct rm_step *step)
 
 	if (rc->own.n_objs == 0 && rc->own.n_sess == 0) {
 		/* nothing in the TPM: no job (the caller may be outside the scheduler) */
-		TAILQ_REMOVE(&rm->conns, rc, entry);
-		free(rc);
+		rm_conn_free(rm, rc);
 		return RM_DONE;
 	}
 	j->kind = RK_CLOSE;
@@ -146,8 +192,10 @@ rm_tpm_reset(struct rm *rm)
 	struct rm_conn *rc;
 	struct rm_ent *e;
 
-	TAILQ_FOREACH(rc, &rm->conns, entry)
+	TAILQ_FOREACH(rc, &rm->conns, entry) {
 		ent_owner_drop(&rm->tab, &rc->own);
+		memset(rc->own.tomb, 0, sizeof(rc->own.tomb));
+	}
 	while ((e = TAILQ_FIRST(&rm->tab.abandoned)) != NULL)
 		ent_free(&rm->tab, e);
 	/* the job in flight, if any, is planned again by rm_abort() */
@@ -156,6 +204,8 @@ rm_tpm_reset(struct rm *rm)
 	memset(j->hent, 0, sizeof(j->hent));
 	memset(j->sent, 0, sizeof(j->sent));
 	rm->reset_gen++;
+	rm->ctx_seq = 0; /* the context counter starts again */
+	rm->gap_check = false;
 }
 
 void

@@ -35,6 +35,9 @@ struct sched {
 	int be_fd_registered;      /* the fd be_io watches, -1 if none */
 	struct loop_timer be_timer;
 	TAILQ_HEAD(, conn) queue;  /* conns whose job waits; not owned */
+	TAILQ_HEAD(, conn) parked; /* conns whose command waits out of turn, oldest first */
+	struct loop_timer park_timer;
+	uint64_t slot_gen;         /* rm_slot_gen() when last looked at */
 	struct conn *cur;          /* the job in progress; not owned */
 	struct rm_step step;
 	bool waiting;              /* a command is at the backend */
@@ -84,6 +87,7 @@ sched_new(struct server *srv, struct sched **ret)
 	s->srv = srv;
 	s->be_fd_registered = -1;
 	TAILQ_INIT(&s->queue);
+	TAILQ_INIT(&s->parked);
 	if ((r = sched_watch_backend(s)) < 0) {
 		free(s);
 		return r;
@@ -100,6 +104,7 @@ sched_free(struct sched *s)
 	if (s->be_fd_registered >= 0)
 		loop_io_del(s->srv->loop, &s->be_io);
 	loop_timer_disarm(s->srv->loop, &s->be_timer);
+	loop_timer_disarm(s->srv->loop, &s->park_timer);
 	free(s);
 }
 
@@ -125,8 +130,107 @@ sched_submit_close(struct sched *s, struct conn *c)
 void
 sched_forget(struct sched *s, struct conn *c)
 {
+	if (c->parked) {
+		TAILQ_REMOVE(&s->parked, c, q_entry);
+		c->parked = false;
+		s->st.parked--;
+		return;
+	}
 	TAILQ_REMOVE(&s->queue, c, q_entry);
 	s->st.queued--;
+}
+
+/* ---- parked commands ---- */
+
+static void sched_park_timeout(struct loop_timer *t);
+
+static void
+sched_arm_park_timer(struct sched *s)
+{
+	uint64_t first = UINT64_MAX, now = now_ns();
+	struct conn *c;
+
+	TAILQ_FOREACH(c, &s->parked, q_entry)
+		first = MIN(first, c->wake_ns);
+	if (first == UINT64_MAX)
+		loop_timer_disarm(s->srv->loop, &s->park_timer);
+	else
+		loop_timer_arm(s->srv->loop, &s->park_timer, first > now ? first - now : 0,
+			       sched_park_timeout, s);
+}
+
+/* Back to the run queue, before the commands that did not wait; *after: the last one moved. */
+static void
+sched_unpark(struct sched *s, struct conn *c, struct conn **after)
+{
+	TAILQ_REMOVE(&s->parked, c, q_entry);
+	c->parked = false;
+	s->st.parked--;
+	if (*after == NULL)
+		TAILQ_INSERT_HEAD(&s->queue, c, q_entry);
+	else
+		TAILQ_INSERT_AFTER(&s->queue, *after, c, q_entry);
+	*after = c;
+	s->st.queued++;
+}
+
+/* The job of s->cur must wait (RM_WAIT): out of turn until its time. */
+static void
+sched_park(struct sched *s)
+{
+	struct conn *c = s->cur;
+
+	s->cur = NULL;
+	if (c->state == CONN_DEAD) {
+		/* the client left while its command ran: release what it owned */
+		sched_submit_close(s, c);
+		return;
+	}
+	c->state = CONN_QUEUED;
+	c->park_ns = s->step.parked_ns;
+	c->backoffs = s->step.backoffs;
+	c->wake_on_slot = s->step.wake_on_slot;
+	c->wake_ns = now_ns() + (uint64_t)s->step.wait_ms * 1000000u;
+	c->parked = true;
+	TAILQ_INSERT_TAIL(&s->parked, c, q_entry);
+	s->st.parked++;
+	s->st.parks++;
+	sched_arm_park_timer(s);
+}
+
+/* Session slots were freed: as many parked commands waiting for one run next. */
+static void
+sched_wake_slots(struct sched *s)
+{
+	uint64_t gen = rm_slot_gen(s->srv->rm), n = gen - s->slot_gen;
+	struct conn *c, *next, *after = NULL;
+
+	s->slot_gen = gen;
+	for (c = TAILQ_FIRST(&s->parked); c != NULL && n > 0; c = next) {
+		next = TAILQ_NEXT(c, q_entry);
+		if (!c->wake_on_slot)
+			continue;
+		sched_unpark(s, c, &after);
+		n--;
+	}
+	if (after != NULL)
+		sched_arm_park_timer(s);
+}
+
+static void
+sched_park_timeout(struct loop_timer *t)
+{
+	struct sched *s = t->data;
+	uint64_t now = now_ns();
+	struct conn *c, *next, *after = NULL;
+
+	for (c = TAILQ_FIRST(&s->parked); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, q_entry);
+		if (c->wake_ns <= now + 100000u) /* due within 0.1 ms: now */
+			sched_unpark(s, c, &after);
+	}
+	sched_arm_park_timer(s);
+	sched_run(s);
 }
 
 bool
@@ -254,6 +358,8 @@ sched_job_done(struct sched *s, int r)
 		return;
 	}
 	s->st.jobs++;
+	c->park_ns = 0;
+	c->backoffs = 0;
 	if (r < 0) {
 		log_errno(LOG_LVL_WARN, -r, "conn %llu: resource manager", (unsigned long long)c->id);
 		s->step.rsp_len = wire_rc_response(s->step.rsp, s->step.rsp_cap,
@@ -280,7 +386,10 @@ sched_advance(struct sched *s, int r)
 		else
 			r = sched_backend_failed(s, e);
 	}
-	sched_job_done(s, r);
+	if (r == RM_WAIT)
+		sched_park(s);
+	else
+		sched_job_done(s, r);
 }
 
 static void
@@ -300,6 +409,8 @@ sched_start(struct sched *s, struct conn *c)
 	} else {
 		c->state = CONN_RUNNING;
 		s->step.rsp = conn_rsp_buf(c, &s->step.rsp_cap);
+		s->step.parked_ns = c->park_ns;
+		s->step.backoffs = c->backoffs;
 		r = rm_begin(s->srv->rm, c->rmc, c->cmd, c->job_len, &s->step);
 	}
 	sched_advance(s, r);
@@ -313,8 +424,15 @@ sched_run(struct sched *s)
 	if (s->running)
 		return;
 	s->running = true;
-	while (s->cur == NULL && (c = TAILQ_FIRST(&s->queue)) != NULL)
+	for (;;) {
+		if (s->cur != NULL)
+			break;
+		if (rm_slot_gen(s->srv->rm) != s->slot_gen)
+			sched_wake_slots(s);
+		if ((c = TAILQ_FIRST(&s->queue)) == NULL)
+			break;
 		sched_start(s, c);
+	}
 	s->running = false;
 }
 

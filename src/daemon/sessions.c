@@ -4,6 +4,9 @@
  */
 #include <string.h>
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+
 #include "sessions.h"
 
 void
@@ -14,21 +17,38 @@ sess_abandon(struct ent_table *t, struct rm_ent *e)
 	/* keep it tracked (t->sessions): only move it to the abandoned queue */
 	TAILQ_REMOVE(&o->sess, e, link);
 	o->n_sess--;
+	if (o->acct != NULL)
+		o->acct->n[ENT_SESSION]--;
 	e->owner = NULL;
 	TAILQ_INSERT_TAIL(&t->abandoned, e, link);
 	t->n_abandoned++;
+}
+
+void
+sess_client_md(const uint8_t *blob, size_t len, uint8_t md[32])
+{
+	unsigned n = 0;
+
+	if (EVP_Digest(blob, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32)
+		memset(md, 0, 32); /* matches no blob: the session can't be taken over */
 }
 
 bool
 sess_may_adopt(const struct rm_ent *e, const struct ent_owner *o, const uint8_t *blob,
 	       size_t len)
 {
+	uint8_t md[32];
+
 	if (e->kind != ENT_SESSION || !e->client_saved || e->loaded || !e->blob_valid)
 		return false;
 	if (e->owner != o && e->uid != o->uid)
 		return false;
-	/* the client's copy is the broker's: both come from the same ContextSave */
-	return len == e->blob_len && memcmp(blob, e->blob, len) == 0;
+	/*
+	 * The blob the client was given, which the broker's copy may no longer
+	 * be: a context-gap refresh saves the session again.
+	 */
+	sess_client_md(blob, len, md);
+	return CRYPTO_memcmp(md, e->client_md, sizeof(md)) == 0;
 }
 
 struct rm_ent *

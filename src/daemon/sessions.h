@@ -33,10 +33,14 @@ sess_is_handle(uint32_t h)
 /* The owner of e left; e is client-saved: keep it for a taker. */
 void sess_abandon(struct ent_table *t, struct rm_ent *e);
 
+/* The digest kept of the blob a client was given for its session. */
+void sess_client_md(const uint8_t *blob, size_t len, uint8_t md[32]);
+
 /*
  * May owner o take over session e (owned by another connection or
  * abandoned) by ContextLoad of blob[0..len)?  Only a client-saved session,
- * only the very blob its client was given, only for the same uid.
+ * only the very blob its client was given (its digest), only for the same
+ * uid.
  */
 bool sess_may_adopt(const struct rm_ent *e, const struct ent_owner *o, const uint8_t *blob,
 		    size_t len);

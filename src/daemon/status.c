@@ -59,7 +59,7 @@ status_json(struct server *srv, FILE *f)
 		"\"backend_errors\": %llu, \"reconnects\": %llu, \"tpm_resets\": %llu, "
 		"\"cancels\": %llu, \"queued\": %u, \"busy\": %s, "
 		"\"retries\": %llu, \"resyncs\": %llu, \"takeovers\": %llu, "
-		"\"abandoned_flushed\": %llu, \"readpublic_cached\": %llu}",
+		"\"abandoned_flushed\": %llu, \"readpublic_cached\": %llu",
 		srv->n_conns, (unsigned long long)srv->conns_total,
 		(unsigned long long)srv->conns_refused, (unsigned long long)ss.jobs,
 		(unsigned long long)ss.tpm_commands, (unsigned long long)rs.rm_errors,
@@ -71,6 +71,15 @@ status_json(struct server *srv, FILE *f)
 		(unsigned long long)rs.retries, (unsigned long long)rs.resyncs,
 		(unsigned long long)rs.takeovers, (unsigned long long)rs.abandoned_flushed,
 		(unsigned long long)rs.cached);
+	/* sessions at scale */
+	fprintf(f,
+		", \"gap_refreshes\": %llu, \"sessions_evicted\": %llu, \"session_waits\": %llu, "
+		"\"session_wait_timeouts\": %llu, \"quota_refusals\": %llu, "
+		"\"backoff_retries\": %llu, \"parked\": %u, \"parks\": %llu}",
+		(unsigned long long)rs.gap_refreshes, (unsigned long long)rs.sessions_evicted,
+		(unsigned long long)rs.session_waits, (unsigned long long)rs.session_wait_timeouts,
+		(unsigned long long)rs.quota_refusals, (unsigned long long)rs.backoff_retries,
+		ss.parked, (unsigned long long)ss.parks);
 	fprintf(f,
 		", \"handles\": {\"objects\": %u, \"objects_loaded\": %u, \"sessions\": %u, "
 		"\"sessions_loaded\": %u, \"abandoned\": %u}, ",
@@ -126,12 +135,19 @@ status_text(struct server *srv, FILE *f)
 		(unsigned long long)rs.retries, (unsigned long long)rs.resyncs,
 		(unsigned long long)rs.takeovers, (unsigned long long)rs.abandoned_flushed,
 		(unsigned long long)rs.cached);
+	fprintf(f,
+		"sessions: %llu gap refreshes, %llu evicted for others, %llu waited for a slot "
+		"(%llu in vain), %llu quota refusals, %llu warnings retried after a pause\n",
+		(unsigned long long)rs.gap_refreshes, (unsigned long long)rs.sessions_evicted,
+		(unsigned long long)rs.session_waits, (unsigned long long)rs.session_wait_timeouts,
+		(unsigned long long)rs.quota_refusals, (unsigned long long)rs.backoff_retries);
 	rm_describe_abandoned(srv->rm, f, false);
 	fputc('\n', f);
 	fprintf(f, "backend: %llu errors, %llu reconnects, %llu TPM resets, %llu cancels\n",
 		(unsigned long long)ss.backend_errors, (unsigned long long)ss.reconnects,
 		(unsigned long long)ss.tpm_resets, (unsigned long long)ss.cancels);
-	fprintf(f, "queue: %u waiting, %s\n", ss.queued, ss.busy ? "TPM busy" : "TPM idle");
+	fprintf(f, "queue: %u waiting, %u parked (waiting for a slot or a retry), %s\n", ss.queued,
+		ss.parked, ss.busy ? "TPM busy" : "TPM idle");
 	if (!TAILQ_EMPTY(&srv->conns))
 		fprintf(f, "\n%6s %-14s %7s %6s %-8s %9s  %s\n", "ID", "PROTOCOL", "PID", "UID",
 			"STATE", "COMMANDS", "HANDLES");

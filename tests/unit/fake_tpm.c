@@ -312,8 +312,14 @@ run_cc(struct fake_tpm *f, uint32_t cc, const uint32_t *h, const uint8_t *p, siz
 		if ((s = sess_at(f, h[0])) != NULL) {
 			if (s->state != FS_LOADED)
 				return TPM2_RC_REFERENCE_H0;
+			/* the counter may not run gap_max past the oldest saved session */
+			for (unsigned i = 0; f->gap_max > 0 && i < FAKE_SESS_MAX; i++) {
+				if (f->sess[i].state == FS_SAVED &&
+				    f->sess_seq + 1 - f->sess[i].seq > f->gap_max)
+					return TPM2_RC_CONTEXT_GAP;
+			}
 			s->state = FS_SAVED;
-			s->seq = ++f->ctx_seq;
+			s->seq = ++f->sess_seq;
 			put32(o, (uint32_t)(s->seq >> 32));
 			put32(o, (uint32_t)s->seq);
 			put32(o, h[0]);

@@ -62,7 +62,9 @@ struct fake_tpm {
 	struct fake_obj obj[FAKE_OBJ_MAX];
 	struct fake_sess sess[FAKE_SESS_MAX];
 	uint32_t next_id;
-	uint64_t ctx_seq;
+	uint64_t ctx_seq;     /* object contexts */
+	uint64_t sess_seq;    /* session contexts (the TPM's contextCounter) */
+	uint32_t gap_max;     /* 0: no context gap enforced; else TPM_RC_CONTEXT_GAP */
 	uint32_t gen;
 	struct fake_log log[FAKE_LOG_MAX];
 	size_t n_log;
