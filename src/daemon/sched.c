@@ -113,6 +113,8 @@ sched_submit(struct sched *s, struct conn *c)
 {
 	c->state = CONN_QUEUED;
 	c->job = JOB_COMMAND;
+	c->park_ns = 0; /* a new command (the last one may have been cancelled parked) */
+	c->backoffs = 0;
 	TAILQ_INSERT_TAIL(&s->queue, c, q_entry);
 	s->st.queued++;
 	sched_run(s);
