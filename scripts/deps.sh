@@ -11,6 +11,7 @@ PKGS=(
 	tpm2-tools swtpm swtpm-tools                   # integration tests: real clients, real simulator
 	tpm2-abrmd libtss2-tcti-tabrmd0 dbus           # the benchmark's comparison peer
 	iproute2 procps openssl xxd jq                 # ss, pkill, digests, hex and JSON in tests
+	faketime                                       # libfaketime: a sped-up clock for the daemon (sess-idle)
 )
 
 missing=()
