@@ -29,42 +29,14 @@
 #include <tss2/tss2_rc.h>
 #include <tss2/tss2_tctildr.h>
 
+#include "tclient.h"
+
 #define PCR_INDEX 23
 
 static const char *tcti_conf;
 
-struct client {
-	TSS2_TCTI_CONTEXT *tcti;
-	ESYS_CONTEXT *esys;
-};
 
-static int
-client_open(struct client *cl)
-{
-	TSS2_RC rc;
 
-	rc = Tss2_TctiLdr_Initialize(tcti_conf, &cl->tcti);
-	if (rc != TSS2_RC_SUCCESS) {
-		fprintf(stderr, "concur[%d]: TctiLdr_Initialize(%s): %s\n", (int)getpid(),
-			tcti_conf, Tss2_RC_Decode(rc));
-		return -1;
-	}
-	rc = Esys_Initialize(&cl->esys, cl->tcti, NULL);
-	if (rc != TSS2_RC_SUCCESS) {
-		fprintf(stderr, "concur[%d]: Esys_Initialize: %s\n", (int)getpid(),
-			Tss2_RC_Decode(rc));
-		Tss2_TctiLdr_Finalize(&cl->tcti);
-		return -1;
-	}
-	return 0;
-}
-
-static void
-client_close(struct client *cl)
-{
-	Esys_Finalize(&cl->esys);
-	Tss2_TctiLdr_Finalize(&cl->tcti);
-}
 
 static void
 the_digest(uint8_t d[SHA256_DIGEST_LENGTH])
@@ -116,10 +88,10 @@ pcr_read(ESYS_CONTEXT *esys, uint8_t out[SHA256_DIGEST_LENGTH])
 static int
 child(int ready_fd, int go_fd, unsigned iter, unsigned id)
 {
-	struct client cl;
+	struct tclient cl;
 	char b = 'r';
 
-	if (client_open(&cl) < 0)
+	if (tclient_open(&cl, tcti_conf, "concur") < 0)
 		return 1;
 	/* one command before the barrier: the connection is really up */
 	TPM2B_DIGEST *rnd = NULL;
@@ -127,12 +99,12 @@ child(int ready_fd, int go_fd, unsigned iter, unsigned id)
 	Esys_Free(rnd);
 	if (rc != TSS2_RC_SUCCESS) {
 		fprintf(stderr, "concur[%u]: first GetRandom: %s\n", id, Tss2_RC_Decode(rc));
-		client_close(&cl);
+		tclient_close(&cl);
 		return 1;
 	}
 	if (write(ready_fd, &b, 1) != 1 || read(go_fd, &b, 1) != 0) {
 		fprintf(stderr, "concur[%u]: barrier: %s\n", id, strerror(errno));
-		client_close(&cl);
+		tclient_close(&cl);
 		return 1;
 	}
 	for (unsigned i = 0; i < iter; i++) {
@@ -145,17 +117,17 @@ child(int ready_fd, int go_fd, unsigned iter, unsigned id)
 		Esys_Free(rnd);
 		if (rc != TSS2_RC_SUCCESS) {
 			fprintf(stderr, "concur[%u]: GetRandom %u: %s\n", id, i, Tss2_RC_Decode(rc));
-			client_close(&cl);
+			tclient_close(&cl);
 			return 1;
 		}
 		rc = extend(cl.esys);
 		if (rc != TSS2_RC_SUCCESS) {
 			fprintf(stderr, "concur[%u]: PCR_Extend %u: %s\n", id, i, Tss2_RC_Decode(rc));
-			client_close(&cl);
+			tclient_close(&cl);
 			return 1;
 		}
 	}
-	client_close(&cl);
+	tclient_close(&cl);
 	return 0;
 }
 
@@ -165,7 +137,7 @@ main(int argc, char **argv)
 	uint8_t want[SHA256_DIGEST_LENGTH] = {0}, got[SHA256_DIGEST_LENGTH], d[SHA256_DIGEST_LENGTH];
 	int ready[2], go[2];
 	unsigned n, iter, ok = 0, failed = 0;
-	struct client cl;
+	struct tclient cl;
 	pid_t *pids;
 	TSS2_RC rc;
 
@@ -182,7 +154,7 @@ main(int argc, char **argv)
 	}
 
 	/* PCR 23 is resettable from locality 0: start from zeros */
-	if (client_open(&cl) < 0)
+	if (tclient_open(&cl, tcti_conf, "concur") < 0)
 		return 1;
 	rc = Esys_PCR_Reset(cl.esys, ESYS_TR_PCR0 + PCR_INDEX, ESYS_TR_PASSWORD, ESYS_TR_NONE,
 			    ESYS_TR_NONE);
@@ -190,7 +162,7 @@ main(int argc, char **argv)
 		fprintf(stderr, "concur: PCR_Reset: %s\n", Tss2_RC_Decode(rc));
 		return 1;
 	}
-	client_close(&cl);
+	tclient_close(&cl);
 
 	if (pipe(ready) < 0 || pipe(go) < 0) {
 		perror("pipe");
@@ -250,9 +222,9 @@ main(int argc, char **argv)
 		memcpy(buf + SHA256_DIGEST_LENGTH, d, SHA256_DIGEST_LENGTH);
 		SHA256(buf, sizeof(buf), want);
 	}
-	if (client_open(&cl) < 0 || pcr_read(cl.esys, got) < 0)
+	if (tclient_open(&cl, tcti_conf, "concur") < 0 || pcr_read(cl.esys, got) < 0)
 		return 1;
-	client_close(&cl);
+	tclient_close(&cl);
 	if (memcmp(want, got, sizeof(want)) != 0) {
 		fprintf(stderr, "concur: PCR %d does not show exactly %lu extends\n", PCR_INDEX,
 			(unsigned long)n * iter);

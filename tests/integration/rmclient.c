@@ -35,6 +35,8 @@
 #include <tss2/tss2_rc.h>
 #include <tss2/tss2_tctildr.h>
 
+#include "tclient.h"
+
 #define RM_RC(rc) (0x000B0000u | (uint32_t)(rc))
 #define RC_H1 RM_RC(TPM2_RC_HANDLE | TPM2_RC_1)
 #define RC_P1 RM_RC(TPM2_RC_HANDLE | TPM2_RC_P | TPM2_RC_1)
@@ -52,35 +54,8 @@ static int failures;
 		}                                                   \
 	} while (0)
 
-struct client {
-	TSS2_TCTI_CONTEXT *tcti;
-	ESYS_CONTEXT *esys;
-};
 
-static int
-client_open(struct client *c)
-{
-	TSS2_RC rc = Tss2_TctiLdr_Initialize(tcti_conf, &c->tcti);
 
-	if (rc != TSS2_RC_SUCCESS) {
-		fprintf(stderr, "rmclient: TctiLdr_Initialize(%s): %s\n", tcti_conf,
-			Tss2_RC_Decode(rc));
-		return -1;
-	}
-	if ((rc = Esys_Initialize(&c->esys, c->tcti, NULL)) != TSS2_RC_SUCCESS) {
-		fprintf(stderr, "rmclient: Esys_Initialize: %s\n", Tss2_RC_Decode(rc));
-		Tss2_TctiLdr_Finalize(&c->tcti);
-		return -1;
-	}
-	return 0;
-}
-
-static void
-client_close(struct client *c)
-{
-	Esys_Finalize(&c->esys);
-	Tss2_TctiLdr_Finalize(&c->tcti);
-}
 
 /* ---- ESYS helpers ---- */
 
@@ -132,13 +107,8 @@ start_session(ESYS_CONTEXT *e, TPM2_SE type, ESYS_TR *ret)
 	TPMT_SYM_DEF sym = {.algorithm = TPM2_ALG_AES,
 			    .keyBits.aes = 128,
 			    .mode.aes = TPM2_ALG_CFB};
-	TSS2_RC rc;
 
-	rc = Esys_StartAuthSession(e, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-				   ESYS_TR_NONE, NULL, type, &sym, TPM2_ALG_SHA256, ret);
-	if (rc == TSS2_RC_SUCCESS)
-		rc = Esys_TRSess_SetAttributes(e, *ret, TPMA_SESSION_CONTINUESESSION, 0xff);
-	return rc;
+	return tclient_start_session(e, type, &sym, ret);
 }
 
 /* Sign with key (and sess); with verify, the key must also verify it */
@@ -282,26 +252,17 @@ raw_handles(TSS2_TCTI_CONTEXT *t, uint32_t prop)
 
 /* ---- iso ---- */
 
-static uint32_t
-tpm_handle(ESYS_CONTEXT *e, ESYS_TR tr)
-{
-	TPM2_HANDLE h = 0;
-
-	if (Esys_TR_GetTpmHandle(e, tr, &h) != TSS2_RC_SUCCESS)
-		fprintf(stderr, "rmclient: Esys_TR_GetTpmHandle failed\n");
-	return h;
-}
 
 static int
 iso(const char *kind)
 {
-	struct client a, b;
+	struct tclient a, b;
 	ESYS_TR p, q, sh, sp, bk;
 	uint32_t hq, hs, hsp;
 	TPM2B_PUBLIC *pa = NULL, *pb = NULL;
 	TSS2_RC rc;
 
-	if (client_open(&a) < 0 || client_open(&b) < 0)
+	if (tclient_open(&a, tcti_conf, "rmclient") < 0 || tclient_open(&b, tcti_conf, "rmclient") < 0)
 		return 1;
 	/* A: two keys (0x80000000, 0x80000001), an HMAC and a policy session */
 	if ((rc = create_primary(a.esys, false, 1, &p)) != TSS2_RC_SUCCESS ||
@@ -311,14 +272,14 @@ iso(const char *kind)
 		fprintf(stderr, "rmclient: A's setup: %s\n", Tss2_RC_Decode(rc));
 		return 1;
 	}
-	hq = tpm_handle(a.esys, q);
-	hs = tpm_handle(a.esys, sh);
-	hsp = tpm_handle(a.esys, sp);
+	hq = tclient_tpm_handle(a.esys, q);
+	hs = tclient_tpm_handle(a.esys, sh);
+	hsp = tclient_tpm_handle(a.esys, sp);
 	CHECK(hq == 0x80000001u, "A's second key is 0x%08x, not 0x80000001", hq);
 	/* B: a key of its own, the value of A's first */
 	rc = create_primary(b.esys, false, 3, &bk);
 	CHECK(rc == TSS2_RC_SUCCESS, "B's key: %s", Tss2_RC_Decode(rc));
-	CHECK(tpm_handle(b.esys, bk) == 0x80000000u, "B's key is not 0x80000000");
+	CHECK(tclient_tpm_handle(b.esys, bk) == 0x80000000u, "B's key is not 0x80000000");
 
 	if (strcmp(kind, "use") == 0) {
 		uint32_t r = raw_sign(b.tcti, hq, TPM2_RS_PW);
@@ -380,8 +341,8 @@ iso(const char *kind)
 	CHECK(rc == 0, "A's PolicyCommandCode afterwards: %s", Tss2_RC_Decode(rc));
 	Esys_Free(pa);
 	Esys_Free(pb);
-	client_close(&b);
-	client_close(&a);
+	tclient_close(&b);
+	tclient_close(&a);
 	if (failures == 0)
 		printf("ok: isolation (%s)\n", kind);
 	return failures == 0 ? 0 : 1;
@@ -390,7 +351,7 @@ iso(const char *kind)
 /* ---- holder ---- */
 
 struct holder {
-	struct client c;
+	struct tclient c;
 	ESYS_TR primary, kids[2], sess[2];
 };
 
@@ -435,7 +396,7 @@ holder_child(unsigned id, unsigned secs, int go_fd)
 	time_t end;
 	char ch;
 
-	if (client_open(&h.c) < 0)
+	if (tclient_open(&h.c, tcti_conf, "rmclient") < 0)
 		return 1;
 	if ((rc = holder_setup(&h, &where)) != TSS2_RC_SUCCESS) {
 		fprintf(stderr, "rmclient[%u]: setup %s: %s\n", id, where, Tss2_RC_Decode(rc));
@@ -469,7 +430,7 @@ holder_child(unsigned id, unsigned secs, int go_fd)
 		(void)Esys_FlushContext(h.c.esys, h.kids[j]);
 	}
 	(void)Esys_FlushContext(h.c.esys, h.primary);
-	client_close(&h.c);
+	tclient_close(&h.c);
 	printf("rmclient[%u]: %u iterations, %u errors\n", id, iter, errors);
 	return errors == 0 && iter > 0 ? 0 : 1;
 }
@@ -508,11 +469,11 @@ holder(unsigned k, unsigned secs)
 static int
 hold(void)
 {
-	struct client c;
+	struct tclient c;
 	ESYS_TR p, k1, k2, s1, s2;
 	TSS2_RC rc;
 
-	if (client_open(&c) < 0)
+	if (tclient_open(&c, tcti_conf, "rmclient") < 0)
 		return 1;
 	if ((rc = create_primary(c.esys, false, 1, &p)) != TSS2_RC_SUCCESS ||
 	    (rc = create_primary(c.esys, false, 2, &k1)) != TSS2_RC_SUCCESS ||
@@ -531,13 +492,13 @@ hold(void)
 static int
 stale(void)
 {
-	struct client c;
+	struct tclient c;
 	ESYS_TR k, k2;
 	TPM2B_PUBLIC *pub = NULL;
 	char line[16];
 	TSS2_RC rc;
 
-	if (client_open(&c) < 0)
+	if (tclient_open(&c, tcti_conf, "rmclient") < 0)
 		return 1;
 	if ((rc = create_primary(c.esys, false, 1, &k)) != TSS2_RC_SUCCESS) {
 		fprintf(stderr, "rmclient: stale: %s\n", Tss2_RC_Decode(rc));
@@ -548,7 +509,7 @@ stale(void)
 	if (fgets(line, sizeof(line), stdin) == NULL)
 		return 1;
 	/* the TPM was reset: the old handle is stale, in TPM format */
-	rc = raw_handle_cmd(c.tcti, TPM2_CC_ReadPublic, tpm_handle(c.esys, k));
+	rc = raw_handle_cmd(c.tcti, TPM2_CC_ReadPublic, tclient_tpm_handle(c.esys, k));
 	CHECK(rc == RC_H1, "stale handle: 0x%08x, want 0x%08x", rc, RC_H1);
 	rc = create_primary(c.esys, false, 2, &k2);
 	CHECK(rc == 0, "new key after the reset: %s", Tss2_RC_Decode(rc));
@@ -558,7 +519,7 @@ stale(void)
 		CHECK(rc == 0, "ReadPublic of the new key: %s", Tss2_RC_Decode(rc));
 	}
 	Esys_Free(pub);
-	client_close(&c);
+	tclient_close(&c);
 	if (failures == 0)
 		printf("ok: stale handle after a TPM reset\n");
 	return failures == 0 ? 0 : 1;

@@ -75,6 +75,8 @@
 #include <tss2/tss2_rc.h>
 #include <tss2/tss2_tctildr.h>
 
+#include "tclient.h"
+
 #define RM_RC(rc) (0x000B0000u | (uint32_t)(rc))
 #define RC_SESSION_HANDLES RM_RC(TPM2_RC_SESSION_HANDLES)           /* 0x000B0905 */
 #define RC_OBJECT_HANDLES RM_RC(TPM2_RC_OBJECT_HANDLES)             /* 0x000B0906 */
@@ -99,35 +101,8 @@ static int failures;
 		}                                               \
 	} while (0)
 
-struct client {
-	TSS2_TCTI_CONTEXT *tcti;
-	ESYS_CONTEXT *esys;
-};
 
-static int
-client_open(struct client *c)
-{
-	TSS2_RC rc = Tss2_TctiLdr_Initialize(tcti_conf, &c->tcti);
 
-	if (rc != TSS2_RC_SUCCESS) {
-		fprintf(stderr, "%s: TctiLdr_Initialize(%s): %s\n", me, tcti_conf,
-			Tss2_RC_Decode(rc));
-		return -1;
-	}
-	if ((rc = Esys_Initialize(&c->esys, c->tcti, NULL)) != TSS2_RC_SUCCESS) {
-		fprintf(stderr, "%s: Esys_Initialize: %s\n", me, Tss2_RC_Decode(rc));
-		Tss2_TctiLdr_Finalize(&c->tcti);
-		return -1;
-	}
-	return 0;
-}
-
-static void
-client_close(struct client *c)
-{
-	Esys_Finalize(&c->esys);
-	Tss2_TctiLdr_Finalize(&c->tcti);
-}
 
 static double
 now_s(void)
@@ -143,15 +118,7 @@ now_s(void)
 static TSS2_RC
 start_session(ESYS_CONTEXT *e, TPM2_SE type, ESYS_TR *ret)
 {
-	TPMT_SYM_DEF sym = {.algorithm = TPM2_ALG_NULL};
-	TSS2_RC rc;
-
-	*ret = ESYS_TR_NONE;
-	rc = Esys_StartAuthSession(e, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
-				   ESYS_TR_NONE, NULL, type, &sym, TPM2_ALG_SHA256, ret);
-	if (rc == TSS2_RC_SUCCESS)
-		rc = Esys_TRSess_SetAttributes(e, *ret, TPMA_SESSION_CONTINUESESSION, 0xff);
-	return rc;
+	return tclient_start_session(e, type, NULL, ret);
 }
 
 static TSS2_RC
@@ -268,15 +235,6 @@ pcr_check(ESYS_CONTEXT *e, unsigned pcr, const uint8_t before[SHA256_DIGEST_LENG
 	      "PCR %u does not show exactly %lu extends", pcr, n);
 }
 
-static uint32_t
-tpm_handle(ESYS_CONTEXT *e, ESYS_TR tr)
-{
-	TPM2_HANDLE h = 0;
-
-	if (Esys_TR_GetTpmHandle(e, tr, &h) != TSS2_RC_SUCCESS)
-		fprintf(stderr, "%s: Esys_TR_GetTpmHandle failed\n", me);
-	return h;
-}
 
 /* ---- hand-built ContextSave / ContextLoad ---- */
 
@@ -399,20 +357,20 @@ struct gap_result {
 static int
 gap_child(unsigned id, unsigned long cycles, int res_fd)
 {
-	struct client c;
+	struct tclient c;
 	struct gap_result res = {0};
 	uint8_t blob[4096];
 	ESYS_TR s;
 	uint32_t h, h2 = 0, rc;
 	TSS2_RC trc;
 
-	if (client_open(&c) < 0)
+	if (tclient_open(&c, tcti_conf, me) < 0)
 		return 1;
 	if ((trc = start_hmac(c.esys, &s)) != TSS2_RC_SUCCESS) {
 		fprintf(stderr, "%s[%u]: StartAuthSession: %s\n", me, id, Tss2_RC_Decode(trc));
 		return 1;
 	}
-	h = tpm_handle(c.esys, s);
+	h = tclient_tpm_handle(c.esys, s);
 	for (unsigned long i = 0; i < cycles; i++) {
 		size_t blen = sizeof(blob);
 		uint64_t seq;
@@ -449,7 +407,7 @@ gap_child(unsigned id, unsigned long cycles, int res_fd)
 		fprintf(stderr, "%s[%u]: FlushContext: %s\n", me, id, Tss2_RC_Decode(trc));
 		return 1;
 	}
-	client_close(&c);
+	tclient_close(&c);
 	if (write(res_fd, &res, sizeof(res)) != (ssize_t)sizeof(res))
 		return 1;
 	return 0;
@@ -458,7 +416,7 @@ gap_child(unsigned id, unsigned long cycles, int res_fd)
 static int
 gap(unsigned long cycles, unsigned conns)
 {
-	struct client idle;
+	struct tclient idle;
 	uint8_t before[SHA256_DIGEST_LENGTH];
 	static uint8_t kept[2][4096];
 	size_t kept_len[2] = {sizeof(kept[0]), sizeof(kept[1])};
@@ -473,7 +431,7 @@ gap(unsigned long cycles, unsigned conns)
 
 	if (conns == 0 || conns > 64 || cycles < conns)
 		return 2;
-	if (client_open(&idle) < 0 || pcr_read(idle.esys, PCR_USED, before) < 0)
+	if (tclient_open(&idle, tcti_conf, me) < 0 || pcr_read(idle.esys, PCR_USED, before) < 0)
 		return 1;
 	for (unsigned i = 0; i < 4; i++) {
 		rc = start_hmac(idle.esys, &s[i]);
@@ -488,7 +446,7 @@ gap(unsigned long cycles, unsigned conns)
 	/* the client keeps two of them saved itself: the oldest (swapped out
 	 * by the broker by now: 4 sessions, 3 slots) and the newest (loaded) */
 	for (unsigned k = 0; k < 2; k++) {
-		uint32_t r = ctx_save(idle.tcti, tpm_handle(idle.esys, s[kept_i[k]]), kept[k],
+		uint32_t r = ctx_save(idle.tcti, tclient_tpm_handle(idle.esys, s[kept_i[k]]), kept[k],
 				      &kept_len[k]);
 		if (r != 0) {
 			fprintf(stderr, "%s: ContextSave of idle session %u: 0x%08x\n", me, kept_i[k], r);
@@ -528,7 +486,7 @@ gap(unsigned long cycles, unsigned conns)
 	/* the idle connection's sessions (some saved by the broker, two by
 	 * itself: their blobs load again) still work */
 	for (unsigned k = 0; k < 2; k++) {
-		uint32_t h = 0, want = tpm_handle(idle.esys, s[kept_i[k]]);
+		uint32_t h = 0, want = tclient_tpm_handle(idle.esys, s[kept_i[k]]);
 		uint32_t r = ctx_load(idle.tcti, kept[k], kept_len[k], &h);
 		CHECK(r == 0 && h == want,
 		      "ContextLoad of the blob kept for idle session %u: 0x%08x, handle 0x%08x", kept_i[k],
@@ -543,7 +501,7 @@ gap(unsigned long cycles, unsigned conns)
 		CHECK(rc == 0, "flush of idle session %u: %s", i, Tss2_RC_Decode(rc));
 	}
 	pcr_check(idle.esys, PCR_USED, before, extends);
-	client_close(&idle);
+	tclient_close(&idle);
 	if (failures == 0)
 		printf("ok: gap: every save, load and session use succeeded\n");
 	return failures == 0 ? 0 : 1;
@@ -556,12 +514,12 @@ gap(unsigned long cycles, unsigned conns)
 static int
 exhaust_child(unsigned id, int ready_fd, int go_fd, int rep_fd, int rel_fd)
 {
-	struct client c;
+	struct tclient c;
 	ESYS_TR s;
 	TSS2_RC rc;
 	char b = 'r';
 
-	if (client_open(&c) < 0)
+	if (tclient_open(&c, tcti_conf, me) < 0)
 		return 1;
 	if (write(ready_fd, &b, 1) != 1 || read(go_fd, &b, 1) != 0)
 		return 1;
@@ -584,7 +542,7 @@ exhaust_child(unsigned id, int ready_fd, int go_fd, int rep_fd, int rel_fd)
 		fprintf(stderr, "%s[%u]: FlushContext: %s\n", me, id, Tss2_RC_Decode(rc));
 		return 1;
 	}
-	client_close(&c);
+	tclient_close(&c);
 	return 0;
 }
 
@@ -607,7 +565,7 @@ greedy_use(ESYS_CONTEXT *e, const ESYS_TR *s, unsigned i, unsigned *ext)
 static int
 exhaust(unsigned k, unsigned quota)
 {
-	struct client g;
+	struct tclient g;
 	uint8_t before16[SHA256_DIGEST_LENGTH], before23[SHA256_DIGEST_LENGTH];
 	ESYS_TR s[MAX_SESS];
 	bool alive[MAX_SESS];
@@ -618,7 +576,7 @@ exhaust(unsigned k, unsigned quota)
 
 	if (k == 0 || k > 1000 || quota == 0 || quota >= MAX_SESS)
 		return 2;
-	if (client_open(&g) < 0 || pcr_read(g.esys, PCR_USED, before16) < 0 ||
+	if (tclient_open(&g, tcti_conf, me) < 0 || pcr_read(g.esys, PCR_USED, before16) < 0 ||
 	    pcr_read(g.esys, PCR_GREEDY, before23) < 0)
 		return 1;
 	/* greedy: sessions until refused */
@@ -741,7 +699,7 @@ exhaust(unsigned k, unsigned quota)
 	/* every client extended twice, the greedy one g_ext times */
 	pcr_check(g.esys, PCR_USED, before16, 2ul * ok);
 	pcr_check(g.esys, PCR_GREEDY, before23, g_ext);
-	client_close(&g);
+	tclient_close(&g);
 	free(pids);
 	if (failures == 0)
 		printf("ok: exhaust: %u clients served, the greedy client's oldest %u of %u "
@@ -766,7 +724,7 @@ line_is(const char *want)
 static int
 peruser(uid_t uid)
 {
-	struct client a, b;
+	struct tclient a, b;
 	ESYS_TR sa[3], sb[3];
 	TSS2_RC rc;
 
@@ -777,7 +735,7 @@ peruser(uid_t uid)
 		return 1;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (client_open(&a) < 0 || client_open(&b) < 0)
+	if (tclient_open(&a, tcti_conf, me) < 0 || tclient_open(&b, tcti_conf, me) < 0)
 		return 1;
 	for (unsigned i = 0; i < 2; i++) {
 		if ((rc = start_hmac(a.esys, &sa[i])) != 0 || (rc = start_hmac(b.esys, &sb[i])) != 0) {
@@ -831,15 +789,15 @@ peruser(uid_t uid)
 	      rc, RC_OBJECT_HANDLES);
 	printf(failures == 0 ? "refused\n" : "not refused\n");
 	(void)line_is("end"); /* the script reads status before anything is flushed */
-	client_close(&a);
-	client_close(&b);
+	tclient_close(&a);
+	tclient_close(&b);
 	return failures == 0 ? 0 : 1;
 }
 
 static int
 hold(unsigned n)
 {
-	struct client c;
+	struct tclient c;
 	uint8_t before[SHA256_DIGEST_LENGTH];
 	ESYS_TR s[MAX_SESS];
 	unsigned long ext = 0;
@@ -848,7 +806,7 @@ hold(unsigned n)
 	if (n == 0 || n > MAX_SESS)
 		return 2;
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (client_open(&c) < 0 || pcr_read(c.esys, PCR_USED, before) < 0)
+	if (tclient_open(&c, tcti_conf, me) < 0 || pcr_read(c.esys, PCR_USED, before) < 0)
 		return 1;
 	for (unsigned i = 0; i < n; i++) {
 		if ((rc = start_hmac(c.esys, &s[i])) != 0 || (rc = extend(c.esys, PCR_USED, s[i])) != 0) {
@@ -868,7 +826,7 @@ hold(unsigned n)
 		CHECK(rc == 0, "FlushContext of held session %u: %s", i, Tss2_RC_Decode(rc));
 	}
 	pcr_check(c.esys, PCR_USED, before, ext);
-	client_close(&c);
+	tclient_close(&c);
 	printf(failures == 0 ? "ok\n" : "failed\n");
 	return failures == 0 ? 0 : 1;
 }
@@ -876,7 +834,7 @@ hold(unsigned n)
 static int
 fill(unsigned conns, unsigned per)
 {
-	struct client *c = calloc(conns, sizeof(*c));
+	struct tclient *c = calloc(conns, sizeof(*c));
 	ESYS_TR *s = calloc((size_t)conns * per, sizeof(*s));
 	TSS2_RC rc;
 
@@ -884,7 +842,7 @@ fill(unsigned conns, unsigned per)
 		return 2;
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	for (unsigned i = 0; i < conns; i++) {
-		if (client_open(&c[i]) < 0)
+		if (tclient_open(&c[i], tcti_conf, me) < 0)
 			return 1;
 		for (unsigned j = 0; j < per; j++) {
 			if ((rc = start_hmac(c[i].esys, &s[i * per + j])) != 0) {
@@ -908,7 +866,7 @@ fill(unsigned conns, unsigned per)
 			CHECK(rc == 0, "connection %u, session %u: 0x%08x %s", i, j, rc,
 			      Tss2_RC_Decode(rc));
 		}
-		client_close(&c[i]);
+		tclient_close(&c[i]);
 	}
 	free(c);
 	free(s);
@@ -919,11 +877,11 @@ fill(unsigned conns, unsigned per)
 static int
 start(void)
 {
-	struct client c;
+	struct tclient c;
 	ESYS_TR s;
 	TSS2_RC rc;
 
-	if (client_open(&c) < 0)
+	if (tclient_open(&c, tcti_conf, me) < 0)
 		return 1;
 	rc = start_hmac(c.esys, &s);
 	printf("rc 0x%08x\n", rc);
@@ -931,24 +889,24 @@ start(void)
 		rc = extend(c.esys, PCR_USED, s);
 		printf("used 0x%08x\n", rc);
 	}
-	client_close(&c);
+	tclient_close(&c);
 	return 0;
 }
 
 static int
 count(void)
 {
-	struct client c;
+	struct tclient c;
 	ESYS_TR s;
 	unsigned n = 0;
 	TSS2_RC rc;
 
-	if (client_open(&c) < 0)
+	if (tclient_open(&c, tcti_conf, me) < 0)
 		return 1;
 	while (n < MAX_SESS && (rc = start_hmac(c.esys, &s)) == 0)
 		n++;
 	printf("count %u rc 0x%08x\n", n, rc);
-	client_close(&c);
+	tclient_close(&c);
 	return 0;
 }
 
@@ -962,11 +920,11 @@ static int
 storm_child(unsigned id, unsigned secs, int ready_fd, int go_fd, int res_fd)
 {
 	struct storm_result res = {.id = id};
-	struct client c;
+	struct tclient c;
 	double end;
 	char b = 'r';
 
-	if (client_open(&c) < 0)
+	if (tclient_open(&c, tcti_conf, me) < 0)
 		return 1;
 	if (write(ready_fd, &b, 1) != 1 || read(go_fd, &b, 1) != 0)
 		return 1;
@@ -996,7 +954,7 @@ storm_child(unsigned id, unsigned secs, int ready_fd, int go_fd, int res_fd)
 			res.iter++;
 		}
 	}
-	client_close(&c);
+	tclient_close(&c);
 	return write(res_fd, &res, sizeof(res)) == (ssize_t)sizeof(res) ? 0 : 1;
 }
 
@@ -1011,7 +969,7 @@ cmp_u32(const void *a, const void *b)
 static int
 storm(unsigned k, unsigned secs)
 {
-	struct client c;
+	struct tclient c;
 	uint8_t before[SHA256_DIGEST_LENGTH];
 	struct storm_result r;
 	uint32_t *iters;
@@ -1023,7 +981,7 @@ storm(unsigned k, unsigned secs)
 
 	if (k == 0 || k > 1000 || secs == 0)
 		return 2;
-	if (client_open(&c) < 0 || pcr_read(c.esys, PCR_USED, before) < 0)
+	if (tclient_open(&c, tcti_conf, me) < 0 || pcr_read(c.esys, PCR_USED, before) < 0)
 		return 1;
 	iters = calloc(k, sizeof(*iters));
 	pids = calloc(k, sizeof(*pids));
@@ -1071,7 +1029,7 @@ storm(unsigned k, unsigned secs)
 	CHECK(iters[0] > 0 && 2ul * iters[0] >= iters[k / 2],
 	      "the slowest client did %u iterations, the median %u", iters[0], iters[k / 2]);
 	pcr_check(c.esys, PCR_USED, before, extends);
-	client_close(&c);
+	tclient_close(&c);
 	free(iters);
 	free(pids);
 	if (failures == 0)
