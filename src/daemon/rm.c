@@ -768,7 +768,8 @@ rm_own_warning(struct rm *rm, uint32_t rc, struct rm_step *step)
 		return RM_PASS;
 	j->fixes++;
 	rm->stats.retries++;
-	if (fix == FIX_BACKOFF && j->kind != RK_CLOSE)
+	/* not after the client's command ran (a re-sync): parking would run it twice */
+	if (fix == FIX_BACKOFF && j->kind != RK_CLOSE && j->op != OP_RESYNC)
 		return rm_backoff(rm, step);
 	return RM_SEND; /* step->tpm_cmd once more: the scratch buffer is unchanged */
 }

@@ -35,7 +35,7 @@ struct sched {
 	int be_fd_registered;      /* the fd be_io watches, -1 if none */
 	struct loop_timer be_timer;
 	TAILQ_HEAD(, conn) queue;  /* conns whose job waits; not owned */
-	TAILQ_HEAD(, conn) parked; /* conns whose command waits out of turn, oldest first */
+	TAILQ_HEAD(conn_q, conn) parked; /* conns whose command waits out of turn, oldest first */
 	struct loop_timer park_timer;
 	uint64_t slot_gen;         /* rm_slot_gen() when last looked at */
 	struct conn *cur;          /* the job in progress; not owned */
@@ -180,7 +180,7 @@ sched_unpark(struct sched *s, struct conn *c, struct conn **after)
 static void
 sched_park(struct sched *s)
 {
-	struct conn *c = s->cur;
+	struct conn *c = s->cur, *p;
 
 	s->cur = NULL;
 	if (c->state == CONN_DEAD) {
@@ -194,7 +194,14 @@ sched_park(struct sched *s)
 	c->wake_on_slot = s->step.wake_on_slot;
 	c->wake_ns = now_ns() + (uint64_t)s->step.wait_ms * 1000000u;
 	c->parked = true;
-	TAILQ_INSERT_TAIL(&s->parked, c, q_entry);
+	/* oldest first: one woken for a slot another took keeps its place */
+	for (p = TAILQ_LAST(&s->parked, conn_q); p != NULL && p->park_ns > c->park_ns;
+	     p = TAILQ_PREV(p, conn_q, q_entry))
+		;
+	if (p == NULL)
+		TAILQ_INSERT_HEAD(&s->parked, c, q_entry);
+	else
+		TAILQ_INSERT_AFTER(&s->parked, p, c, q_entry);
 	s->st.parked++;
 	s->st.parks++;
 	sched_arm_park_timer(s);
