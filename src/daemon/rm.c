@@ -15,7 +15,7 @@
  *    session needs a ContextSave every time (a session context loads once).
  *    ReadPublic of a known object is answered from the broker's copy.
  *  - TPM_RC_OBJECT_MEMORY / SESSION_MEMORY and friends are cured by
- *    eviction and the command is sent again (rm_fixes[] below).
+ *    eviction and the command is sent again (rm_fixes[] in rmfix.c).
  *  - An object whose ContextSave fails stays loaded (noswap) until its
  *    owner flushes it or leaves; it only narrows the slots others share.
  *
@@ -45,61 +45,6 @@
 #include "rm_int.h"
 #include "sessions.h"
 
-/*
- * What cures a TPM warning.  The command is then planned and sent again, at
- * most RM_MAX_FIXES times; the pauses of FIX_BACKOFF are bounded by
- * params.retry_time_ms.  Past either bound the client gets the TPM's answer.
- */
-enum rm_fix {
-	FIX_EVICT_OBJECT,  /* swap a loaded object out */
-	FIX_EVICT_SESSION, /* swap a loaded session out */
-	FIX_SESSION_ROOM,  /* free an active session slot, or wait for one (rmsess.c) */
-	FIX_GAP,           /* refresh the oldest saved session (rmsess.c) */
-	FIX_RESEND,        /* send it again at once */
-	FIX_BACKOFF,       /* send it again after a pause (1, 2, 4 ... 256 ms); others go first */
-};
-
-static const struct {
-	uint32_t rc;
-	enum rm_fix fix;
-} rm_fixes[] = {
-	/* transient memory full (a hidden use: persistent handle, Create's scratch) */
-	{TPM2_RC_OBJECT_MEMORY, FIX_EVICT_OBJECT},
-	/* no transient handle free: same cure */
-	{TPM2_RC_OBJECT_HANDLES, FIX_EVICT_OBJECT},
-	/* out of memory for object contexts: same cure */
-	{TPM2_RC_MEMORY, FIX_EVICT_OBJECT},
-	/* session memory full: ContextSave a loaded session */
-	{TPM2_RC_SESSION_MEMORY, FIX_EVICT_SESSION},
-	/* every active session slot used (sessions the broker does not know of,
-	 * e.g. another RM's on a shared device): abandoned, fair share, or wait */
-	{TPM2_RC_SESSION_HANDLES, FIX_SESSION_ROOM},
-	/* a session save would put the context counter too far ahead of the
-	 * oldest saved session: refresh that one */
-	{TPM2_RC_CONTEXT_GAP, FIX_GAP},
-	/* a long command was interrupted; TPM 2.0 Part 3 says send it again */
-	{TPM2_RC_YIELDED, FIX_RESEND},
-	/* the TPM did not run it now (busy); no state changed */
-	{TPM2_RC_RETRY, FIX_BACKOFF},
-	/* self test running; the command was not run */
-	{TPM2_RC_TESTING, FIX_BACKOFF},
-	/* the TPM rate-limits NV writes against wear-out */
-	{TPM2_RC_NV_RATE, FIX_BACKOFF},
-	/* NV not accessible now */
-	{TPM2_RC_NV_UNAVAILABLE, FIX_BACKOFF},
-};
-
-static bool
-rm_fix_for(uint32_t rc, enum rm_fix *ret)
-{
-	for (size_t i = 0; i < ARRAY_SIZE(rm_fixes); i++) {
-		if (rm_fixes[i].rc == rc) {
-			*ret = rm_fixes[i].fix;
-			return true;
-		}
-	}
-	return false;
-}
 
 static bool
 is_transient(uint32_t h)
@@ -558,44 +503,6 @@ rm_command_done(struct rm *rm, struct rm_step *step, uint32_t rc)
 	return rm_done(rm);
 }
 
-/* Try the cure for rc: what rm_plan() returns, or RM_PASS if there is none. */
-static int
-rm_try_fix(struct rm *rm, uint32_t rc, struct rm_step *step)
-{
-	struct rm_job *j = &rm->job;
-	struct rm_ent *v = NULL;
-	enum rm_fix fix;
-
-	if (!rm_fix_for(rc, &fix) || j->fixes >= RM_MAX_FIXES)
-		return RM_PASS;
-	switch (fix) {
-	case FIX_EVICT_OBJECT:
-	case FIX_EVICT_SESSION:
-		v = rm_victim(rm, fix == FIX_EVICT_OBJECT ? ENT_OBJECT : ENT_SESSION);
-		if (v == NULL)
-			return RM_PASS;
-		j->fixes++;
-		rm->stats.retries++;
-		return rm_evict(rm, v, step);
-	case FIX_SESSION_ROOM:
-		j->fixes++;
-		rm->stats.retries++;
-		return rm_session_room(rm, step);
-	case FIX_GAP:
-		j->fixes++;
-		rm->stats.retries++;
-		return rm_gap_cure(rm, step);
-	case FIX_RESEND:
-		j->fixes++;
-		rm->stats.retries++;
-		return rm_plan(rm, step);
-	case FIX_BACKOFF:
-		j->fixes++;
-		rm->stats.retries++;
-		return rm_backoff(rm, step);
-	}
-	return RM_PASS;
-}
 
 static int
 rm_client_answered(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step *step)
@@ -647,7 +554,6 @@ rm_loaded(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step *step)
 {
 	struct rm_ent *e = rm->job.target, *stale;
 	uint32_t rc = wire_response_rc(rsp, len), h;
-	enum rm_fix fix;
 	int r;
 
 	if (rc == TPM2_RC_SUCCESS && len >= TPM_HDR_SIZE + 4) {
@@ -665,7 +571,7 @@ rm_loaded(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step *step)
 		}
 		return rm_plan(rm, step);
 	}
-	if (rm_fix_for(rc, &fix)) {
+	if (rm_fix_known(rc)) {
 		/* the TPM is full, not the context bad: its answer stands if nothing cures it */
 		if ((r = rm_try_fix(rm, rc, step)) != RM_PASS)
 			return r;
@@ -752,27 +658,6 @@ rm_resynced(struct rm *rm, const uint8_t *rsp, size_t len)
 	return rm_done(rm);
 }
 
-/*
- * A TPM warning in answer to one of the RM's own commands (nothing
- * happened): send it again at once, or park the client's command for a
- * pause.  RM_PASS: not such a warning, or out of tries.
- */
-static int
-rm_own_warning(struct rm *rm, uint32_t rc, struct rm_step *step)
-{
-	struct rm_job *j = &rm->job;
-	enum rm_fix fix;
-
-	if (!rm_fix_for(rc, &fix) || (fix != FIX_RESEND && fix != FIX_BACKOFF) ||
-	    j->fixes >= RM_MAX_FIXES)
-		return RM_PASS;
-	j->fixes++;
-	rm->stats.retries++;
-	/* not after the client's command ran (a re-sync): parking would run it twice */
-	if (fix == FIX_BACKOFF && j->kind != RK_CLOSE && j->op != OP_RESYNC)
-		return rm_backoff(rm, step);
-	return RM_SEND; /* step->tpm_cmd once more: the scratch buffer is unchanged */
-}
 
 /* The saved session e was loaded to be refreshed: save it at once. */
 static int

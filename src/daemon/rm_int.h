@@ -118,6 +118,13 @@ struct rm_ent *rm_victim(struct rm *rm, enum ent_kind kind);
 int rm_evict(struct rm *rm, struct rm_ent *v, struct rm_step *step);
 int rm_send_load_op(struct rm *rm, struct rm_ent *e, struct rm_step *step, enum rm_op op);
 
+/* rmfix.c: TPM warnings and their cures (rm_fixes[]) */
+bool rm_fix_known(uint32_t rc);
+/* A cure for rc of the client's command: what rm_plan() returns, or RM_PASS. */
+int rm_try_fix(struct rm *rm, uint32_t rc, struct rm_step *step);
+/* A warning in answer to one of the RM's own commands: resend or pause; or RM_PASS. */
+int rm_own_warning(struct rm *rm, uint32_t rc, struct rm_step *step);
+
 /*
  * rmsess.c: sessions at scale.  Each returns what rm_plan() does, or
  * RM_PASS when it has nothing to do.
