@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
@@ -180,6 +181,31 @@ setup_signals(struct server *srv, struct signals *sg)
 	return 0;
 }
 
+/*
+ * One fd per client: raise the soft limit on open files to what
+ * --max-connections needs (plus the listeners, the backend and some slack),
+ * within the hard limit.  Past it accept() gets EMFILE and pauses.
+ */
+static void
+raise_nofile(unsigned max_connections)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)max_connections + 64;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+		return;
+	rl.rlim_cur = rl.rlim_max == RLIM_INFINITY ? want : MIN(want, rl.rlim_max);
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0) {
+		log_errno(LOG_LVL_WARN, errno, "setrlimit(RLIMIT_NOFILE, %llu)",
+			  (unsigned long long)rl.rlim_cur);
+		return;
+	}
+	if (rl.rlim_cur < want)
+		log_warnx("open files limited to %llu: fewer than %u clients can connect "
+			  "(raise the hard limit, e.g. LimitNOFILE= in the unit)",
+			  (unsigned long long)rl.rlim_cur, max_connections);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -193,6 +219,7 @@ main(int argc, char **argv)
 	if (r != 0)
 		return r > 0 ? 0 : 2;
 	log_init("tpmbrokerd", srv.cfg.log_level);
+	raise_nofile(srv.cfg.max_connections);
 	TAILQ_INIT(&srv.conns);
 	srv.started_ns = now_ns();
 

@@ -12,6 +12,9 @@
  *   rawclient --hold SOCKET
  *           park two connections mid-exchange (half a frame; a command
  *           whose answer is never read), print "held", sleep until killed
+ *   rawclient --many N SOCKET
+ *           N connections at once, each a GetRandom in flight together;
+ *           all answered right; then held until a line on stdin
  *
  * Expected codes (README, "Errors the broker raises itself"):
  *   frame length != TPM size field, < 10 bytes, > 4096  0x000B0142, stays open
@@ -28,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -627,6 +631,49 @@ hold(void)
 	return 0; /* not reached */
 }
 
+/*
+ * --many N: N connections at once, a GetRandom sent on every one before any
+ * answer is read; every answer must be right.  Then print "held N" and keep
+ * them open until a line arrives on stdin.
+ */
+static int
+many(unsigned n)
+{
+	struct rlimit rl;
+	uint8_t cmd[12];
+	unsigned ok = 0;
+	int *fd = calloc(n, sizeof(*fd));
+	char line[16];
+
+	if (fd == NULL)
+		return 2;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < n + 16u) {
+		rl.rlim_cur = MIN(rl.rlim_max, (rlim_t)n + 16);
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < n + 16u) {
+			fprintf(stderr, "rawclient: cannot open %u files\n", n);
+			return 2;
+		}
+	}
+	getrandom_cmd(cmd, 8);
+	for (unsigned i = 0; i < n; i++)
+		fd[i] = connect_unix();
+	for (unsigned i = 0; i < n; i++)
+		send_frame(fd[i], TB_PROTO_VERSION, TB_MSG_COMMAND, 0, cmd, 12, 12);
+	for (unsigned i = 0; i < n; i++) {
+		size_t len = 0;
+		uint32_t rc = recv_response(fd[i], &len);
+		CHECK(rc == 0 && len == 20, "connection %u of %u: 0x%08x (%zu bytes)", i, n, rc, len);
+		ok += rc == 0 && len == 20;
+	}
+	printf("held %u, %u answered\n", n, ok);
+	fflush(stdout);
+	(void)fgets(line, sizeof(line), stdin);
+	for (unsigned i = 0; i < n; i++)
+		close(fd[i]);
+	free(fd);
+	return failures == 0 ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -637,13 +684,18 @@ main(int argc, char **argv)
 		sock_path = argv[2];
 		return hold();
 	}
+	if (argc == 4 && strcmp(argv[1], "--many") == 0) {
+		sock_path = argv[3];
+		return many((unsigned)strtoul(argv[2], NULL, 10));
+	}
 	if (argc > 2 && strcmp(argv[1], "-w") == 0) {
 		write_timeout_ms = atoi(argv[2]);
 		a = 3;
 	}
 	if (argc - a < 1 || argc - a > 2) {
 		fprintf(stderr, "usage: rawclient [-w WRITE_TIMEOUT_MS] SOCKET [MSSIM_PORT]\n"
-				"       rawclient --hold SOCKET\n");
+				"       rawclient --hold SOCKET\n"
+				"       rawclient --many N SOCKET\n");
 		return 2;
 	}
 	sock_path = argv[a];
