@@ -670,7 +670,7 @@ rm_refresh_loaded(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step 
 		/* its context does not load any more: the session is gone */
 		log_debug("rm: refresh of session 0x%08" PRIx32 " failed (0x%08" PRIx32 ")",
 			  e->handle, wire_response_rc(rsp, len));
-		return rm_evict_session(rm, e, step);
+		return rm_evict_session(rm, e, false, step);
 	}
 	ent_set_loaded(&rm->tab, e, e->handle);
 	e->blob_valid = false; /* a session context loads once */

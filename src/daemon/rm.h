@@ -153,7 +153,8 @@ struct rm_stats {
 	uint64_t abandoned_flushed; /* abandoned sessions flushed (bounds, TPM full) */
 	uint64_t cached;            /* ReadPublic answered from the broker's copy */
 	uint64_t gap_refreshes;     /* saved sessions loaded and saved again (context gap) */
-	uint64_t sessions_evicted;  /* sessions flushed for good for others (fair share, gap) */
+	uint64_t sessions_evicted;  /* sessions flushed for good for others (fair share) */
+	uint64_t sessions_lost;     /* sessions flushed for good: context gap, refresh failed */
 	uint64_t session_waits;     /* new sessions that had to wait for a slot */
 	uint64_t session_wait_timeouts; /* ... and got none in time */
 	uint64_t quota_refusals;    /* commands refused by a per-connection or per-user quota */

@@ -141,8 +141,12 @@ void rm_session_saved(struct rm *rm, struct rm_ent *e);
 int rm_park(struct rm *rm, struct rm_step *step, unsigned wait_ms, bool on_slot);
 /* A TPM warning: park the command for a pause that doubles, within params.retry_time_ms. */
 int rm_backoff(struct rm *rm, struct rm_step *step);
-/* Flush v (another connection's session) for good; its owner remembers it. */
-int rm_evict_session(struct rm *rm, struct rm_ent *v, struct rm_step *step);
+/*
+ * Flush session v for good; its owner remembers it (TPM_RC_EXPIRED later).
+ * fair: for another client (fair share); else its context could not be kept
+ * (a refresh failed, or no slot to refresh it in against the context gap).
+ */
+int rm_evict_session(struct rm *rm, struct rm_ent *v, bool fair, struct rm_step *step);
 
 /* rmcmd.c: the commands the RM answers or rewrites itself.  Each returns
  * RM_SEND/RM_DONE, RM_PASS ("not mine: handle as any command") or -errno. */

@@ -79,13 +79,16 @@ rm_backoff(struct rm *rm, struct rm_step *step)
 }
 
 int
-rm_evict_session(struct rm *rm, struct rm_ent *v, struct rm_step *step)
+rm_evict_session(struct rm *rm, struct rm_ent *v, bool fair, struct rm_step *step)
 {
 	if (v->owner != NULL)
 		ent_owner_tomb(v->owner, v->handle);
-	rm->stats.sessions_evicted++;
-	log_debug("rm: session 0x%08" PRIx32 " (uid %lld) flushed for another client",
-		  v->handle, (long long)v->uid);
+	if (fair)
+		rm->stats.sessions_evicted++;
+	else
+		rm->stats.sessions_lost++;
+	log_debug("rm: session 0x%08" PRIx32 " (uid %lld) flushed %s", v->handle,
+		  (long long)v->uid, fair ? "for another client" : "(its context is lost)");
 	return rm_send_flush(rm, v, step);
 }
 
@@ -128,7 +131,7 @@ rm_session_room(struct rm *rm, struct rm_step *step)
 		return rm_send_flush(rm, v, step);
 	}
 	if (j->rc != NULL && j->kind != RK_CLOSE && (v = sess_fair_victim(rm, &j->rc->own)) != NULL)
-		return rm_evict_session(rm, v, step);
+		return rm_evict_session(rm, v, true, step);
 	if (j->kind == RK_CLOSE)
 		return RM_PASS;
 	waited = rm_parked_ms(step);
@@ -207,5 +210,5 @@ rm_gap_cure(struct rm *rm, struct rm_step *step)
 	if (rm->tab.n_loaded[ENT_SESSION] < rm->slots[ENT_SESSION])
 		return rm_send_load_op(rm, e, step, OP_REFRESH);
 	/* no session can be saved to make room for the refresh: the oldest goes */
-	return rm_evict_session(rm, e, step);
+	return rm_evict_session(rm, e, false, step);
 }

@@ -73,13 +73,14 @@ status_json(struct server *srv, FILE *f)
 		(unsigned long long)rs.cached);
 	/* sessions at scale */
 	fprintf(f,
-		", \"gap_refreshes\": %llu, \"sessions_evicted\": %llu, \"session_waits\": %llu, "
+		", \"gap_refreshes\": %llu, \"sessions_evicted\": %llu, \"sessions_lost\": %llu, "
+		"\"session_waits\": %llu, "
 		"\"session_wait_timeouts\": %llu, \"quota_refusals\": %llu, "
 		"\"backoff_retries\": %llu, \"parked\": %u, \"parks\": %llu}",
 		(unsigned long long)rs.gap_refreshes, (unsigned long long)rs.sessions_evicted,
-		(unsigned long long)rs.session_waits, (unsigned long long)rs.session_wait_timeouts,
-		(unsigned long long)rs.quota_refusals, (unsigned long long)rs.backoff_retries,
-		ss.parked, (unsigned long long)ss.parks);
+		(unsigned long long)rs.sessions_lost, (unsigned long long)rs.session_waits,
+		(unsigned long long)rs.session_wait_timeouts, (unsigned long long)rs.quota_refusals,
+		(unsigned long long)rs.backoff_retries, ss.parked, (unsigned long long)ss.parks);
 	fprintf(f,
 		", \"handles\": {\"objects\": %u, \"objects_loaded\": %u, \"sessions\": %u, "
 		"\"sessions_loaded\": %u, \"abandoned\": %u}, ",
@@ -136,9 +137,11 @@ status_text(struct server *srv, FILE *f)
 		(unsigned long long)rs.takeovers, (unsigned long long)rs.abandoned_flushed,
 		(unsigned long long)rs.cached);
 	fprintf(f,
-		"sessions: %llu gap refreshes, %llu evicted for others, %llu waited for a slot "
-		"(%llu in vain), %llu quota refusals, %llu warnings retried after a pause\n",
+		"sessions: %llu gap refreshes, %llu evicted for others, %llu lost (context gap), "
+		"%llu waited for a slot (%llu in vain), %llu quota refusals, %llu warnings "
+		"retried after a pause\n",
 		(unsigned long long)rs.gap_refreshes, (unsigned long long)rs.sessions_evicted,
+		(unsigned long long)rs.sessions_lost,
 		(unsigned long long)rs.session_waits, (unsigned long long)rs.session_wait_timeouts,
 		(unsigned long long)rs.quota_refusals, (unsigned long long)rs.backoff_retries);
 	rm_describe_abandoned(srv->rm, f, false);

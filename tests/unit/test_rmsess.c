@@ -203,6 +203,7 @@ test_context_gap(void **state)
 	assert_true(tpm.sess_seq > 5 * 200);
 	assert_int_equal(fake_count_rc(&tpm, 0, TPM2_RC_CONTEXT_GAP), 0);
 	assert_true(stats().gap_refreshes >= 5);
+	assert_int_equal(stats().sessions_lost + stats().sessions_evicted, 0);
 	/* both still work; a's old blob still loads it */
 	assert_int_equal(ctx_load(a, blob, len, &h), TPM2_RC_SUCCESS);
 	assert_int_equal(h, sa);
@@ -233,6 +234,35 @@ test_context_gap_answered(void **state)
 	assert_int_equal(policy_digest(a, sa), d0);
 }
 
+static void
+test_context_gap_no_room(void **state)
+{
+	uint8_t blob[TB_BUF_MAX];
+	struct rm_conn *a, *b;
+	uint32_t sa, sb[3], h;
+	size_t len;
+
+	(void)state;
+	/* a gap smaller than announced, and every session slot loaded when it bites */
+	tpm.gap_max = 50;
+	caps.context_gap_max = 0xffff;
+	rm_start();
+	a = conn(1000);
+	b = conn(1001);
+	(void)saved_policy_session(a, &sa, blob, &len);
+	for (int i = 0; i < 3; i++)
+		sb[i] = start_session(b, true);
+	/* b's saves run into TPM_RC_CONTEXT_GAP with no slot to refresh a's in: a's goes */
+	cycle_context(b, sb[0], 60);
+	assert_true(fake_count_rc(&tpm, 0, TPM2_RC_CONTEXT_GAP) >= 1);
+	assert_int_equal(stats().sessions_lost, 1);
+	assert_int_equal(stats().sessions_evicted, 0);
+	/* a learns it with the documented answer, b's sessions all work */
+	assert_int_equal(ctx_load(a, blob, len, &h), TB_RM_RC(TPM2_RC_EXPIRED | TPM2_RC_P | TPM2_RC_1));
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(policy_cc(b, sb[i], TPM2_CC_Sign), TPM2_RC_SUCCESS);
+}
+
 int
 main(void)
 {
@@ -242,6 +272,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_user_quotas, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_context_gap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_context_gap_answered, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_context_gap_no_room, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("rm-sessions", tests, NULL, NULL);
