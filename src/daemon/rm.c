@@ -339,18 +339,12 @@ rm_prepare(struct rm *rm, struct rm_step *step)
 		return r;
 	if (caps_r_handle(*attr)) {
 		if (cc == TPM2_CC_StartAuthSession) {
-			if (o->n_sess >= rm->params.max_sessions_per_conn ||
-			    rm_uid_full(rm, o, ENT_SESSION)) {
-				rm->stats.quota_refusals++;
+			if (rm_quota_full(rm, o, ENT_SESSION))
 				return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_SESSION_HANDLES));
-			}
 			j->want[ENT_SESSION]++;
 		} else {
-			if (o->n_objs >= rm->params.max_objects_per_conn ||
-			    rm_uid_full(rm, o, ENT_OBJECT)) {
-				rm->stats.quota_refusals++;
+			if (rm_quota_full(rm, o, ENT_OBJECT))
 				return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_OBJECT_HANDLES));
-			}
 			j->want[ENT_OBJECT]++;
 		}
 		if (j->fresh == NULL && (r = ent_new(&rm->tab, ENT_OBJECT, &j->fresh)) < 0)
@@ -587,16 +581,8 @@ rm_saved(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step *step)
 	struct rm_ent *v = j->target;
 	uint32_t rc = wire_response_rc(rsp, len), saved;
 	bool refresh = j->refreshing;
-	int r;
 
 	j->refreshing = false;
-	if (rc == TPM2_RC_CONTEXT_GAP && v->kind == ENT_SESSION && j->fixes < RM_MAX_FIXES) {
-		/* it stays loaded; make the oldest saved session current, then go on */
-		j->fixes++;
-		rm->stats.retries++;
-		if ((r = rm_gap_cure(rm, step)) != RM_PASS)
-			return r;
-	}
 	if (rc != TPM2_RC_SUCCESS ||
 	    rmp_parse_context(rsp + TPM_HDR_SIZE, len - TPM_HDR_SIZE, &saved) < 0 ||
 	    ent_set_blob(&rm->tab, v, rsp + TPM_HDR_SIZE, len - TPM_HDR_SIZE) < 0) {

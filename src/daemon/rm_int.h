@@ -109,8 +109,11 @@ int rm_pin_command(struct rm *rm, struct rm_step *step);
 
 /* rmconn.c: the close job's next step */
 int rm_close_next(struct rm *rm, struct rm_step *step);
-/* rmconn.c: is o over its uid's quota of kind (with one more)? */
-bool rm_uid_full(const struct rm *rm, const struct ent_owner *o, enum ent_kind kind);
+/*
+ * rmconn.c: would one more entry of kind put o over its connection's or its
+ * uid's quota?  Counts the refusal when it would.
+ */
+bool rm_quota_full(struct rm *rm, const struct ent_owner *o, enum ent_kind kind);
 
 /* rm.c: building blocks of the plan */
 void rm_restore(struct rm_job *j);

@@ -118,10 +118,8 @@ rm_cmd_context_save(struct rm *rm, struct rm_step *step)
 		len = rmp_answer_context(step->rsp, step->rsp_cap, e->blob, e->blob_len);
 		if (len == 0)
 			return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_SIZE));
-		if (kind == ENT_SESSION) {
-			e->client_saved = true;
-			sess_client_md(e->blob, e->blob_len, e->client_md);
-		}
+		if (kind == ENT_SESSION)
+			sess_client_saved(e, e->blob, e->blob_len);
 		return rm_reply_len(rm, step, len);
 	}
 	j->kind = RK_CTX_SAVE;
@@ -153,8 +151,7 @@ rm_cmd_saved(struct rm *rm, struct rm_step *step)
 		e->blob_valid = false;
 	}
 	ent_set_unloaded(&rm->tab, e);
-	e->client_saved = true;
-	sess_client_md(ctx, len, e->client_md);
+	sess_client_saved(e, ctx, len);
 	if (r == 0)
 		rm_session_saved(rm, e);
 }
@@ -177,10 +174,8 @@ rm_cmd_context_load(struct rm *rm, struct rm_step *step)
 	if (j->pc.tag != TPM2_ST_NO_SESSIONS)
 		return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_BAD_TAG));
 	if (is_transient(saved)) {
-		if (o->n_objs >= rm->params.max_objects_per_conn || rm_uid_full(rm, o, ENT_OBJECT)) {
-			rm->stats.quota_refusals++;
+		if (rm_quota_full(rm, o, ENT_OBJECT))
 			return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_OBJECT_HANDLES));
-		}
 		if (j->fresh == NULL && (r = ent_new(&rm->tab, ENT_OBJECT, &j->fresh)) < 0)
 			return r;
 		j->kind = RK_CTX_LOAD_OBJ;
@@ -188,15 +183,10 @@ rm_cmd_context_load(struct rm *rm, struct rm_step *step)
 		return rm_plan(rm, step);
 	}
 	e = ent_find_session(&rm->tab, saved);
-	if ((e == NULL || !sess_may_adopt(e, o, blob, len)) && ent_owner_is_tomb(o, saved))
-		return rm_reply_rc(rm, step, RC_EXPIRED_P1);
 	if (e == NULL || !sess_may_adopt(e, o, blob, len))
-		return rm_reply_rc(rm, step, RC_BAD_PARAM1);
-	if (e->owner != o && (o->n_sess >= rm->params.max_sessions_per_conn ||
-			      rm_uid_full(rm, o, ENT_SESSION))) {
-		rm->stats.quota_refusals++;
+		return rm_reply_rc(rm, step, ent_owner_is_tomb(o, saved) ? RC_EXPIRED_P1 : RC_BAD_PARAM1);
+	if (e->owner != o && rm_quota_full(rm, o, ENT_SESSION))
 		return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_SESSION_HANDLES));
-	}
 	j->kind = RK_CTX_LOAD_SESS;
 	rm_pin(rm, e); /* loaded by the plan from the broker's copy (the same blob) */
 	return rm_plan(rm, step);

@@ -117,14 +117,19 @@ rm_conn_free(struct rm *rm, struct rm_conn *rc)
 }
 
 bool
-rm_uid_full(const struct rm *rm, const struct ent_owner *o, enum ent_kind kind)
+rm_quota_full(struct rm *rm, const struct ent_owner *o, enum ent_kind kind)
 {
-	unsigned limit = kind == ENT_SESSION ? rm->max_sess_uid : rm->params.max_objects_per_uid;
+	bool sess = kind == ENT_SESSION;
+	unsigned conn_limit = sess ? rm->params.max_sessions_per_conn : rm->params.max_objects_per_conn;
+	unsigned uid_limit = sess ? rm->max_sess_uid : rm->params.max_objects_per_uid;
+	bool full = (sess ? o->n_sess : o->n_objs) >= conn_limit;
 
-	/* root may open the TPM device itself: a quota would buy nothing */
-	if (o->uid == 0 || o->acct == NULL || limit == 0)
-		return false;
-	return o->acct->n[kind] >= limit;
+	/* root may open the TPM device itself: a per-user quota would buy nothing */
+	if (!full && o->uid != 0 && o->acct != NULL && uid_limit > 0)
+		full = o->acct->n[kind] >= uid_limit;
+	if (full)
+		rm->stats.quota_refusals++;
+	return full;
 }
 
 /* The close job: flush objects, flush or abandon sessions, trim, free. */

@@ -80,30 +80,24 @@ rm_try_fix(struct rm *rm, uint32_t rc, struct rm_step *step)
 
 	if (!rm_fix_for(rc, &fix) || j->fixes >= RM_MAX_FIXES)
 		return RM_PASS;
+	if (fix == FIX_EVICT_OBJECT || fix == FIX_EVICT_SESSION) {
+		v = rm_victim(rm, fix == FIX_EVICT_OBJECT ? ENT_OBJECT : ENT_SESSION);
+		if (v == NULL)
+			return RM_PASS; /* nothing to evict: the TPM's answer stands */
+	}
+	j->fixes++;
+	rm->stats.retries++;
 	switch (fix) {
 	case FIX_EVICT_OBJECT:
 	case FIX_EVICT_SESSION:
-		v = rm_victim(rm, fix == FIX_EVICT_OBJECT ? ENT_OBJECT : ENT_SESSION);
-		if (v == NULL)
-			return RM_PASS;
-		j->fixes++;
-		rm->stats.retries++;
 		return rm_evict(rm, v, step);
 	case FIX_SESSION_ROOM:
-		j->fixes++;
-		rm->stats.retries++;
 		return rm_session_room(rm, step);
 	case FIX_GAP:
-		j->fixes++;
-		rm->stats.retries++;
 		return rm_gap_cure(rm, step);
 	case FIX_RESEND:
-		j->fixes++;
-		rm->stats.retries++;
 		return rm_plan(rm, step);
 	case FIX_BACKOFF:
-		j->fixes++;
-		rm->stats.retries++;
 		return rm_backoff(rm, step);
 	}
 	return RM_PASS;
@@ -111,8 +105,10 @@ rm_try_fix(struct rm *rm, uint32_t rc, struct rm_step *step)
 
 /*
  * A TPM warning in answer to one of the RM's own commands (nothing
- * happened): send it again at once, or park the client's command for a
- * pause.  RM_PASS: not such a warning, or out of tries.
+ * happened): send it again at once, park the client's command for a pause,
+ * or, for a session save that met the context gap, make the oldest saved
+ * session current first (the one to save stays loaded).  RM_PASS: not such
+ * a warning, nothing to cure it with, or out of tries.
  */
 int
 rm_own_warning(struct rm *rm, uint32_t rc, struct rm_step *step)
@@ -120,13 +116,23 @@ rm_own_warning(struct rm *rm, uint32_t rc, struct rm_step *step)
 	struct rm_job *j = &rm->job;
 	enum rm_fix fix;
 
-	if (!rm_fix_for(rc, &fix) || (fix != FIX_RESEND && fix != FIX_BACKOFF) ||
-	    j->fixes >= RM_MAX_FIXES)
+	if (!rm_fix_for(rc, &fix) || j->fixes >= RM_MAX_FIXES)
 		return RM_PASS;
-	j->fixes++;
-	rm->stats.retries++;
-	/* not after the client's command ran (a re-sync): parking would run it twice */
-	if (fix == FIX_BACKOFF && j->kind != RK_CLOSE && j->op != OP_RESYNC)
-		return rm_backoff(rm, step);
-	return RM_SEND; /* step->tpm_cmd once more: the scratch buffer is unchanged */
+	switch (fix) {
+	case FIX_GAP:
+		j->fixes++;
+		rm->stats.retries++;
+		j->refreshing = false; /* that save failed; a refresh sets it again */
+		return rm_gap_cure(rm, step);
+	case FIX_RESEND:
+	case FIX_BACKOFF:
+		j->fixes++;
+		rm->stats.retries++;
+		/* not after the client's command ran (a re-sync): parking would run it twice */
+		if (fix == FIX_BACKOFF && j->kind != RK_CLOSE && j->op != OP_RESYNC)
+			return rm_backoff(rm, step);
+		return RM_SEND; /* step->tpm_cmd once more: the scratch buffer is unchanged */
+	default:
+		return RM_PASS;
+	}
 }

@@ -130,10 +130,10 @@ rm_session_room(struct rm *rm, struct rm_step *step)
 		rm->stats.abandoned_flushed++;
 		return rm_send_flush(rm, v, step);
 	}
-	if (j->rc != NULL && j->kind != RK_CLOSE && (v = sess_fair_victim(rm, &j->rc->own)) != NULL)
-		return rm_evict_session(rm, v, true, step);
-	if (j->kind == RK_CLOSE)
+	if (j->kind == RK_CLOSE || j->rc == NULL)
 		return RM_PASS;
+	if ((v = sess_fair_victim(rm, &j->rc->own)) != NULL)
+		return rm_evict_session(rm, v, true, step);
 	waited = rm_parked_ms(step);
 	if (waited >= limit) {
 		if (step->parked_ns != 0 && limit > 0)

@@ -101,8 +101,7 @@ sched_free(struct sched *s)
 {
 	if (s == NULL)
 		return;
-	if (s->be_fd_registered >= 0)
-		loop_io_del(s->srv->loop, &s->be_io);
+	sched_unwatch_backend(s);
 	loop_timer_disarm(s->srv->loop, &s->be_timer);
 	loop_timer_disarm(s->srv->loop, &s->park_timer);
 	free(s);
@@ -433,9 +432,8 @@ sched_run(struct sched *s)
 	if (s->running)
 		return;
 	s->running = true;
-	for (;;) {
-		if (s->cur != NULL)
-			break;
+	while (s->cur == NULL) {
+		/* slots freed by the last job go to parked commands first */
 		if (rm_slot_gen(s->srv->rm) != s->slot_gen)
 			sched_wake_slots(s);
 		if ((c = TAILQ_FIRST(&s->queue)) == NULL)

@@ -24,13 +24,20 @@ sess_abandon(struct ent_table *t, struct rm_ent *e)
 	t->n_abandoned++;
 }
 
-void
+static void
 sess_client_md(const uint8_t *blob, size_t len, uint8_t md[32])
 {
 	unsigned n = 0;
 
 	if (EVP_Digest(blob, len, md, &n, EVP_sha256(), NULL) != 1 || n != 32)
 		memset(md, 0, 32); /* matches no blob: the session can't be taken over */
+}
+
+void
+sess_client_saved(struct rm_ent *e, const uint8_t *blob, size_t len)
+{
+	e->client_saved = true;
+	sess_client_md(blob, len, e->client_md);
 }
 
 bool

@@ -33,8 +33,11 @@ sess_is_handle(uint32_t h)
 /* The owner of e left; e is client-saved: keep it for a taker. */
 void sess_abandon(struct ent_table *t, struct rm_ent *e);
 
-/* The digest kept of the blob a client was given for its session. */
-void sess_client_md(const uint8_t *blob, size_t len, uint8_t md[32]);
+/*
+ * The client was given blob[0..len) for session e: e is saved for it, and
+ * the blob's digest is kept to know it again on ContextLoad.
+ */
+void sess_client_saved(struct rm_ent *e, const uint8_t *blob, size_t len);
 
 /*
  * May owner o take over session e (owned by another connection or
