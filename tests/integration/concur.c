@@ -56,33 +56,6 @@ extend(ESYS_CONTEXT *esys)
 			       ESYS_TR_NONE, &v);
 }
 
-static int
-pcr_read(ESYS_CONTEXT *esys, uint8_t out[SHA256_DIGEST_LENGTH])
-{
-	TPML_PCR_SELECTION sel = {.count = 1};
-	TPML_PCR_SELECTION *upd = NULL;
-	TPML_DIGEST *vals = NULL;
-	UINT32 counter;
-	TSS2_RC rc;
-	int r = -1;
-
-	sel.pcrSelections[0].hash = TPM2_ALG_SHA256;
-	sel.pcrSelections[0].sizeofSelect = 3;
-	sel.pcrSelections[0].pcrSelect[PCR_INDEX / 8] = (uint8_t)(1u << (PCR_INDEX % 8));
-	rc = Esys_PCR_Read(esys, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &sel, &counter, &upd,
-			   &vals);
-	if (rc != TSS2_RC_SUCCESS)
-		fprintf(stderr, "concur: PCR_Read: %s\n", Tss2_RC_Decode(rc));
-	else if (vals->count != 1 || vals->digests[0].size != SHA256_DIGEST_LENGTH)
-		fprintf(stderr, "concur: PCR_Read returned %u digests\n", vals->count);
-	else {
-		memcpy(out, vals->digests[0].buffer, SHA256_DIGEST_LENGTH);
-		r = 0;
-	}
-	Esys_Free(upd);
-	Esys_Free(vals);
-	return r;
-}
 
 /* one child: connect, say ready, wait for the start, run, exit 0 on success */
 static int
@@ -222,7 +195,8 @@ main(int argc, char **argv)
 		memcpy(buf + SHA256_DIGEST_LENGTH, d, SHA256_DIGEST_LENGTH);
 		SHA256(buf, sizeof(buf), want);
 	}
-	if (tclient_open(&cl, tcti_conf, "concur") < 0 || pcr_read(cl.esys, got) < 0)
+	if (tclient_open(&cl, tcti_conf, "concur") < 0 ||
+	    tclient_pcr_read(cl.esys, PCR_INDEX, got, "concur") < 0)
 		return 1;
 	tclient_close(&cl);
 	if (memcmp(want, got, sizeof(want)) != 0) {

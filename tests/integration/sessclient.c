@@ -178,32 +178,6 @@ create_primary(ESYS_CONTEXT *e, uint8_t unique, ESYS_TR *ret)
 				  &sens, &p, &outside, &pcrs, ret, NULL, NULL, NULL, NULL);
 }
 
-static int
-pcr_read(ESYS_CONTEXT *e, unsigned pcr, uint8_t out[SHA256_DIGEST_LENGTH])
-{
-	TPML_PCR_SELECTION sel = {.count = 1};
-	TPML_PCR_SELECTION *upd = NULL;
-	TPML_DIGEST *vals = NULL;
-	UINT32 counter;
-	TSS2_RC rc;
-	int r = -1;
-
-	sel.pcrSelections[0].hash = TPM2_ALG_SHA256;
-	sel.pcrSelections[0].sizeofSelect = 3;
-	sel.pcrSelections[0].pcrSelect[pcr / 8] = (uint8_t)(1u << (pcr % 8));
-	rc = Esys_PCR_Read(e, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &sel, &counter, &upd, &vals);
-	if (rc != TSS2_RC_SUCCESS)
-		fprintf(stderr, "%s: PCR_Read: %s\n", me, Tss2_RC_Decode(rc));
-	else if (vals->count != 1 || vals->digests[0].size != SHA256_DIGEST_LENGTH)
-		fprintf(stderr, "%s: PCR_Read returned %u digests\n", me, vals->count);
-	else {
-		memcpy(out, vals->digests[0].buffer, SHA256_DIGEST_LENGTH);
-		r = 0;
-	}
-	Esys_Free(upd);
-	Esys_Free(vals);
-	return r;
-}
 
 /* v := sha256(v || D), n times */
 static void
@@ -227,7 +201,7 @@ pcr_check(ESYS_CONTEXT *e, unsigned pcr, const uint8_t before[SHA256_DIGEST_LENG
 
 	memcpy(want, before, sizeof(want));
 	pcr_advance(want, n);
-	if (pcr_read(e, pcr, got) < 0) {
+	if (tclient_pcr_read(e, pcr, got, me) < 0) {
 		CHECK(false, "cannot read PCR %u", pcr);
 		return;
 	}
@@ -431,7 +405,8 @@ gap(unsigned long cycles, unsigned conns)
 
 	if (conns == 0 || conns > 64 || cycles < conns)
 		return 2;
-	if (tclient_open(&idle, tcti_conf, me) < 0 || pcr_read(idle.esys, PCR_USED, before) < 0)
+	if (tclient_open(&idle, tcti_conf, me) < 0 ||
+	    tclient_pcr_read(idle.esys, PCR_USED, before, me) < 0)
 		return 1;
 	for (unsigned i = 0; i < 4; i++) {
 		rc = start_hmac(idle.esys, &s[i]);
@@ -576,8 +551,9 @@ exhaust(unsigned k, unsigned quota)
 
 	if (k == 0 || k > 1000 || quota == 0 || quota >= MAX_SESS)
 		return 2;
-	if (tclient_open(&g, tcti_conf, me) < 0 || pcr_read(g.esys, PCR_USED, before16) < 0 ||
-	    pcr_read(g.esys, PCR_GREEDY, before23) < 0)
+	if (tclient_open(&g, tcti_conf, me) < 0 ||
+	    tclient_pcr_read(g.esys, PCR_USED, before16, me) < 0 ||
+	    tclient_pcr_read(g.esys, PCR_GREEDY, before23, me) < 0)
 		return 1;
 	/* greedy: sessions until refused */
 	while (n < MAX_SESS &&
@@ -806,7 +782,7 @@ hold(unsigned n)
 	if (n == 0 || n > MAX_SESS)
 		return 2;
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (tclient_open(&c, tcti_conf, me) < 0 || pcr_read(c.esys, PCR_USED, before) < 0)
+	if (tclient_open(&c, tcti_conf, me) < 0 || tclient_pcr_read(c.esys, PCR_USED, before, me) < 0)
 		return 1;
 	for (unsigned i = 0; i < n; i++) {
 		if ((rc = start_hmac(c.esys, &s[i])) != 0 || (rc = extend(c.esys, PCR_USED, s[i])) != 0) {
@@ -981,7 +957,7 @@ storm(unsigned k, unsigned secs)
 
 	if (k == 0 || k > 1000 || secs == 0)
 		return 2;
-	if (tclient_open(&c, tcti_conf, me) < 0 || pcr_read(c.esys, PCR_USED, before) < 0)
+	if (tclient_open(&c, tcti_conf, me) < 0 || tclient_pcr_read(c.esys, PCR_USED, before, me) < 0)
 		return 1;
 	iters = calloc(k, sizeof(*iters));
 	pids = calloc(k, sizeof(*pids));

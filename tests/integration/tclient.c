@@ -3,6 +3,7 @@
  * tclient.c: see tclient.h.
  */
 #include <stdio.h>
+#include <string.h>
 
 #include <tss2/tss2_rc.h>
 
@@ -55,4 +56,31 @@ tclient_tpm_handle(ESYS_CONTEXT *e, ESYS_TR tr)
 	if (Esys_TR_GetTpmHandle(e, tr, &h) != TSS2_RC_SUCCESS)
 		return 0;
 	return h;
+}
+
+int
+tclient_pcr_read(ESYS_CONTEXT *e, unsigned pcr, uint8_t out[32], const char *who)
+{
+	TPML_PCR_SELECTION sel = {.count = 1};
+	TPML_PCR_SELECTION *upd = NULL;
+	TPML_DIGEST *vals = NULL;
+	UINT32 counter;
+	TSS2_RC rc;
+	int r = -1;
+
+	sel.pcrSelections[0].hash = TPM2_ALG_SHA256;
+	sel.pcrSelections[0].sizeofSelect = 3;
+	sel.pcrSelections[0].pcrSelect[pcr / 8] = (uint8_t)(1u << (pcr % 8));
+	rc = Esys_PCR_Read(e, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &sel, &counter, &upd, &vals);
+	if (rc != TSS2_RC_SUCCESS)
+		fprintf(stderr, "%s: PCR_Read: %s\n", who, Tss2_RC_Decode(rc));
+	else if (vals->count != 1 || vals->digests[0].size != 32)
+		fprintf(stderr, "%s: PCR_Read returned %u digests\n", who, vals->count);
+	else {
+		memcpy(out, vals->digests[0].buffer, 32);
+		r = 0;
+	}
+	Esys_Free(upd);
+	Esys_Free(vals);
+	return r;
 }

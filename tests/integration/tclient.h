@@ -29,4 +29,7 @@ TSS2_RC tclient_start_session(ESYS_CONTEXT *e, TPM2_SE type, const TPMT_SYM_DEF 
 /* The TPM handle behind tr (0 if ESYS does not know it). */
 uint32_t tclient_tpm_handle(ESYS_CONTEXT *e, ESYS_TR tr);
 
+/* PCR pcr of the SHA-256 bank into out: 0, or -1 with a message prefixed by who. */
+int tclient_pcr_read(ESYS_CONTEXT *e, unsigned pcr, uint8_t out[32], const char *who);
+
 #endif
