@@ -68,23 +68,35 @@ test_session_quota_and_fair_share(void **state)
 	assert_int_equal(policy_cc(other[0], gs[1], TPM2_CC_Sign), RC_H1);
 }
 
-static void
-test_session_wait(void **state)
+/* A fresh RM waiting wait_ms for a slot; 64 connections c[i] with one session
+ * each fill the TPM, c[64] is one more; the first session's handle. */
+static uint32_t
+fill_active(struct rm_conn *c[65], unsigned wait_ms)
 {
-	struct rm_conn *c[65];
-	uint32_t s0, r;
+	uint32_t s0 = 0, r;
 
-	(void)state;
-	params.session_wait_ms = 60000;
+	params.session_wait_ms = wait_ms;
 	rm_start();
+	fake_tpm_init(&tpm);
 	for (int i = 0; i < 64; i++) {
 		c[i] = conn(2000 + (uid_t)i);
 		r = start_session(c[i], false);
 		if (i == 0)
 			s0 = r;
 	}
-	/* everyone holds its fair share: the newcomer waits, others go on */
 	c[64] = conn(3000);
+	return s0;
+}
+
+static void
+test_session_wait(void **state)
+{
+	struct rm_conn *c[65];
+	uint32_t s0;
+
+	(void)state;
+	s0 = fill_active(c, 60000);
+	/* everyone holds its fair share: the newcomer waits, others go on */
 	assert_int_equal(start_session_rc(c[64], true), RC_PARKED);
 	assert_int_equal(stats().session_waits, 1);
 	assert_int_equal(rm_slot_gen(rm), 0);
@@ -95,14 +107,7 @@ test_session_wait(void **state)
 	assert_int_equal(run_parked(c[64]), TPM2_RC_SUCCESS);
 	assert_int_equal(stats().sessions_evicted, 0);
 	/* bounded: with nothing freed in time, refused */
-	params.session_wait_ms = 5;
-	rm_start();
-	fake_tpm_init(&tpm);
-	for (int i = 0; i < 64; i++) {
-		c[i] = conn(2000 + (uid_t)i);
-		(void)start_session(c[i], false);
-	}
-	c[64] = conn(3000);
+	(void)fill_active(c, 5);
 	assert_int_equal(start_session_rc(c[64], true), RC_PARKED);
 	assert_true(pk_step.wait_ms > 0 && pk_step.wait_ms <= 5);
 	nanosleep(&(struct timespec){0, 6000000L}, NULL);
