@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * conn.c: client connections.  Reads frames of the connection's protocol,
- * validates the TPM command inside before anything else sees it, hands it
- * to the scheduler, and writes the framed response back.  Every problem a
- * client causes is answered with a TPM response carrying the RM layer; the
+ * conn.c: client connections.  Reads the frames of the connection's
+ * protocol through its framer (framer.h), validates the TPM command inside
+ * before anything else sees it, runs it as the connection's job on its TPM
+ * instance, and writes the framed response back.  Every problem a client
+ * causes is answered with a TPM response carrying the RM layer; the
  * connection is closed only when framing is lost.
  */
 #include <errno.h>
@@ -19,75 +20,46 @@
 #include "../common/log.h"
 #include "../common/util.h"
 #include "conn.h"
+#include "instance.h"
 #include "sched.h"
 #include "server.h"
-#include "status.h"
-
-/* MS/IBM simulator protocol signals (TpmTcpProtocol.h) */
-enum mssim_signal {
-	MSSIM_POWER_ON = 1,
-	MSSIM_POWER_OFF = 2,
-	MSSIM_SEND_COMMAND = 8,
-	MSSIM_CANCEL_ON = 9,
-	MSSIM_CANCEL_OFF = 10,
-	MSSIM_NV_ON = 11,
-	MSSIM_REMOTE_HANDSHAKE = 15,
-	MSSIM_SESSION_END = 20,
-	MSSIM_STOP = 21,
-};
-#define MSSIM_SERVER_VERSION 1u
-/* handshake flags: tpmPlaying | tpmRunning | nvAvailable (as the simulator) */
-#define MSSIM_HANDSHAKE_FLAGS 0x7u
 
 static void conn_on_io(struct loop_io *io, uint32_t events);
 static void conn_update_events(struct conn *c);
 static void conn_read(struct conn *c);
+static void conn_job_done(struct job *j, int r);
 
 const char *
-conn_proto_name(enum conn_proto p)
+conn_state_name(const struct conn *c)
 {
-	switch (p) {
-	case PROTO_TB: return "unix";
-	case PROTO_MSSIM_TPM: return "mssim";
-	case PROTO_MSSIM_PLATFORM: return "mssim-platform";
+	switch (c->state) {
+	case CONN_READ: return "read";
+	case CONN_BUSY: return job_state_name(c->job.state);
+	case CONN_WRITE: return "write";
+	case CONN_DEAD: return "dead";
 	}
 	return "?";
 }
 
-const char *
-conn_state_name(enum conn_state s)
+static uint8_t *
+conn_rsp_buf(struct conn *c)
 {
-	static const char *const names[] = {"read", "queued", "running", "write", "dead"};
-
-	return (unsigned)s < ARRAY_SIZE(names) ? names[s] : "?";
-}
-
-/* bytes in front of the TPM response in c->out */
-static size_t
-conn_rsp_offset(const struct conn *c)
-{
-	return c->proto == PROTO_TB ? TB_PROTO_HDR_SIZE : 4u;
-}
-
-uint8_t *
-conn_rsp_buf(struct conn *c, size_t *cap)
-{
-	*cap = TB_BUF_MAX;
-	return c->out + conn_rsp_offset(c);
+	return c->out + c->fr->rsp_head;
 }
 
 static void
 conn_reset_input(struct conn *c)
 {
 	c->hdr_len = 0;
-	c->hdr_want = c->proto == PROTO_TB ? TB_PROTO_HDR_SIZE : 4u;
+	c->hdr_want = c->fr->hdr_min;
 	c->cmd_len = 0;
 	c->cmd_want = 0;
 	c->in_payload = false;
 }
 
 int
-conn_new(struct server *srv, int fd, enum conn_proto proto, struct conn **ret)
+conn_new(struct server *srv, struct tpm_instance *inst, int fd, const struct framer *fr,
+	 struct conn **ret)
 {
 	struct conn *c = calloc(1, sizeof(*c));
 	int r;
@@ -95,12 +67,13 @@ conn_new(struct server *srv, int fd, enum conn_proto proto, struct conn **ret)
 	if (c == NULL)
 		return -ENOMEM;
 	c->srv = srv;
-	c->proto = proto;
+	c->inst = inst;
+	c->fr = fr;
 	c->state = CONN_READ;
 	c->id = ++srv->next_conn_id;
 	c->peer.uid = (uid_t)-1;
 	c->peer.gid = (gid_t)-1;
-	if (proto == PROTO_TB) {
+	if (fr->peer_creds) {
 		struct ucred cred;
 		socklen_t len = sizeof(cred);
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
@@ -111,25 +84,30 @@ conn_new(struct server *srv, int fd, enum conn_proto proto, struct conn **ret)
 		}
 	}
 	conn_reset_input(c);
-	if ((r = rm_conn_new(srv->rm, &c->peer, &c->rmc)) < 0) {
+	if ((r = rm_conn_new(inst->rm, &c->peer, &c->rmc)) < 0) {
 		free(c);
 		return r;
 	}
+	job_init(&c->job, JOB_COMMAND, conn_job_done, c);
+	c->job.rmc = c->rmc;
+	c->job.owner_id = c->id;
 	if ((r = loop_io_add(srv->loop, &c->io, fd, EPOLLIN | EPOLLRDHUP, conn_on_io, c)) < 0) {
 		struct rm_step step = {0};
-		(void)rm_close(srv->rm, c->rmc, &step); /* owns nothing yet: RM_DONE */
+		(void)rm_close(inst->rm, c->rmc, &step); /* owns nothing yet: RM_DONE */
 		free(c);
 		return r;
 	}
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	srv->n_conns++;
-	srv->conns_total++;
+	srv->st.conns_total++;
+	inst->n_conns++;
+	inst->conns_total++;
 	if (srv->n_conns > srv->cfg.max_connections) {
 		c->refused = true;
-		srv->conns_refused++;
+		srv->st.conns_refused++;
 	}
-	log_debug("conn %llu: new %s peer pid %d uid %d", (unsigned long long)c->id,
-		  conn_proto_name(proto), (int)c->peer.pid, (int)c->peer.uid);
+	log_debug("conn %llu: new %s peer pid %d uid %d on %s", (unsigned long long)c->id,
+		  fr->name, (int)c->peer.pid, (int)c->peer.uid, inst->name);
 	*ret = c;
 	return 0;
 }
@@ -180,37 +158,29 @@ conn_flush(struct conn *c)
 		conn_update_events(c);
 }
 
-/* Frame the response that sits at conn_rsp_buf() and start writing it. */
+/* Start writing out[0..len). */
 static void
-conn_send(struct conn *c, size_t rsp_len)
+conn_start_write(struct conn *c, size_t len)
 {
-	size_t off = conn_rsp_offset(c);
-
-	if (c->proto == PROTO_TB) {
-		struct tb_msg_hdr h = {.version = TB_PROTO_VERSION,
-				       .type = TB_MSG_RESPONSE,
-				       .len = (uint32_t)rsp_len};
-		tb_hdr_pack(c->out, &h);
-		c->out_len = off + rsp_len;
-	} else {
-		put_be32(c->out, (uint32_t)rsp_len);
-		put_be32(c->out + off + rsp_len, 0); /* the simulator's trailing ack */
-		c->out_len = off + rsp_len + 4;
-	}
+	c->out_len = len;
 	c->out_off = 0;
 	c->state = CONN_WRITE;
 	conn_flush(c);
+}
+
+/* Frame the TPM response of rsp_len bytes that sits at conn_rsp_buf() and send it. */
+static void
+conn_send(struct conn *c, size_t rsp_len)
+{
+	conn_start_write(c, c->fr->wrap(c->out, rsp_len));
 }
 
 /* Answer with a bare RM-layer TPM error, without the TPM. */
 static void
 conn_send_rc(struct conn *c, uint32_t rc)
 {
-	size_t cap;
-	uint8_t *p = conn_rsp_buf(c, &cap);
-
-	c->srv->frames_bad++;
-	if (c->state == CONN_QUEUED || c->state == CONN_RUNNING) {
+	c->srv->st.frames_bad++;
+	if (c->state == CONN_BUSY) {
 		/*
 		 * A broken frame behind a command still in progress: an answer
 		 * now would overtake that command's response.  The stream is
@@ -220,7 +190,7 @@ conn_send_rc(struct conn *c, uint32_t rc)
 		return;
 	}
 	log_debug("conn %llu: answering 0x%08x", (unsigned long long)c->id, rc);
-	conn_send(c, wire_rc_response(p, cap, rc));
+	conn_send(c, wire_rc_response(conn_rsp_buf(c), TB_BUF_MAX, rc));
 }
 
 /* Raw bytes, no framing (mssim acks and handshake). */
@@ -228,19 +198,36 @@ static void
 conn_send_raw(struct conn *c, const uint8_t *p, size_t len)
 {
 	memcpy(c->out, p, len);
-	c->out_len = len;
-	c->out_off = 0;
-	c->state = CONN_WRITE;
-	conn_flush(c);
+	conn_start_write(c, len);
 }
 
-void
-conn_command_done(struct conn *c, size_t rsp_len)
+/* The scheduler is done with the connection's job: its command, or its close. */
+static void
+conn_job_done(struct job *j, int r)
 {
+	struct conn *c = j->data;
+
+	if (j->kind == JOB_CLOSE) {
+		if (r < 0)
+			log_errno(LOG_LVL_WARN, -r, "conn %llu: releasing its TPM resources",
+				  (unsigned long long)c->id);
+		if (loop_defer(c->srv->loop, free, c) < 0)
+			log_warnx("conn %llu: leaked (out of memory)", (unsigned long long)c->id);
+		return;
+	}
+	if (c->state == CONN_DEAD) {
+		/* the client left while its command ran: now release what it owned */
+		j->kind = JOB_CLOSE;
+		sched_submit_first(c->inst->sched, j);
+		return;
+	}
+	if (r < 0) {
+		log_errno(LOG_LVL_WARN, -r, "conn %llu: resource manager", (unsigned long long)c->id);
+		j->rsp_len = wire_rc_response(j->rsp, j->rsp_cap, TB_RM_RC(TPM2_RC_FAILURE));
+	}
 	c->commands++;
-	if (c->cancelled)
-		c->cancelled = false;
-	conn_send(c, rsp_len);
+	c->cancelled = false;
+	conn_send(c, j->rsp_len);
 }
 
 /* ---- input ---- */
@@ -254,8 +241,8 @@ conn_update_events(struct conn *c)
 		return;
 	if (c->state == CONN_READ)
 		ev |= EPOLLIN;
-	/* while busy, a PROTO_TB peer may still send CANCEL: read one header */
-	else if (c->proto == PROTO_TB && c->hdr_len < c->hdr_want && !c->in_payload)
+	/* while busy, a peer may still send CANCEL: read one header */
+	else if (c->fr->busy_reads && c->hdr_len < c->hdr_want && !c->in_payload)
 		ev |= EPOLLIN;
 	if (c->state == CONN_WRITE && c->out_off < c->out_len)
 		ev |= EPOLLOUT;
@@ -269,7 +256,7 @@ conn_fill(struct conn *c, uint8_t *buf, size_t *len, size_t want)
 {
 	while (*len < want) {
 		ssize_t n = read(c->io.fd, buf + *len, want - *len);
-		if (n > 0 && c->proto != PROTO_TB) {
+		if (n > 0 && c->fr->tcp) {
 			/*
 			 * tpm2-tss's mssim TCTI writes the frame header and the
 			 * command separately; with Nagle on its side, our delayed
@@ -291,12 +278,12 @@ conn_fill(struct conn *c, uint8_t *buf, size_t *len, size_t want)
 }
 
 static void
-conn_command_ready(struct conn *c)
+conn_command_ready(struct conn *c, uint8_t locality)
 {
 	struct tpm_hdr h;
 	uint32_t rc;
 
-	rc = wire_check_command(c->cmd, c->cmd_len, c->srv->caps.max_command, &h);
+	rc = wire_check_command(c->cmd, c->cmd_len, c->inst->caps.max_command, &h);
 	conn_reset_input(c);
 	if (rc != 0) {
 		conn_send_rc(c, TB_RM_RC(rc));
@@ -307,39 +294,43 @@ conn_command_ready(struct conn *c)
 		conn_send_rc(c, TB_RM_RC(TPM2_RC_RETRY));
 		return;
 	}
-	c->queued_ns = now_ns();
-	c->job_len = h.size;
-	sched_submit(c->srv->sched, c);
+	c->state = CONN_BUSY;
+	c->job.kind = JOB_COMMAND;
+	c->job.cmd = c->cmd;
+	c->job.cmd_len = h.size;
+	c->job.rsp = conn_rsp_buf(c);
+	c->job.rsp_cap = TB_BUF_MAX;
+	c->job.locality = locality;
+	sched_submit(c->inst->sched, &c->job);
 	conn_update_events(c);
 }
 
 static void
 conn_status(struct conn *c, bool json)
 {
+	struct server *srv = c->srv;
 	char *text = NULL;
 	size_t len = 0;
-	struct tb_msg_hdr h = {.version = TB_PROTO_VERSION, .type = TB_MSG_STATUS};
 
-	if (!c->peer_known || (c->peer.uid != 0 && c->peer.uid != c->srv->uid)) {
+	if (!c->peer_known || (c->peer.uid != 0 && c->peer.uid != srv->uid) ||
+	    c->fr->wrap_status == NULL || srv->render_status == NULL) {
 		conn_send_rc(c, TB_RC_DENIED);
 		return;
 	}
-	if (status_render(c->srv, json, &text, &len) < 0 || len > TB_PROTO_MAX_STATUS) {
+	if (srv->render_status(srv, json, &text, &len) < 0 || len > TB_PROTO_MAX_STATUS) {
 		free(text);
 		conn_send_rc(c, TB_RM_RC(TPM2_RC_MEMORY));
 		return;
 	}
-	c->big_out = malloc(TB_PROTO_HDR_SIZE + len);
+	c->big_out = malloc(c->fr->rsp_head + len + FRAMER_WRAP_MAX);
 	if (c->big_out == NULL) {
 		free(text);
 		conn_send_rc(c, TB_RM_RC(TPM2_RC_MEMORY));
 		return;
 	}
-	h.len = (uint32_t)len;
-	tb_hdr_pack(c->big_out, &h);
-	memcpy(c->big_out + TB_PROTO_HDR_SIZE, text, len);
+	memcpy(c->big_out + c->fr->rsp_head, text, len);
 	free(text);
-	c->out_len = TB_PROTO_HDR_SIZE + len;
+	c->out_len = c->fr->wrap_status(c->big_out, len);
 	c->out_off = 0;
 	c->state = CONN_WRITE;
 	conn_flush(c);
@@ -350,118 +341,65 @@ static void
 conn_cancel(struct conn *c)
 {
 	conn_reset_input(c);
-	if (c->state == CONN_QUEUED) {
-		if (sched_cancel(c->srv->sched, c)) {
+	if (c->state == CONN_BUSY && c->job.state != JOB_RUNNING) {
+		if (sched_cancel(c->inst->sched, &c->job)) {
 			c->state = CONN_READ;
 			conn_send_rc(c, TB_RM_RC(TPM2_RC_CANCELED));
 		}
-	} else if (c->state == CONN_RUNNING && !c->cancelled) {
+	} else if (c->state == CONN_BUSY && !c->cancelled) {
 		c->cancelled = true;
-		(void)sched_cancel(c->srv->sched, c);
+		(void)sched_cancel(c->inst->sched, &c->job);
 	}
 	if (c->state != CONN_DEAD)
 		conn_update_events(c);
 }
 
-/* PROTO_TB: a complete 8-byte header is in c->hdr. */
+/* A whole header is in c->hdr: act on what the framer makes of it. */
 static void
-conn_tb_header(struct conn *c)
+conn_header(struct conn *c)
 {
-	struct tb_msg_hdr h;
+	struct frame f;
 
-	tb_hdr_unpack(c->hdr, &h);
-	c->frame_type = h.type;
-	c->frame_flags = h.flags;
-	if (h.version != TB_PROTO_VERSION ||
-	    (h.type != TB_MSG_COMMAND && h.type != TB_MSG_CANCEL && h.type != TB_MSG_STATUS) ||
-	    (h.type == TB_MSG_COMMAND && h.locality > 4)) {
-		c->close_after_write = true;
-		conn_reset_input(c);
-		conn_send_rc(c, TB_RM_RC(TPM2_RC_BAD_TAG));
+	c->fr->parse(c->hdr, c->hdr_len, c->state != CONN_READ, &f);
+	switch (f.kind) {
+	case FRAME_WAIT:
 		return;
-	}
-	if (h.len > TB_PROTO_MAX_PAYLOAD || h.len > sizeof(c->cmd) ||
-	    (h.type != TB_MSG_COMMAND && h.len != 0)) {
-		c->close_after_write = true;
-		conn_reset_input(c);
-		conn_send_rc(c, TB_RM_RC(TPM2_RC_COMMAND_SIZE));
+	case FRAME_MORE:
+		c->hdr_want = MIN(f.want, sizeof(c->hdr));
 		return;
-	}
-	if (h.type == TB_MSG_CANCEL) {
+	case FRAME_COMMAND:
+		c->in_payload = true;
+		c->cmd_want = f.want;
+		c->cmd_len = 0;
+		if (f.want == 0)
+			conn_command_ready(c, f.locality); /* empty command: size error */
+		else
+			c->job.locality = f.locality;
+		return;
+	case FRAME_CANCEL:
 		conn_cancel(c);
 		return;
-	}
-	if (h.type == TB_MSG_STATUS) {
+	case FRAME_STATUS:
 		conn_reset_input(c);
-		conn_status(c, (h.flags & TB_STATUS_FLAG_JSON) != 0);
+		conn_status(c, f.json);
 		return;
-	}
-	c->locality = h.locality;
-	c->in_payload = true;
-	c->cmd_want = h.len;
-	c->cmd_len = 0;
-}
-
-/* mssim TPM/platform port: the signal code (and its fixed fields) are in. */
-static void
-conn_mssim_header(struct conn *c)
-{
-	uint32_t sig = get_be32(c->hdr);
-	uint8_t ack[12];
-
-	if (c->proto == PROTO_MSSIM_TPM && sig == MSSIM_SEND_COMMAND) {
-		uint32_t size;
-		if (c->hdr_want < 9) {
-			c->hdr_want = 9; /* signal, locality, size */
-			return;
-		}
-		c->locality = c->hdr[4];
-		size = get_be32(c->hdr + 5);
-		if (size > sizeof(c->cmd) || c->locality > 4) {
-			/* the stream can't be resynchronised past this: answer, close */
-			c->close_after_write = true;
-			conn_reset_input(c);
-			conn_send_rc(c, TB_RM_RC(TPM2_RC_COMMAND_SIZE));
-			return;
-		}
-		c->in_payload = true;
-		c->cmd_want = size;
-		c->cmd_len = 0;
-		return;
-	}
-	if (c->proto == PROTO_MSSIM_TPM && sig == MSSIM_REMOTE_HANDSHAKE) {
-		if (c->hdr_want < 8) {
-			c->hdr_want = 8; /* signal, client version */
-			return;
-		}
+	case FRAME_REPLY:
 		conn_reset_input(c);
-		put_be32(ack, MSSIM_SERVER_VERSION);
-		put_be32(ack + 4, MSSIM_HANDSHAKE_FLAGS);
-		put_be32(ack + 8, 0);
-		conn_send_raw(c, ack, 12);
+		log_debug("conn %llu: %s signal %u answered", (unsigned long long)c->id,
+			  c->fr->name, f.signal);
+		conn_send_raw(c, f.raw, f.raw_len);
 		return;
-	}
-	conn_reset_input(c);
-	if (sig == MSSIM_SESSION_END || sig == MSSIM_STOP) {
-		/* STOP would end the simulator; here it ends only this client */
+	case FRAME_END:
+		conn_reset_input(c);
 		conn_kill(c, "session end");
 		return;
-	}
-	if (c->proto == PROTO_MSSIM_TPM) {
-		/* hash/ACT signals etc.: nothing a shared TPM can do; framing unknown */
-		c->close_after_write = true;
-		conn_send_rc(c, TB_RM_RC(TPM2_RC_COMMAND_CODE));
+	case FRAME_ERROR:
+		conn_reset_input(c);
+		if (f.close)
+			c->close_after_write = true;
+		conn_send_rc(c, f.rc);
 		return;
 	}
-	/*
-	 * Platform port: POWER_ON/OFF, NV_ON/OFF, CANCEL_ON/OFF, PHYS_PRES_*,
-	 * RESET, ... are acknowledged and never reach the shared TPM: a power
-	 * cycle by one client would reset everyone's TPM.  Cancel cannot be tied
-	 * to a TPM-port connection here.
-	 */
-	log_debug("conn %llu: platform signal %u acknowledged", (unsigned long long)c->id, sig);
-	put_be32(ack, 0);
-	conn_send_raw(c, ack, 4);
 }
 
 static void
@@ -474,7 +412,7 @@ conn_read(struct conn *c)
 			r = conn_fill(c, c->cmd, &c->cmd_len, c->cmd_want);
 			if (r <= 0)
 				break;
-			conn_command_ready(c);
+			conn_command_ready(c, c->job.locality);
 			/*
 			 * Busy now: don't try another read (EAGAIN almost always);
 			 * EPOLLIN stays armed for a CANCEL and will wake us.
@@ -484,24 +422,19 @@ conn_read(struct conn *c)
 			continue;
 		}
 		if (c->hdr_len < c->hdr_want) {
-			if (c->state != CONN_READ && c->proto != PROTO_TB)
+			if (c->state != CONN_READ && !c->fr->busy_reads)
 				return;
 			r = conn_fill(c, c->hdr, &c->hdr_len, c->hdr_want);
 			if (r <= 0)
 				break;
 		}
-		/* a whole header; while busy only a CANCEL is acted upon */
-		if (c->state != CONN_READ &&
-		    (c->proto != PROTO_TB || c->hdr[1] != TB_MSG_CANCEL)) {
-			conn_update_events(c); /* parked: stop reading until our turn */
+		conn_header(c);
+		if (c->state != CONN_READ && c->state != CONN_DEAD && c->hdr_len == c->hdr_want &&
+		    !c->in_payload) {
+			/* a header that waits for the command in progress */
+			conn_update_events(c);
 			return;
 		}
-		if (c->proto == PROTO_TB)
-			conn_tb_header(c);
-		else
-			conn_mssim_header(c);
-		if (c->in_payload && c->cmd_want == 0)
-			conn_command_ready(c); /* empty command: size error */
 	}
 	if (r < 0)
 		conn_kill(c, r == -EPIPE ? "end of file" : strerror(-r));
@@ -550,25 +483,17 @@ conn_kill(struct conn *c, const char *why)
 	loop_timer_disarm(srv->loop, &c->write_timer);
 	TAILQ_REMOVE(&srv->conns, c, entry);
 	srv->n_conns--;
+	c->inst->n_conns--;
 	free(c->big_out);
 	c->big_out = NULL;
 	c->state = CONN_DEAD;
-	if (was == CONN_QUEUED)
-		sched_forget(srv->sched, c);
-	/* a running job finishes first; the scheduler then queues the close */
-	if (was != CONN_RUNNING)
-		sched_submit_close(srv->sched, c);
-}
-
-static void
-conn_free(void *p)
-{
-	free(p);
-}
-
-void
-conn_release(struct conn *c)
-{
-	if (loop_defer(c->srv->loop, conn_free, c) < 0)
-		log_warnx("conn %llu: leaked (out of memory)", (unsigned long long)c->id);
+	if (was == CONN_BUSY && c->job.state == JOB_RUNNING) {
+		/* a running command finishes first; its done callback queues the close */
+		c->job.orphaned = true;
+		return;
+	}
+	if (was == CONN_BUSY)
+		sched_forget(c->inst->sched, &c->job);
+	c->job.kind = JOB_CLOSE;
+	sched_submit_first(c->inst->sched, &c->job);
 }

@@ -18,13 +18,15 @@
 
 #include "../common/log.h"
 #include "../common/util.h"
+#include "conn.h"
+#include "framer.h"
 #include "listen.h"
 #include "server.h"
 
 struct listener {
 	struct loop_io io;
 	struct server *srv; /* not owned */
-	enum conn_proto proto;
+	const struct framer *fr; /* what its connections speak */
 	struct loop_timer pause;
 	char path[108];  /* Unix socket file to remove; "" for TCP */
 	char name[160];  /* "unix:/run/...", "mssim:127.0.0.1:2321" */
@@ -68,11 +70,12 @@ listen_on_accept(struct loop_io *io, uint32_t events)
 			}
 			return;
 		}
-		if (l->proto != PROTO_TB) {
+		if (l->fr->tcp) {
 			int one = 1;
 			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		}
-		if ((r = conn_new(l->srv, fd, l->proto, &c)) < 0) {
+		/* one instance today; the policy issue binds by peer */
+		if ((r = conn_new(l->srv, l->srv->inst[0], fd, l->fr, &c)) < 0) {
 			log_errno(LOG_LVL_WARN, -r, "%s: new connection", l->name);
 			(void)close(fd);
 		}
@@ -80,14 +83,14 @@ listen_on_accept(struct loop_io *io, uint32_t events)
 }
 
 static int
-listen_finish(struct server *srv, int fd, enum conn_proto proto, struct listener *l)
+listen_finish(struct server *srv, int fd, const struct framer *fr, struct listener *l)
 {
 	int r;
 
 	if (listen(fd, SOMAXCONN) < 0)
 		return -errno;
 	l->srv = srv;
-	l->proto = proto;
+	l->fr = fr;
 	if ((r = loop_io_add(srv->loop, &l->io, fd, EPOLLIN, listen_on_accept, l)) < 0)
 		return r;
 	return 0;
@@ -160,7 +163,7 @@ listen_unix(struct server *srv, const char *path, mode_t mode, struct listener *
 		return -errno;
 	snprintf(l->path, sizeof(l->path), "%s", path);
 	snprintf(l->name, sizeof(l->name), "unix:%s", path);
-	if ((r = listen_finish(srv, fd, PROTO_TB, l)) < 0)
+	if ((r = listen_finish(srv, fd, &framer_tb, l)) < 0)
 		return r;
 	fd = -1;
 	*ret = TAKE_PTR(l);
@@ -168,7 +171,7 @@ listen_unix(struct server *srv, const char *path, mode_t mode, struct listener *
 }
 
 int
-listen_tcp(struct server *srv, const char *host, unsigned port, enum conn_proto proto,
+listen_tcp(struct server *srv, const char *host, unsigned port, const struct framer *fr,
 	   struct listener **ret)
 {
 	_cleanup_(freep) struct listener *l = calloc(1, sizeof(*l));
@@ -199,9 +202,8 @@ listen_tcp(struct server *srv, const char *host, unsigned port, enum conn_proto 
 	(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, slen) < 0)
 		return -errno;
-	snprintf(l->name, sizeof(l->name), "%s:%s:%u",
-		 proto == PROTO_MSSIM_PLATFORM ? "mssim-platform" : "mssim", host, port);
-	if ((r = listen_finish(srv, fd, proto, l)) < 0)
+	snprintf(l->name, sizeof(l->name), "%s:%s:%u", fr->name, host, port);
+	if ((r = listen_finish(srv, fd, fr, l)) < 0)
 		return r;
 	fd = -1;
 	*ret = TAKE_PTR(l);

@@ -5,15 +5,14 @@
 
 #include <sys/types.h>
 
-#include "conn.h"
-
+struct framer;
 struct server;
 struct listener;
 
 /* A Unix stream socket at path (parent directory created; a stale socket replaced). */
 int listen_unix(struct server *srv, const char *path, mode_t mode, struct listener **ret);
-/* A TCP socket on a numeric host address (IPv4 or IPv6) and port. */
-int listen_tcp(struct server *srv, const char *host, unsigned port, enum conn_proto proto,
+/* A TCP socket on a numeric host address (IPv4 or IPv6) and port, speaking fr. */
+int listen_tcp(struct server *srv, const char *host, unsigned port, const struct framer *fr,
 	       struct listener **ret);
 /* Close; a Unix socket's file is removed. */
 void listener_free(struct server *srv, struct listener *l);

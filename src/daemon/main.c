@@ -21,14 +21,14 @@
 #include "../common/log.h"
 #include "../common/util.h"
 #include "backend.h"
-#include "caps.h"
 #include "config.h"
 #include "conn.h"
+#include "framer.h"
+#include "instance.h"
 #include "listen.h"
 #include "loop.h"
-#include "rm.h"
-#include "sched.h"
 #include "server.h"
+#include "status.h"
 
 #define DRAIN_POLL_NS 10000000u   /* 10 ms */
 #define DRAIN_MAX_POLLS 500       /* 5 s */
@@ -45,10 +45,15 @@ static void
 drain_check(struct loop_timer *t)
 {
 	struct signals *sg = t->data;
-	struct sched_stats st;
+	struct server *srv = sg->srv;
+	bool idle = true;
 
-	sched_get_stats(sg->srv->sched, &st);
-	if ((!st.busy && st.queued == 0) || ++sg->drain_polls >= DRAIN_MAX_POLLS) {
+	for (size_t i = 0; i < srv->n_inst; i++) {
+		struct sched_stats st;
+		sched_get_stats(srv->inst[i]->sched, &st);
+		idle = idle && !st.busy && st.queued == 0;
+	}
+	if (idle || ++sg->drain_polls >= DRAIN_MAX_POLLS) {
 		loop_quit(sg->srv->loop, 0);
 		return;
 	}
@@ -119,13 +124,13 @@ open_frontends(struct server *srv)
 			srv->n_listeners++;
 			continue;
 		}
-		if ((r = listen_tcp(srv, cl->host, cl->port, PROTO_MSSIM_TPM, slot)) < 0) {
+		if ((r = listen_tcp(srv, cl->host, cl->port, &framer_mssim_tpm, slot)) < 0) {
 			log_errno(LOG_LVL_ERR, -r, "listening on %s:%u", cl->host, cl->port);
 			return r;
 		}
 		srv->n_listeners++;
 		slot = &srv->listeners[srv->n_listeners];
-		if ((r = listen_tcp(srv, cl->host, cl->port + 1, PROTO_MSSIM_PLATFORM, slot)) < 0) {
+		if ((r = listen_tcp(srv, cl->host, cl->port + 1, &framer_mssim_platform, slot)) < 0) {
 			log_errno(LOG_LVL_ERR, -r, "listening on %s:%u (mssim platform port)",
 				  cl->host, cl->port + 1);
 			return r;
@@ -144,7 +149,7 @@ print_ready(const struct server *srv)
 {
 	const struct config *cfg = &srv->cfg;
 
-	printf("tpmbrokerd: ready on %s.", srv->be->desc);
+	printf("tpmbrokerd: ready on %s.", srv->inst[0]->be->desc);
 	for (size_t i = 0; i < cfg->n_listen; i++) {
 		const struct cfg_listen *cl = &cfg->listen[i];
 		if (i == 0 && cfg->no_unix)
@@ -206,13 +211,31 @@ raise_nofile(unsigned max_connections)
 			  (unsigned long long)rl.rlim_cur, max_connections);
 }
 
+static struct instance_params
+instance_params(const struct config *cfg)
+{
+	return (struct instance_params){
+		.rm = {
+			.max_objects_per_conn = cfg->max_objects_per_conn,
+			.max_sessions_per_conn = cfg->max_sessions_per_conn,
+			.max_abandoned_per_uid = cfg->max_abandoned_per_uid,
+			.max_abandoned = cfg->max_abandoned,
+			.max_objects_per_uid = cfg->max_objects_per_uid,
+			.max_sessions_per_uid = cfg->max_sessions_per_uid,
+			.session_wait_ms = cfg->session_wait_ms,
+			.retry_time_ms = cfg->retry_time_ms,
+		},
+		.sched = {.backend_timeout_ms = cfg->backend_timeout_ms},
+		.sweep = true,
+	};
+}
+
 int
 main(int argc, char **argv)
 {
 	static struct server srv;
 	struct signals sg = {0};
-	struct rm_params rp;
-	unsigned swept = 0;
+	struct instance_params ip;
 	int r;
 
 	r = cfg_parse(argc, argv, &srv.cfg);
@@ -222,42 +245,16 @@ main(int argc, char **argv)
 	raise_nofile(srv.cfg.max_connections);
 	TAILQ_INIT(&srv.conns);
 	srv.started_ns = now_ns();
+	srv.render_status = status_render;
 
 	if ((r = loop_new(&srv.loop)) < 0)
 		fatal(-r, "event loop");
 	if ((r = setup_signals(&srv, &sg)) < 0)
 		fatal(-r, "signals");
-	if ((r = be_open(srv.cfg.backend, &srv.be)) < 0)
-		fatal(-r, "backend '%s'", srv.cfg.backend);
-	if (srv.be->needs_startup && (r = be_startup(srv.be)) < 0)
-		fatal(-r, "%s: TPM2_Startup", srv.be->desc);
-	if ((r = caps_load(srv.be, &srv.caps)) < 0)
-		fatal(-r, "%s: reading the TPM's commands and properties", srv.be->desc);
-	log_info("%s: %zu commands, %u object slots, %u session slots, max command %u",
-		 srv.be->desc, srv.caps.n_cc, srv.caps.transient_slots, srv.caps.loaded_sessions,
-		 srv.caps.max_command);
-	/* a TPM that outlived an earlier broker may hold its clients' leftovers */
-	if ((r = rm_sweep(srv.be, &swept)) < 0)
-		fatal(-r, "%s: flushing leftover transient objects and sessions", srv.be->desc);
-	if (swept > 0)
-		log_info("%s: flushed %u transient objects and sessions left over", srv.be->desc,
-			 swept);
-
-	rp = (struct rm_params){
-		.caps = &srv.caps,
-		.max_objects_per_conn = srv.cfg.max_objects_per_conn,
-		.max_sessions_per_conn = srv.cfg.max_sessions_per_conn,
-		.max_abandoned_per_uid = srv.cfg.max_abandoned_per_uid,
-		.max_abandoned = srv.cfg.max_abandoned,
-		.max_objects_per_uid = srv.cfg.max_objects_per_uid,
-		.max_sessions_per_uid = srv.cfg.max_sessions_per_uid,
-		.session_wait_ms = srv.cfg.session_wait_ms,
-		.retry_time_ms = srv.cfg.retry_time_ms,
-	};
-	if ((r = rm_new(&rp, &srv.rm)) < 0)
-		fatal(-r, "resource manager");
-	if ((r = sched_new(&srv, &srv.sched)) < 0)
-		fatal(-r, "scheduler");
+	ip = instance_params(&srv.cfg);
+	if ((r = instance_open(srv.loop, "shared", srv.cfg.backend, &ip, &srv.inst[0])) < 0)
+		fatal(-r, "TPM instance 'shared' on backend '%s'", srv.cfg.backend);
+	srv.n_inst = 1;
 	if ((r = open_frontends(&srv)) < 0)
 		return 1;
 	if (srv.cfg.user[0] != '\0' && (r = drop_privileges(srv.cfg.user)) < 0)
@@ -269,10 +266,8 @@ main(int argc, char **argv)
 
 	for (size_t i = 0; i < srv.n_listeners; i++)
 		listener_free(&srv, srv.listeners[i]);
-	sched_free(srv.sched);
-	rm_free(srv.rm);
-	caps_free(&srv.caps);
-	be_close(srv.be);
+	for (size_t i = 0; i < srv.n_inst; i++)
+		instance_free(srv.inst[i]);
 	loop_io_del(srv.loop, &sg.io);
 	(void)close(sg.io.fd);
 	loop_free(srv.loop);

@@ -2,17 +2,17 @@
 /*
  * sched.c: one job at a time at the TPM, fair turns for everyone else.
  *
- * The run queue holds connections, each at most once (a connection has one
- * command in flight), so FIFO order is round robin over connections: a
- * client that sends command after command goes to the back each time.
- * Close jobs (flushing a dead client's objects) go to the front: they free
- * TPM slots others wait for.
+ * The run queue holds jobs (job.h); a connection has one command in flight,
+ * so its job is in the queue at most once, and FIFO order is round robin
+ * over connections: a client that sends command after command goes to the
+ * back each time.  Close jobs (flushing a dead client's objects) go to the
+ * front: they free TPM slots others wait for.
  *
  * A job is driven by the RM (rm.h): every RM_SEND goes to the asynchronous
  * backend and the loop returns to epoll; the backend's fd wakes us when the
- * answer is in.  Re-entrancy: completing a job writes to the client, which
- * may read and submit its next command; sched_run() is guarded so that
- * nested submissions only enqueue.
+ * answer is in.  Re-entrancy: a job's done callback may write to a client,
+ * which may read and submit its next command; sched_run() is guarded so
+ * that nested submissions only enqueue.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -23,28 +23,32 @@
 #include "../common/util.h"
 #include "../common/wire.h"
 #include "backend.h"
-#include "conn.h"
+#include "job.h"
 #include "loop.h"
 #include "rm.h"
 #include "sched.h"
-#include "server.h"
+
+TAILQ_HEAD(job_q, job);
 
 struct sched {
-	struct server *srv;        /* not owned */
+	struct loop *loop;         /* not owned */
+	struct backend *be;        /* not owned */
+	struct rm *rm;             /* not owned */
+	struct sched_params p;
 	struct loop_io be_io;
 	int be_fd_registered;      /* the fd be_io watches, -1 if none */
 	struct loop_timer be_timer;
-	TAILQ_HEAD(, conn) queue;  /* conns whose job waits; not owned */
-	TAILQ_HEAD(conn_q, conn) parked; /* conns whose command waits out of turn, oldest first */
+	struct job_q queue;        /* jobs waiting for their turn; not owned */
+	struct job_q parked;       /* jobs waiting out of turn, oldest first; not owned */
 	struct loop_timer park_timer;
 	uint64_t slot_gen;         /* rm_slot_gen() when last looked at */
-	struct conn *cur;          /* the job in progress; not owned */
+	struct job *cur;           /* the job in progress; not owned */
 	struct rm_step step;
 	bool waiting;              /* a command is at the backend */
 	bool reconnected;          /* the current job already had its one reconnect */
 	bool running;              /* re-entrancy guard of sched_run() */
 	struct sched_stats st;
-	uint8_t scratch[TB_BUF_MAX]; /* step->rsp of close jobs */
+	uint8_t scratch[TB_BUF_MAX]; /* step->rsp of jobs that want no answer */
 	uint8_t rsp[TB_BUF_MAX];     /* the backend's answer */
 };
 
@@ -55,14 +59,14 @@ static void
 sched_unwatch_backend(struct sched *s)
 {
 	if (s->be_fd_registered >= 0)
-		loop_io_del(s->srv->loop, &s->be_io);
+		loop_io_del(s->loop, &s->be_io);
 	s->be_fd_registered = -1;
 }
 
 static int
 sched_watch_backend(struct sched *s)
 {
-	struct backend *be = s->srv->be;
+	struct backend *be = s->be;
 	int r;
 
 	if (s->be_fd_registered == be->fd)
@@ -70,21 +74,33 @@ sched_watch_backend(struct sched *s)
 	sched_unwatch_backend(s); /* -2: already removed */
 	if (be->fd < 0)
 		return -ENOTCONN;
-	if ((r = loop_io_add(s->srv->loop, &s->be_io, be->fd, EPOLLIN, sched_on_backend, s)) < 0)
+	if ((r = loop_io_add(s->loop, &s->be_io, be->fd, EPOLLIN, sched_on_backend, s)) < 0)
 		return r;
 	s->be_fd_registered = be->fd;
 	return 0;
 }
 
+const char *
+job_state_name(enum job_state st)
+{
+	static const char *const names[] = {"idle", "queued", "parked", "running"};
+
+	return (unsigned)st < ARRAY_SIZE(names) ? names[st] : "?";
+}
+
 int
-sched_new(struct server *srv, struct sched **ret)
+sched_new(struct loop *loop, struct backend *be, struct rm *rm,
+	  const struct sched_params *params, struct sched **ret)
 {
 	struct sched *s = calloc(1, sizeof(*s));
 	int r;
 
 	if (s == NULL)
 		return -ENOMEM;
-	s->srv = srv;
+	s->loop = loop;
+	s->be = be;
+	s->rm = rm;
+	s->p = *params;
 	s->be_fd_registered = -1;
 	TAILQ_INIT(&s->queue);
 	TAILQ_INIT(&s->parked);
@@ -102,43 +118,49 @@ sched_free(struct sched *s)
 	if (s == NULL)
 		return;
 	sched_unwatch_backend(s);
-	loop_timer_disarm(s->srv->loop, &s->be_timer);
-	loop_timer_disarm(s->srv->loop, &s->park_timer);
+	loop_timer_disarm(s->loop, &s->be_timer);
+	loop_timer_disarm(s->loop, &s->park_timer);
 	free(s);
 }
 
-void
-sched_submit(struct sched *s, struct conn *c)
+static void
+sched_enqueue(struct sched *s, struct job *j, bool first)
 {
-	c->state = CONN_QUEUED;
-	c->job = JOB_COMMAND;
-	c->park_ns = 0; /* a new command (the last one may have been cancelled parked) */
-	c->backoffs = 0;
-	TAILQ_INSERT_TAIL(&s->queue, c, q_entry);
+	j->state = JOB_QUEUED;
+	if (first)
+		TAILQ_INSERT_HEAD(&s->queue, j, q_entry);
+	else
+		TAILQ_INSERT_TAIL(&s->queue, j, q_entry);
 	s->st.queued++;
 	sched_run(s);
 }
 
 void
-sched_submit_close(struct sched *s, struct conn *c)
+sched_submit(struct sched *s, struct job *j)
 {
-	c->job = JOB_CLOSE;
-	TAILQ_INSERT_HEAD(&s->queue, c, q_entry);
-	s->st.queued++;
-	sched_run(s);
+	j->orphaned = false;
+	j->park_ns = 0; /* a new command (the last one may have been cancelled parked) */
+	j->backoffs = 0;
+	sched_enqueue(s, j, false);
 }
 
 void
-sched_forget(struct sched *s, struct conn *c)
+sched_submit_first(struct sched *s, struct job *j)
 {
-	if (c->parked) {
-		TAILQ_REMOVE(&s->parked, c, q_entry);
-		c->parked = false;
+	sched_enqueue(s, j, true);
+}
+
+void
+sched_forget(struct sched *s, struct job *j)
+{
+	if (j->state == JOB_PARKED) {
+		TAILQ_REMOVE(&s->parked, j, q_entry);
 		s->st.parked--;
-		return;
+	} else if (j->state == JOB_QUEUED) {
+		TAILQ_REMOVE(&s->queue, j, q_entry);
+		s->st.queued--;
 	}
-	TAILQ_REMOVE(&s->queue, c, q_entry);
-	s->st.queued--;
+	j->state = JOB_IDLE;
 }
 
 /* ---- parked commands ---- */
@@ -149,76 +171,79 @@ static void
 sched_arm_park_timer(struct sched *s)
 {
 	uint64_t first = UINT64_MAX, now = now_ns();
-	struct conn *c;
+	struct job *j;
 
-	TAILQ_FOREACH(c, &s->parked, q_entry)
-		first = MIN(first, c->wake_ns);
+	TAILQ_FOREACH(j, &s->parked, q_entry)
+		first = MIN(first, j->wake_ns);
 	if (first == UINT64_MAX)
-		loop_timer_disarm(s->srv->loop, &s->park_timer);
+		loop_timer_disarm(s->loop, &s->park_timer);
 	else
-		loop_timer_arm(s->srv->loop, &s->park_timer, first > now ? first - now : 0,
+		loop_timer_arm(s->loop, &s->park_timer, first > now ? first - now : 0,
 			       sched_park_timeout, s);
 }
 
-/* Back to the run queue, before the commands that did not wait; *after: the last one moved. */
+/* Back to the run queue, before the jobs that did not wait; *after: the last one moved. */
 static void
-sched_unpark(struct sched *s, struct conn *c, struct conn **after)
+sched_unpark(struct sched *s, struct job *j, struct job **after)
 {
-	TAILQ_REMOVE(&s->parked, c, q_entry);
-	c->parked = false;
+	TAILQ_REMOVE(&s->parked, j, q_entry);
 	s->st.parked--;
+	j->state = JOB_QUEUED;
 	if (*after == NULL)
-		TAILQ_INSERT_HEAD(&s->queue, c, q_entry);
+		TAILQ_INSERT_HEAD(&s->queue, j, q_entry);
 	else
-		TAILQ_INSERT_AFTER(&s->queue, *after, c, q_entry);
-	*after = c;
+		TAILQ_INSERT_AFTER(&s->queue, *after, j, q_entry);
+	*after = j;
 	s->st.queued++;
 }
 
-/* The job of s->cur must wait (RM_WAIT): out of turn until its time. */
+static void sched_job_done(struct sched *s, int r);
+
+/* The current job must wait (RM_WAIT): out of turn until its time. */
 static void
 sched_park(struct sched *s)
 {
-	struct conn *c = s->cur, *p;
+	struct job *j = s->cur, *p;
 
-	s->cur = NULL;
-	if (c->state == CONN_DEAD) {
-		/* the client left while its command ran: release what it owned */
-		sched_submit_close(s, c);
+	if (j->orphaned) {
+		/* its owner left while it ran: nothing to wait for */
+		s->cur = NULL;
+		j->state = JOB_IDLE;
+		j->done(j, -ECANCELED);
 		return;
 	}
-	c->state = CONN_QUEUED;
-	c->park_ns = s->step.parked_ns;
-	c->backoffs = s->step.backoffs;
-	c->wake_on_slot = s->step.wake_on_slot;
-	c->wake_ns = now_ns() + (uint64_t)s->step.wait_ms * 1000000u;
-	c->parked = true;
+	s->cur = NULL;
+	j->state = JOB_PARKED;
+	j->park_ns = s->step.parked_ns;
+	j->backoffs = s->step.backoffs;
+	j->wake_on_slot = s->step.wake_on_slot;
+	j->wake_ns = now_ns() + (uint64_t)s->step.wait_ms * 1000000u;
 	/* oldest first: one woken for a slot another took keeps its place */
-	for (p = TAILQ_LAST(&s->parked, conn_q); p != NULL && p->park_ns > c->park_ns;
-	     p = TAILQ_PREV(p, conn_q, q_entry))
+	for (p = TAILQ_LAST(&s->parked, job_q); p != NULL && p->park_ns > j->park_ns;
+	     p = TAILQ_PREV(p, job_q, q_entry))
 		;
 	if (p == NULL)
-		TAILQ_INSERT_HEAD(&s->parked, c, q_entry);
+		TAILQ_INSERT_HEAD(&s->parked, j, q_entry);
 	else
-		TAILQ_INSERT_AFTER(&s->parked, p, c, q_entry);
+		TAILQ_INSERT_AFTER(&s->parked, p, j, q_entry);
 	s->st.parked++;
 	s->st.parks++;
 	sched_arm_park_timer(s);
 }
 
-/* Session slots were freed: as many parked commands waiting for one run next. */
+/* Session slots were freed: as many parked jobs waiting for one run next. */
 static void
 sched_wake_slots(struct sched *s)
 {
-	uint64_t gen = rm_slot_gen(s->srv->rm), n = gen - s->slot_gen;
-	struct conn *c, *next, *after = NULL;
+	uint64_t gen = rm_slot_gen(s->rm), n = gen - s->slot_gen;
+	struct job *j, *next, *after = NULL;
 
 	s->slot_gen = gen;
-	for (c = TAILQ_FIRST(&s->parked); c != NULL && n > 0; c = next) {
-		next = TAILQ_NEXT(c, q_entry);
-		if (!c->wake_on_slot)
+	for (j = TAILQ_FIRST(&s->parked); j != NULL && n > 0; j = next) {
+		next = TAILQ_NEXT(j, q_entry);
+		if (!j->wake_on_slot)
 			continue;
-		sched_unpark(s, c, &after);
+		sched_unpark(s, j, &after);
 		n--;
 	}
 	if (after != NULL)
@@ -230,28 +255,28 @@ sched_park_timeout(struct loop_timer *t)
 {
 	struct sched *s = t->data;
 	uint64_t now = now_ns();
-	struct conn *c, *next, *after = NULL;
+	struct job *j, *next, *after = NULL;
 
-	for (c = TAILQ_FIRST(&s->parked); c != NULL; c = next) {
-		next = TAILQ_NEXT(c, q_entry);
-		if (c->wake_ns <= now + 100000u) /* due within 0.1 ms: now */
-			sched_unpark(s, c, &after);
+	for (j = TAILQ_FIRST(&s->parked); j != NULL; j = next) {
+		next = TAILQ_NEXT(j, q_entry);
+		if (j->wake_ns <= now + 100000u) /* due within 0.1 ms: now */
+			sched_unpark(s, j, &after);
 	}
 	sched_arm_park_timer(s);
 	sched_run(s);
 }
 
 bool
-sched_cancel(struct sched *s, struct conn *c)
+sched_cancel(struct sched *s, struct job *j)
 {
-	struct backend *be = s->srv->be;
+	struct backend *be = s->be;
 
-	if (c->state == CONN_QUEUED) {
-		sched_forget(s, c);
+	if (j->state == JOB_QUEUED || j->state == JOB_PARKED) {
+		sched_forget(s, j);
 		s->st.cancels++;
 		return true;
 	}
-	if (s->cur == c && s->waiting && s->step.client_cmd && be->ops->cancel != NULL) {
+	if (s->cur == j && s->waiting && s->step.client_cmd && be->ops->cancel != NULL) {
 		s->st.cancels++;
 		if (be->ops->cancel(be) < 0)
 			log_debug("%s: cancel failed", be->desc);
@@ -270,9 +295,9 @@ static void
 sched_timeout(struct loop_timer *t)
 {
 	struct sched *s = t->data;
-	struct backend *be = s->srv->be;
+	struct backend *be = s->be;
 
-	log_warnx("%s: no answer in %u ms", be->desc, s->srv->cfg.backend_timeout_ms);
+	log_warnx("%s: no answer in %u ms", be->desc, s->p.backend_timeout_ms);
 	if (be->ops->cancel != NULL)
 		(void)be->ops->cancel(be);
 	/* without reconnect() (libtpms) the command is bound to finish: keep waiting */
@@ -288,7 +313,7 @@ sched_timeout(struct loop_timer *t)
 static int
 sched_send(struct sched *s)
 {
-	struct backend *be = s->srv->be;
+	struct backend *be = s->be;
 	uint8_t loc = s->step.client_cmd ? s->cur->locality : 0;
 	int r;
 
@@ -296,10 +321,13 @@ sched_send(struct sched *s)
 		return r;
 	if ((r = be->ops->submit(be, s->step.tpm_cmd, s->step.tpm_cmd_len, loc)) < 0)
 		return r;
+	/* the backend may wait on another fd first (swtpm's control channel) */
+	if ((r = sched_watch_backend(s)) < 0)
+		return r;
 	s->waiting = true;
 	s->st.tpm_commands++;
-	loop_timer_arm(s->srv->loop, &s->be_timer,
-		       (uint64_t)s->srv->cfg.backend_timeout_ms * 1000000u, sched_timeout, s);
+	loop_timer_arm(s->loop, &s->be_timer,
+		       (uint64_t)s->p.backend_timeout_ms * 1000000u, sched_timeout, s);
 	return 0;
 }
 
@@ -307,7 +335,7 @@ sched_send(struct sched *s)
 static void
 sched_tpm_restarted(struct sched *s)
 {
-	struct backend *be = s->srv->be;
+	struct backend *be = s->be;
 	int r;
 
 	if ((r = be_startup(be)) == 0)
@@ -317,7 +345,7 @@ sched_tpm_restarted(struct sched *s)
 	else
 		log_warnx("%s: the TPM was reset underneath; started it again, "
 			  "clients' transient handles are gone", be->desc);
-	rm_tpm_reset(s->srv->rm);
+	rm_tpm_reset(s->rm);
 }
 
 /*
@@ -327,7 +355,7 @@ sched_tpm_restarted(struct sched *s)
 static int
 sched_backend_failed(struct sched *s, int err)
 {
-	struct backend *be = s->srv->be;
+	struct backend *be = s->be;
 	struct rm_conn *rmc = s->cur->rmc;
 	int r;
 
@@ -344,41 +372,28 @@ sched_backend_failed(struct sched *s, int err)
 			s->st.reconnects++;
 			if (be->needs_startup)
 				sched_tpm_restarted(s);
-			return rm_abort(s->srv->rm, rmc, -ECONNRESET, &s->step);
+			return rm_abort(s->rm, rmc, -ECONNRESET, &s->step);
 		}
 		log_errno(LOG_LVL_WARN, -r, "%s: reconnect", be->desc);
 	}
-	return rm_abort(s->srv->rm, rmc, err, &s->step);
+	return rm_abort(s->rm, rmc, err, &s->step);
 }
 
-/* The job is over (RM_DONE, or r < 0 an internal RM failure). */
+/* The job is over (RM_DONE, or r < 0 an internal RM failure): hand it back. */
 static void
 sched_job_done(struct sched *s, int r)
 {
-	struct conn *c = s->cur;
+	struct job *j = s->cur;
 
 	s->cur = NULL;
-	if (c->job == JOB_CLOSE) {
-		if (r < 0)
-			log_errno(LOG_LVL_WARN, -r, "conn %llu: releasing its TPM resources",
-				  (unsigned long long)c->id);
-		conn_release(c);
-		return;
+	j->state = JOB_IDLE;
+	if (j->kind == JOB_COMMAND) {
+		s->st.jobs++;
+		j->park_ns = 0;
+		j->backoffs = 0;
 	}
-	s->st.jobs++;
-	c->park_ns = 0;
-	c->backoffs = 0;
-	if (r < 0) {
-		log_errno(LOG_LVL_WARN, -r, "conn %llu: resource manager", (unsigned long long)c->id);
-		s->step.rsp_len = wire_rc_response(s->step.rsp, s->step.rsp_cap,
-						   TB_RM_RC(TPM2_RC_FAILURE));
-	}
-	if (c->state == CONN_DEAD) {
-		/* the client left while its command ran: now release what it owned */
-		sched_submit_close(s, c);
-		return;
-	}
-	conn_command_done(c, s->step.rsp_len);
+	j->rsp_len = r < 0 ? 0 : s->step.rsp_len;
+	j->done(j, r); /* the last touch: the owner may submit or free j */
 }
 
 /* Drive the current job from RM result r until it waits or ends. */
@@ -390,7 +405,7 @@ sched_advance(struct sched *s, int r)
 		if (e == 0)
 			return;
 		if (e == -EOPNOTSUPP) /* e.g. a locality the backend can't set */
-			r = rm_abort(s->srv->rm, s->cur->rmc, e, &s->step);
+			r = rm_abort(s->rm, s->cur->rmc, e, &s->step);
 		else
 			r = sched_backend_failed(s, e);
 	}
@@ -401,25 +416,31 @@ sched_advance(struct sched *s, int r)
 }
 
 static void
-sched_start(struct sched *s, struct conn *c)
+sched_start(struct sched *s, struct job *j)
 {
 	int r;
 
-	TAILQ_REMOVE(&s->queue, c, q_entry);
+	TAILQ_REMOVE(&s->queue, j, q_entry);
 	s->st.queued--;
-	s->cur = c;
+	s->cur = j;
+	j->state = JOB_RUNNING;
 	s->reconnected = false;
 	memset(&s->step, 0, sizeof(s->step));
-	if (c->job == JOB_CLOSE) {
-		s->step.rsp = s->scratch;
-		s->step.rsp_cap = sizeof(s->scratch);
-		r = rm_close(s->srv->rm, c->rmc, &s->step);
-	} else {
-		c->state = CONN_RUNNING;
-		s->step.rsp = conn_rsp_buf(c, &s->step.rsp_cap);
-		s->step.parked_ns = c->park_ns;
-		s->step.backoffs = c->backoffs;
-		r = rm_begin(s->srv->rm, c->rmc, c->cmd, c->job_len, &s->step);
+	s->step.rsp = j->rsp != NULL ? j->rsp : s->scratch;
+	s->step.rsp_cap = j->rsp != NULL ? j->rsp_cap : sizeof(s->scratch);
+	switch (j->kind) {
+	case JOB_CLOSE:
+		r = rm_close(s->rm, j->rmc, &s->step);
+		break;
+	case JOB_INTERNAL:
+		r = -EOPNOTSUPP; /* no internal jobs yet */
+		break;
+	case JOB_COMMAND:
+	default:
+		s->step.parked_ns = j->park_ns;
+		s->step.backoffs = j->backoffs;
+		r = rm_begin(s->rm, j->rmc, j->cmd, j->cmd_len, &s->step);
+		break;
 	}
 	sched_advance(s, r);
 }
@@ -427,18 +448,18 @@ sched_start(struct sched *s, struct conn *c)
 static void
 sched_run(struct sched *s)
 {
-	struct conn *c;
+	struct job *j;
 
 	if (s->running)
 		return;
 	s->running = true;
 	while (s->cur == NULL) {
 		/* slots freed by the last job go to parked commands first */
-		if (rm_slot_gen(s->srv->rm) != s->slot_gen)
+		if (rm_slot_gen(s->rm) != s->slot_gen)
 			sched_wake_slots(s);
-		if ((c = TAILQ_FIRST(&s->queue)) == NULL)
+		if ((j = TAILQ_FIRST(&s->queue)) == NULL)
 			break;
-		sched_start(s, c);
+		sched_start(s, j);
 	}
 	s->running = false;
 }
@@ -447,7 +468,7 @@ static void
 sched_on_backend(struct loop_io *io, uint32_t events)
 {
 	struct sched *s = io->data;
-	struct backend *be = s->srv->be;
+	struct backend *be = s->be;
 	size_t len = 0;
 	int r;
 
@@ -458,20 +479,23 @@ sched_on_backend(struct loop_io *io, uint32_t events)
 		 * dead fd and reconnect lazily, when the next command fails on
 		 * it: a simulator still restarting now would only fail twice.
 		 */
-		loop_io_del(s->srv->loop, &s->be_io);
+		loop_io_del(s->loop, &s->be_io);
 		s->be_fd_registered = -2; /* never equal to be->fd: re-added on next send */
 		log_debug("%s: link closed while idle; reconnecting on next use", be->desc);
 		return;
 	}
 	if (s->waiting) {
 		r = be->ops->finish(be, s->rsp, sizeof(s->rsp), &len);
-		if (r == 0)
-			return;
+		if (r == 0) {
+			/* not yet; the backend may have moved to another fd */
+			if ((r = sched_watch_backend(s)) == 0)
+				return;
+		}
 	} else {
 		r = -ETIMEDOUT; /* from sched_timeout */
 	}
 	s->waiting = false;
-	loop_timer_disarm(s->srv->loop, &s->be_timer);
+	loop_timer_disarm(s->loop, &s->be_timer);
 	s->running = true;
 	if (r < 0) {
 		r = sched_backend_failed(s, r);
@@ -479,9 +503,9 @@ sched_on_backend(struct loop_io *io, uint32_t events)
 		   get_be32(s->step.tpm_cmd + 6) != TPM2_CC_Startup) {
 		/* powered off and on underneath us without the link breaking */
 		sched_tpm_restarted(s);
-		r = rm_abort(s->srv->rm, s->cur->rmc, -ECONNRESET, &s->step);
+		r = rm_abort(s->rm, s->cur->rmc, -ECONNRESET, &s->step);
 	} else {
-		r = rm_resume(s->srv->rm, s->cur->rmc, s->rsp, len, &s->step);
+		r = rm_resume(s->rm, s->cur->rmc, s->rsp, len, &s->step);
 	}
 	sched_advance(s, r);
 	s->running = false;

@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * sched.h: fair turns at the TPM.  Connections with a command wait in one
- * FIFO run queue (each appears at most once, so the FIFO is round robin over
- * connections); one job at a time is driven through the RM and the
- * asynchronous backend; the loop stays free while the TPM works.
+ * sched.h: fair turns at one TPM instance.  Jobs (job.h) wait in one FIFO
+ * run queue; a connection has at most one job in it, so the FIFO is round
+ * robin over connections.  One job at a time is driven through the RM and
+ * the asynchronous backend; the loop stays free while the TPM works.
  *
- * A command the RM cannot run yet (RM_WAIT: no session slot free, or a TPM
+ * A job the RM cannot run yet (RM_WAIT: no session slot free, or a TPM
  * warning to retry after a pause) is *parked*: out of the run queue, with a
  * deadline, until its time comes or a session slot is freed; it then goes
  * to the head of the queue, oldest first.  Others run meanwhile.
+ *
+ * The scheduler knows jobs, the RM, the backend and the loop; never who
+ * owns a job (a connection, the daemon): that is the done callback's.
  */
 #ifndef TB_SCHED_H
 #define TB_SCHED_H
@@ -16,9 +19,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct server;
-struct conn;
+struct backend;
+struct job;
+struct loop;
+struct rm;
 struct sched;
+
+struct sched_params {
+	unsigned backend_timeout_ms; /* one TPM command; then cancel, then fail */
+};
 
 struct sched_stats {
 	uint64_t jobs;            /* client commands completed */
@@ -33,20 +42,22 @@ struct sched_stats {
 	bool busy;                /* a job is running now */
 };
 
-int sched_new(struct server *srv, struct sched **ret);
+/* be and rm are not owned and must outlive the scheduler. */
+int sched_new(struct loop *loop, struct backend *be, struct rm *rm,
+	      const struct sched_params *params, struct sched **ret);
 void sched_free(struct sched *s);
 
-/* c->cmd holds a validated command: queue it (c->state becomes QUEUED). */
-void sched_submit(struct sched *s, struct conn *c);
-/* Queue c's close job (c is DEAD); runs before queued commands. */
-void sched_submit_close(struct sched *s, struct conn *c);
+/* Queue j at the tail (a client's command: its turn comes round). */
+void sched_submit(struct sched *s, struct job *j);
+/* Queue j at the head: close jobs free TPM slots others wait for. */
+void sched_submit_first(struct sched *s, struct job *j);
 /*
- * CANCEL from the client: a queued command is taken off the queue (true;
- * the caller answers it); a running one is cancelled at the TPM (false).
+ * Cancel: a queued or parked job is taken out (true; the owner answers
+ * it); a running client command is cancelled at the TPM (false).
  */
-bool sched_cancel(struct sched *s, struct conn *c);
-/* c died: drop it from the queue or the parked list (its close job follows). */
-void sched_forget(struct sched *s, struct conn *c);
+bool sched_cancel(struct sched *s, struct job *j);
+/* The owner is gone: drop a queued or parked job (no callback). */
+void sched_forget(struct sched *s, struct job *j);
 
 void sched_get_stats(const struct sched *s, struct sched_stats *ret);
 

@@ -1,44 +1,53 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * server.h: the daemon's global state, owned by main.c.  Frontends reach
- * the scheduler and counters through it; the RM and backends never see it.
+ * server.h: the daemon's global state, owned by main.c: the TPM instances,
+ * the listeners and the connections.  Frontends (listen.c, conn.c) and
+ * status.c see it; nothing below the connections does: an instance's
+ * scheduler, RM and backend know jobs only.
  */
 #ifndef TB_SERVER_H
 #define TB_SERVER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/queue.h>
 
-#include "caps.h"
 #include "config.h"
 
 struct loop;
-struct backend;
-struct rm;
-struct sched;
 struct conn;
 struct listener;
+struct tpm_instance;
 
 TAILQ_HEAD(conn_list, conn);
+
+/* TPM instances one daemon serves: "shared" today, private ones later */
+#define SRV_MAX_INSTANCES 16
+
+struct server_stats {
+	uint64_t conns_total;
+	uint64_t conns_refused; /* over --max-connections */
+	uint64_t frames_bad;    /* malformed frames/commands answered by the broker */
+};
 
 struct server {
 	struct config cfg;
 	struct loop *loop;       /* owned */
-	struct backend *be;      /* owned */
-	struct tpm_caps caps;    /* owned */
-	struct rm *rm;           /* owned */
-	struct sched *sched;     /* owned */
+	struct tpm_instance *inst[SRV_MAX_INSTANCES]; /* owned; [0] is "shared" */
+	size_t n_inst;
 	struct listener *listeners[2 * CFG_MAX_LISTEN]; /* owned */
 	size_t n_listeners;
-	struct conn_list conns;  /* live connections (not dead ones awaiting flush) */
+	struct conn_list conns;  /* live connections (not dead ones awaiting their close job) */
 	unsigned n_conns;
 	uint64_t next_conn_id;
 	uint64_t started_ns;
 	uid_t uid;               /* the daemon's uid: may ask for status */
-	/* counters */
-	uint64_t conns_total;
-	uint64_t conns_refused;  /* over --max-connections */
-	uint64_t frames_bad;     /* malformed frames/commands answered by the broker */
+	struct server_stats st;
+	/*
+	 * Render the status text (status.c's status_render; main.c wires it,
+	 * so that the connections need not know how status is made).
+	 */
+	int (*render_status)(struct server *srv, bool json, char **ret, size_t *ret_len);
 };
 
 #endif

@@ -2,19 +2,164 @@
 /*
  * status.c: a snapshot of the daemon for `tpmbroker status`.  Rendered on
  * the loop thread between jobs' steps, so RM tables are consistent.
+ *
+ * Every counter is one row of counters[]: where it comes from (the server,
+ * an instance's scheduler or RM), its JSON key and its words in the text.
+ * The daemon's totals sum the instances; each instance also has its own.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "../common/util.h"
 #include "backend.h"
 #include "conn.h"
+#include "instance.h"
 #include "rm.h"
 #include "sched.h"
 #include "server.h"
 #include "status.h"
+
+/* SRC_CONNS: connections now, the daemon's or one instance's */
+enum ctr_src { SRC_CONNS, SRC_SERVER, SRC_SCHED, SRC_RM };
+enum ctr_type { CT_U64, CT_UINT, CT_BOOL };
+
+struct counter {
+	const char *key;     /* JSON key, in "counters" or "handles" */
+	bool handles;        /* in "handles" (what is held now), else "counters" */
+	const char *line;    /* text: the line it is on */
+	const char *label;   /* text: its words after the value */
+	enum ctr_src src;
+	enum ctr_type type;
+	size_t off;          /* in struct server_stats / sched_stats / rm_stats; SRC_CONNS: 0 */
+};
+
+#define SRV(f) SRC_SERVER, CT_U64, offsetof(struct server_stats, f)
+#define SCH(t, f) SRC_SCHED, t, offsetof(struct sched_stats, f)
+#define RMS(t, f) SRC_RM, t, offsetof(struct rm_stats, f)
+
+static const struct counter counters[] = {
+	{"connections_now", false, "connections", "now", SRC_CONNS, CT_UINT, 0},
+	{"connections_total", false, "connections", "total", SRV(conns_total)},
+	{"connections_refused", false, "connections", "refused", SRV(conns_refused)},
+	{"commands", false, "commands", "from clients", SCH(CT_U64, jobs)},
+	{"tpm_commands", false, "commands", "to the TPM", SCH(CT_U64, tpm_commands)},
+	{"rm_errors", false, "commands", "answered by the broker", RMS(CT_U64, rm_errors)},
+	{"bad_frames", false, "commands", "bad frames", SRV(frames_bad)},
+	{"objects", true, "handles", "objects", RMS(CT_UINT, objects)},
+	{"objects_loaded", true, "handles", "objects in the TPM", RMS(CT_UINT, objects_loaded)},
+	{"sessions", true, "handles", "sessions", RMS(CT_UINT, sessions)},
+	{"sessions_loaded", true, "handles", "sessions in the TPM", RMS(CT_UINT, sessions_loaded)},
+	{"abandoned", true, "handles", "abandoned", RMS(CT_UINT, abandoned)},
+	{"context_saves", false, "resource manager", "context saves", RMS(CT_U64, context_saves)},
+	{"context_loads", false, "resource manager", "loads", RMS(CT_U64, context_loads)},
+	{"flushes", false, "resource manager", "flushes", RMS(CT_U64, flushes)},
+	{"evictions", false, "resource manager", "evictions", RMS(CT_U64, evictions)},
+	{"retries", false, "resource manager", "retries", RMS(CT_U64, retries)},
+	{"resyncs", false, "resource manager", "resyncs", RMS(CT_U64, resyncs)},
+	{"takeovers", false, "resource manager", "take-overs", RMS(CT_U64, takeovers)},
+	{"abandoned_flushed", false, "resource manager", "abandoned flushed",
+	 RMS(CT_U64, abandoned_flushed)},
+	{"readpublic_cached", false, "resource manager", "ReadPublic from cache",
+	 RMS(CT_U64, cached)},
+	{"gap_refreshes", false, "sessions", "gap refreshes", RMS(CT_U64, gap_refreshes)},
+	{"sessions_evicted", false, "sessions", "evicted for others",
+	 RMS(CT_U64, sessions_evicted)},
+	{"sessions_lost", false, "sessions", "lost (context gap)", RMS(CT_U64, sessions_lost)},
+	{"session_waits", false, "sessions", "waited for a slot", RMS(CT_U64, session_waits)},
+	{"session_wait_timeouts", false, "sessions", "waited in vain",
+	 RMS(CT_U64, session_wait_timeouts)},
+	{"quota_refusals", false, "sessions", "quota refusals", RMS(CT_U64, quota_refusals)},
+	{"backoff_retries", false, "sessions", "warnings retried after a pause",
+	 RMS(CT_U64, backoff_retries)},
+	{"backend_errors", false, "backend", "errors", SCH(CT_U64, backend_errors)},
+	{"reconnects", false, "backend", "reconnects", SCH(CT_U64, reconnects)},
+	{"tpm_resets", false, "backend", "TPM resets", SCH(CT_U64, tpm_resets)},
+	{"cancels", false, "backend", "cancels", SCH(CT_U64, cancels)},
+	{"queued", false, "queue", "waiting", SCH(CT_UINT, queued)},
+	{"parked", false, "queue", "parked (waiting for a slot or a retry)", SCH(CT_UINT, parked)},
+	{"parks", false, "queue", "parks so far", SCH(CT_U64, parks)},
+	{"busy", false, "queue", "TPM busy", SCH(CT_BOOL, busy)},
+};
+
+/* One instance's (or the whole daemon's) figures, for the table to read. */
+struct snapshot {
+	unsigned conns_now;
+	struct server_stats srv;
+	struct sched_stats sched;
+	struct rm_stats rm;
+};
+
+static uint64_t
+ctr_value(const struct counter *k, const struct snapshot *s)
+{
+	const void *base = k->src == SRC_CONNS	  ? (const void *)&s->conns_now
+			   : k->src == SRC_SERVER ? (const void *)&s->srv
+			   : k->src == SRC_SCHED  ? (const void *)&s->sched
+						  : (const void *)&s->rm;
+	const uint8_t *p = (const uint8_t *)base + k->off;
+	uint64_t v64;
+	unsigned vu;
+	bool vb;
+
+	switch (k->type) {
+	case CT_U64:
+		memcpy(&v64, p, sizeof(v64));
+		return v64;
+	case CT_UINT:
+		memcpy(&vu, p, sizeof(vu));
+		return vu;
+	case CT_BOOL:
+		memcpy(&vb, p, sizeof(vb));
+		return vb;
+	}
+	return 0;
+}
+
+static void
+snapshot_instance(const struct tpm_instance *ti, struct snapshot *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->conns_now = ti->n_conns;
+	sched_get_stats(ti->sched, &s->sched);
+	rm_get_stats(ti->rm, &s->rm);
+}
+
+/* The daemon's totals: the server's own counters, every instance's summed. */
+static void
+snapshot_total(const struct server *srv, struct snapshot *t)
+{
+	memset(t, 0, sizeof(*t));
+	t->conns_now = srv->n_conns;
+	t->srv = srv->st;
+	for (size_t i = 0; i < srv->n_inst; i++) {
+		struct snapshot s;
+		snapshot_instance(srv->inst[i], &s);
+		for (size_t k = 0; k < ARRAY_SIZE(counters); k++) {
+			const struct counter *c = &counters[k];
+			uint8_t *p;
+			uint64_t v;
+
+			if (c->src == SRC_SERVER || c->src == SRC_CONNS)
+				continue;
+			p = (uint8_t *)(c->src == SRC_SCHED ? (void *)&t->sched : (void *)&t->rm) +
+			    c->off;
+			v = ctr_value(c, t) + ctr_value(c, &s);
+			if (c->type == CT_U64) {
+				memcpy(p, &v, sizeof(v));
+			} else if (c->type == CT_UINT) {
+				unsigned u = (unsigned)v;
+				memcpy(p, &u, sizeof(u));
+			} else {
+				bool b = v != 0;
+				memcpy(p, &b, sizeof(b));
+			}
+		}
+	}
+}
 
 static void
 json_str(FILE *f, const char *s)
@@ -32,134 +177,157 @@ json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* The table's rows of one section from s, as JSON members; server rows only if with_srv. */
+static void
+json_counters(FILE *f, const struct snapshot *s, bool handles, bool with_srv)
+{
+	const char *sep = "";
+
+	for (size_t k = 0; k < ARRAY_SIZE(counters); k++) {
+		const struct counter *c = &counters[k];
+		if (c->handles != handles || (c->src == SRC_SERVER && !with_srv))
+			continue;
+		if (c->type == CT_BOOL)
+			fprintf(f, "%s\"%s\": %s", sep, c->key, ctr_value(c, s) ? "true" : "false");
+		else
+			fprintf(f, "%s\"%s\": %llu", sep, c->key,
+				(unsigned long long)ctr_value(c, s));
+		sep = ", ";
+	}
+}
+
+static void
+json_tpm(FILE *f, const struct tpm_instance *ti)
+{
+	const struct tpm_caps *caps = &ti->caps;
+
+	fprintf(f,
+		"{\"max_command\": %u, \"transient_slots\": %u, "
+		"\"loaded_sessions\": %u, \"active_sessions_max\": %u, \"context_gap_max\": %u, "
+		"\"commands_supported\": %zu}",
+		caps->max_command, caps->transient_slots, caps->loaded_sessions,
+		caps->active_sessions_max, caps->context_gap_max, caps->n_cc);
+}
+
 static void
 status_json(struct server *srv, FILE *f)
 {
-	struct sched_stats ss;
-	struct rm_stats rs;
+	const struct tpm_instance *shared = srv->inst[0];
+	struct snapshot t;
 	struct conn *c;
 	bool first = true;
 
-	sched_get_stats(srv->sched, &ss);
-	rm_get_stats(srv->rm, &rs);
+	snapshot_total(srv, &t);
 	fprintf(f, "{\"pid\": %d, \"uptime_s\": %llu, \"backend\": ", (int)getpid(),
 		(unsigned long long)((now_ns() - srv->started_ns) / 1000000000u));
-	json_str(f, srv->be->desc);
-	fprintf(f,
-		", \"tpm\": {\"max_command\": %u, \"transient_slots\": %u, "
-		"\"loaded_sessions\": %u, \"active_sessions_max\": %u, \"context_gap_max\": %u, "
-		"\"commands_supported\": %zu}",
-		srv->caps.max_command, srv->caps.transient_slots, srv->caps.loaded_sessions,
-		srv->caps.active_sessions_max, srv->caps.context_gap_max, srv->caps.n_cc);
-	fprintf(f,
-		", \"counters\": {\"connections_now\": %u, \"connections_total\": %llu, "
-		"\"connections_refused\": %llu, \"commands\": %llu, \"tpm_commands\": %llu, "
-		"\"rm_errors\": %llu, \"bad_frames\": %llu, \"context_saves\": %llu, "
-		"\"context_loads\": %llu, \"flushes\": %llu, \"evictions\": %llu, "
-		"\"backend_errors\": %llu, \"reconnects\": %llu, \"tpm_resets\": %llu, "
-		"\"cancels\": %llu, \"queued\": %u, \"busy\": %s, "
-		"\"retries\": %llu, \"resyncs\": %llu, \"takeovers\": %llu, "
-		"\"abandoned_flushed\": %llu, \"readpublic_cached\": %llu",
-		srv->n_conns, (unsigned long long)srv->conns_total,
-		(unsigned long long)srv->conns_refused, (unsigned long long)ss.jobs,
-		(unsigned long long)ss.tpm_commands, (unsigned long long)rs.rm_errors,
-		(unsigned long long)srv->frames_bad, (unsigned long long)rs.context_saves,
-		(unsigned long long)rs.context_loads, (unsigned long long)rs.flushes,
-		(unsigned long long)rs.evictions, (unsigned long long)ss.backend_errors,
-		(unsigned long long)ss.reconnects, (unsigned long long)ss.tpm_resets,
-		(unsigned long long)ss.cancels, ss.queued, ss.busy ? "true" : "false",
-		(unsigned long long)rs.retries, (unsigned long long)rs.resyncs,
-		(unsigned long long)rs.takeovers, (unsigned long long)rs.abandoned_flushed,
-		(unsigned long long)rs.cached);
-	/* sessions at scale */
-	fprintf(f,
-		", \"gap_refreshes\": %llu, \"sessions_evicted\": %llu, \"sessions_lost\": %llu, "
-		"\"session_waits\": %llu, "
-		"\"session_wait_timeouts\": %llu, \"quota_refusals\": %llu, "
-		"\"backoff_retries\": %llu, \"parked\": %u, \"parks\": %llu}",
-		(unsigned long long)rs.gap_refreshes, (unsigned long long)rs.sessions_evicted,
-		(unsigned long long)rs.sessions_lost, (unsigned long long)rs.session_waits,
-		(unsigned long long)rs.session_wait_timeouts, (unsigned long long)rs.quota_refusals,
-		(unsigned long long)rs.backoff_retries, ss.parked, (unsigned long long)ss.parks);
-	fprintf(f,
-		", \"handles\": {\"objects\": %u, \"objects_loaded\": %u, \"sessions\": %u, "
-		"\"sessions_loaded\": %u, \"abandoned\": %u}, ",
-		rs.objects, rs.objects_loaded, rs.sessions, rs.sessions_loaded, rs.abandoned);
-	rm_describe_abandoned(srv->rm, f, true);
-	fputs(", \"connections\": [", f);
+	json_str(f, shared->be->desc);
+	fputs(", \"tpm\": ", f);
+	json_tpm(f, shared);
+	fputs(", \"counters\": {", f);
+	json_counters(f, &t, false, true);
+	fputs("}, \"handles\": {", f);
+	json_counters(f, &t, true, true);
+	fputs("}, ", f);
+	rm_describe_abandoned(shared->rm, f, true);
+	fputs(", \"instances\": [", f);
+	for (size_t i = 0; i < srv->n_inst; i++) {
+		const struct tpm_instance *ti = srv->inst[i];
+		struct snapshot s;
+
+		snapshot_instance(ti, &s);
+		fprintf(f, "%s{\"name\": ", i == 0 ? "" : ", ");
+		json_str(f, ti->name);
+		fputs(", \"backend\": ", f);
+		json_str(f, ti->be->desc);
+		fputs(", \"tpm\": ", f);
+		json_tpm(f, ti);
+		fputs(", \"counters\": {", f);
+		json_counters(f, &s, false, false);
+		fputs("}, \"handles\": {", f);
+		json_counters(f, &s, true, false);
+		fputs("}}", f);
+	}
+	fputs("], \"connections\": [", f);
 	TAILQ_FOREACH(c, &srv->conns, entry) {
 		fprintf(f,
-			"%s{\"id\": %llu, \"protocol\": \"%s\", \"pid\": %d, \"uid\": %d, "
-			"\"state\": \"%s\", \"commands\": %llu, ",
-			first ? "" : ", ", (unsigned long long)c->id, conn_proto_name(c->proto),
+			"%s{\"id\": %llu, \"protocol\": \"%s\", \"instance\": ",
+			first ? "" : ", ", (unsigned long long)c->id, c->fr->name);
+		json_str(f, c->inst->name);
+		fprintf(f, ", \"pid\": %d, \"uid\": %d, \"state\": \"%s\", \"commands\": %llu, ",
 			c->peer_known ? (int)c->peer.pid : -1, c->peer_known ? (int)c->peer.uid : -1,
-			conn_state_name(c->state), (unsigned long long)c->commands);
-		rm_conn_describe(srv->rm, c->rmc, f, true);
+			conn_state_name(c), (unsigned long long)c->commands);
+		rm_conn_describe(c->inst->rm, c->rmc, f, true);
 		fputc('}', f);
 		first = false;
 	}
 	fputs("]}\n", f);
 }
 
+/* The table as text: a line per group, "group: value words, value words". */
+static void
+text_counters(FILE *f, const struct snapshot *s, bool with_srv, const char *indent)
+{
+	const char *line = NULL;
+
+	for (size_t k = 0; k < ARRAY_SIZE(counters); k++) {
+		const struct counter *c = &counters[k];
+		uint64_t v;
+
+		if (c->src == SRC_SERVER && !with_srv)
+			continue;
+		if (line == NULL || strcmp(line, c->line) != 0) {
+			fprintf(f, "%s%s%s: ", line != NULL ? "\n" : "", indent, c->line);
+			line = c->line;
+		} else {
+			fputs(", ", f);
+		}
+		v = ctr_value(c, s);
+		if (c->type == CT_BOOL)
+			fprintf(f, "%s %s", c->label, v ? "yes" : "no");
+		else
+			fprintf(f, "%llu %s", (unsigned long long)v, c->label);
+	}
+	fputc('\n', f);
+}
+
 static void
 status_text(struct server *srv, FILE *f)
 {
-	struct sched_stats ss;
-	struct rm_stats rs;
+	const struct tpm_instance *shared = srv->inst[0];
+	struct snapshot t;
 	struct conn *c;
 
-	sched_get_stats(srv->sched, &ss);
-	rm_get_stats(srv->rm, &rs);
+	snapshot_total(srv, &t);
 	fprintf(f, "tpmbrokerd pid %d, up %llu s, backend %s\n", (int)getpid(),
-		(unsigned long long)((now_ns() - srv->started_ns) / 1000000000u), srv->be->desc);
+		(unsigned long long)((now_ns() - srv->started_ns) / 1000000000u),
+		shared->be->desc);
 	fprintf(f, "TPM: %u object slots, %u session slots, %u active sessions max, "
 		   "%zu commands\n",
-		srv->caps.transient_slots, srv->caps.loaded_sessions,
-		srv->caps.active_sessions_max, srv->caps.n_cc);
-	fprintf(f, "connections: %u now, %llu total, %llu refused\n", srv->n_conns,
-		(unsigned long long)srv->conns_total, (unsigned long long)srv->conns_refused);
-	fprintf(f,
-		"commands: %llu from clients, %llu to the TPM, %llu answered by the broker, "
-		"%llu bad frames\n",
-		(unsigned long long)ss.jobs, (unsigned long long)ss.tpm_commands,
-		(unsigned long long)rs.rm_errors, (unsigned long long)srv->frames_bad);
-	fprintf(f,
-		"handles: %u objects (%u in the TPM), %u sessions (%u in the TPM), "
-		"%u abandoned\n",
-		rs.objects, rs.objects_loaded, rs.sessions, rs.sessions_loaded, rs.abandoned);
-	fprintf(f,
-		"resource manager: %llu context saves, %llu loads, %llu flushes, %llu evictions, "
-		"%llu retries, %llu resyncs, %llu take-overs, %llu abandoned flushed, "
-		"%llu ReadPublic from cache\n",
-		(unsigned long long)rs.context_saves, (unsigned long long)rs.context_loads,
-		(unsigned long long)rs.flushes, (unsigned long long)rs.evictions,
-		(unsigned long long)rs.retries, (unsigned long long)rs.resyncs,
-		(unsigned long long)rs.takeovers, (unsigned long long)rs.abandoned_flushed,
-		(unsigned long long)rs.cached);
-	fprintf(f,
-		"sessions: %llu gap refreshes, %llu evicted for others, %llu lost (context gap), "
-		"%llu waited for a slot (%llu in vain), %llu quota refusals, %llu warnings "
-		"retried after a pause\n",
-		(unsigned long long)rs.gap_refreshes, (unsigned long long)rs.sessions_evicted,
-		(unsigned long long)rs.sessions_lost,
-		(unsigned long long)rs.session_waits, (unsigned long long)rs.session_wait_timeouts,
-		(unsigned long long)rs.quota_refusals, (unsigned long long)rs.backoff_retries);
-	rm_describe_abandoned(srv->rm, f, false);
+		shared->caps.transient_slots, shared->caps.loaded_sessions,
+		shared->caps.active_sessions_max, shared->caps.n_cc);
+	text_counters(f, &t, true, "");
+	rm_describe_abandoned(shared->rm, f, false);
 	fputc('\n', f);
-	fprintf(f, "backend: %llu errors, %llu reconnects, %llu TPM resets, %llu cancels\n",
-		(unsigned long long)ss.backend_errors, (unsigned long long)ss.reconnects,
-		(unsigned long long)ss.tpm_resets, (unsigned long long)ss.cancels);
-	fprintf(f, "queue: %u waiting, %u parked (waiting for a slot or a retry), %s\n", ss.queued,
-		ss.parked, ss.busy ? "TPM busy" : "TPM idle");
+	fprintf(f, "\ninstances: %zu\n", srv->n_inst);
+	for (size_t i = 0; i < srv->n_inst; i++) {
+		const struct tpm_instance *ti = srv->inst[i];
+		struct snapshot s;
+
+		snapshot_instance(ti, &s);
+		fprintf(f, "  %s: backend %s, %u connections\n", ti->name, ti->be->desc,
+			ti->n_conns);
+		if (srv->n_inst > 1)
+			text_counters(f, &s, false, "    ");
+	}
 	if (!TAILQ_EMPTY(&srv->conns))
-		fprintf(f, "\n%6s %-14s %7s %6s %-8s %9s  %s\n", "ID", "PROTOCOL", "PID", "UID",
-			"STATE", "COMMANDS", "HANDLES");
+		fprintf(f, "\n%6s %-14s %-8s %7s %6s %-8s %9s  %s\n", "ID", "PROTOCOL", "INSTANCE",
+			"PID", "UID", "STATE", "COMMANDS", "HANDLES");
 	TAILQ_FOREACH(c, &srv->conns, entry) {
-		fprintf(f, "%6llu %-14s %7d %6d %-8s %9llu  ", (unsigned long long)c->id,
-			conn_proto_name(c->proto), c->peer_known ? (int)c->peer.pid : -1,
-			c->peer_known ? (int)c->peer.uid : -1, conn_state_name(c->state),
+		fprintf(f, "%6llu %-14s %-8s %7d %6d %-8s %9llu  ", (unsigned long long)c->id,
+			c->fr->name, c->inst->name, c->peer_known ? (int)c->peer.pid : -1,
+			c->peer_known ? (int)c->peer.uid : -1, conn_state_name(c),
 			(unsigned long long)c->commands);
-		rm_conn_describe(srv->rm, c->rmc, f, false);
+		rm_conn_describe(c->inst->rm, c->rmc, f, false);
 		fputc('\n', f);
 	}
 }

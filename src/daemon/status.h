@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* status.h: the text and JSON answers to `tpmbroker status`. */
+/*
+ * status.h: the answers to `tpmbroker status`: text and JSON, both walking
+ * one table of counters (a counter added there appears in both).
+ */
 #ifndef TB_STATUS_H
 #define TB_STATUS_H
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * fuzz_frames: arbitrary bytes from a client, on the Unix (tpmbroker) and
- * the mssim frontends, through the real loop, conn, sched and rm over a
+ * the mssim frontends, through the real loop, framers, conn, instance, sched and rm over a
  * backend that answers every command.  Whatever the bytes, the daemon must
  * not crash, hang or leak, and must keep serving a well-behaved client.
  *
@@ -23,10 +23,12 @@
 #include "daemon/backend.h"
 #include "daemon/caps.h"
 #include "daemon/conn.h"
+#include "daemon/framer.h"
+#include "daemon/instance.h"
 #include "daemon/loop.h"
 #include "daemon/rm.h"
-#include "daemon/sched.h"
 #include "daemon/server.h"
+#include "daemon/status.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -54,8 +56,14 @@ fz_finish(struct backend *be, uint8_t *rsp, size_t cap, size_t *ret_len)
 	return 1;
 }
 
+static void
+fz_close(struct backend *be)
+{
+	(void)close(be->fd);
+}
+
 static const struct backend_ops fz_ops = {
-	.name = "fuzz", .submit = fz_submit, .finish = fz_finish,
+	.name = "fuzz", .submit = fz_submit, .finish = fz_finish, .close = fz_close,
 };
 
 static TPMA_CC fz_cc[] = {TPM2_CC_GetRandom, TPM2_CC_PCR_Extend | (1u << TPMA_CC_CHANDLES_SHIFT)};
@@ -68,13 +76,15 @@ pump(struct server *srv, int rounds)
 }
 
 static void
-run_one(const uint8_t *data, size_t size, enum conn_proto proto)
+run_one(const uint8_t *data, size_t size, const struct framer *fr)
 {
 	static char *argv[] = {"tpmbrokerd", "--socket", "none", NULL};
 	struct server srv;
-	struct backend be = {.ops = &fz_ops};
-	struct rm_params rp = {.caps = &srv.caps, .max_objects_per_conn = 4,
-			       .max_sessions_per_conn = 4};
+	struct backend *be = calloc(1, sizeof(*be));
+	struct instance_params ip = {.rm = {.max_objects_per_conn = 4, .max_sessions_per_conn = 4},
+				     .sched = {.backend_timeout_ms = 1000}};
+	struct tpm_caps caps = {.n_cc = 2, .max_command = TB_DEFAULT_MAX_MSG};
+	struct tpm_instance *ti;
 	struct conn *c, *good;
 	int sv[2], gv[2];
 	uint8_t buf[256], cmd[12];
@@ -86,19 +96,23 @@ run_one(const uint8_t *data, size_t size, enum conn_proto proto)
 		abort();
 	TAILQ_INIT(&srv.conns);
 	srv.uid = geteuid();
-	be.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	snprintf(be.desc, sizeof(be.desc), "fuzz");
-	srv.be = &be;
-	srv.caps.cc = fz_cc;
-	srv.caps.n_cc = 2;
-	srv.caps.max_command = TB_DEFAULT_MAX_MSG;
-	if (be.fd < 0 || loop_new(&srv.loop) < 0 || rm_new(&rp, &srv.rm) < 0 ||
-	    sched_new(&srv, &srv.sched) < 0)
+	srv.render_status = status_render;
+	caps.cc = malloc(sizeof(fz_cc));
+	if (be == NULL || caps.cc == NULL)
 		abort();
+	memcpy(caps.cc, fz_cc, sizeof(fz_cc));
+	be->ops = &fz_ops;
+	be->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	snprintf(be->desc, sizeof(be->desc), "fuzz");
+	if (be->fd < 0 || loop_new(&srv.loop) < 0 ||
+	    instance_new(srv.loop, "shared", be, &caps, &ip, &ti) < 0)
+		abort();
+	srv.inst[0] = ti;
+	srv.n_inst = 1;
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, gv) < 0 ||
 	    fcntl_nonblock(sv[0]) < 0 || fcntl_nonblock(gv[0]) < 0 || fcntl_nonblock(sv[1]) < 0 ||
-	    conn_new(&srv, sv[0], proto, &c) < 0 || conn_new(&srv, gv[0], PROTO_TB, &good) < 0)
+	    conn_new(&srv, ti, sv[0], fr, &c) < 0 || conn_new(&srv, ti, gv[0], &framer_tb, &good) < 0)
 		abort();
 	/* feed the bytes in chunks, draining whatever the daemon answers */
 	while (off < size) {
@@ -141,10 +155,8 @@ run_one(const uint8_t *data, size_t size, enum conn_proto proto)
 	while ((c = TAILQ_FIRST(&srv.conns)) != NULL)
 		conn_kill(c, "end");
 	pump(&srv, 4);
-	sched_free(srv.sched);
-	rm_free(srv.rm);
+	instance_free(ti);
 	loop_free(srv.loop);
-	close(be.fd);
 }
 
 int
@@ -154,7 +166,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	run_one(data + 1, size - 1,
-		data[0] % 3 == 0 ? PROTO_TB : data[0] % 3 == 1 ? PROTO_MSSIM_TPM : PROTO_MSSIM_PLATFORM);
+		data[0] % 3 == 0   ? &framer_tb
+		: data[0] % 3 == 1 ? &framer_mssim_tpm
+				   : &framer_mssim_platform);
 	return 0;
 }
 

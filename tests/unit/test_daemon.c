@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_daemon.c: the frontends and the scheduler, end to end inside one
- * process: real loop, conn, sched and rm over a scripted fake backend, with
- * clients on socketpairs.  Framing, validation answers, fairness, cancel,
- * the mssim protocol, and clients that misbehave.
+ * process: real loop, conn, instance, sched and rm over scripted fake
+ * backends, with clients on socketpairs.  Framing, validation answers,
+ * fairness, cancel, the mssim protocol, clients that misbehave, and two
+ * TPM instances in one daemon.
  */
 #include <errno.h>
 #include <poll.h>
@@ -26,10 +27,13 @@
 #include "daemon/backend.h"
 #include "daemon/caps.h"
 #include "daemon/conn.h"
+#include "daemon/framer.h"
+#include "daemon/instance.h"
 #include "daemon/loop.h"
 #include "daemon/rm.h"
 #include "daemon/sched.h"
 #include "daemon/server.h"
+#include "daemon/status.h"
 
 /* ---- a fake backend: answers GetRandom with the requested count echoed ---- */
 
@@ -43,9 +47,11 @@ struct fake {
 	uint16_t log[LOG_MAX];  /* bytesRequested of each GetRandom seen */
 	size_t n_log;
 	unsigned cancels;
+	uint8_t fill;           /* the random bytes it answers: tells TPMs apart */
 };
 
-static struct fake fake;
+/* the shared instance's TPM; the two-instance test adds fake2 */
+static struct fake fake, fake2;
 
 static int
 fake_open(struct backend *be, const char *args)
@@ -59,15 +65,16 @@ fake_open(struct backend *be, const char *args)
 static int
 fake_submit(struct backend *be, const uint8_t *cmd, size_t len, uint8_t locality)
 {
+	struct fake *f = be->priv;
 	uint64_t one = 1;
 
 	(void)locality;
-	memcpy(fake.cmd, cmd, len);
-	fake.cmd_len = len;
-	fake.pending = true;
-	if (get_be32(cmd + 6) == TPM2_CC_GetRandom && fake.n_log < LOG_MAX)
-		fake.log[fake.n_log++] = get_be16(cmd + 10);
-	if (!fake.hold && write(be->fd, &one, sizeof(one)) != sizeof(one))
+	memcpy(f->cmd, cmd, len);
+	f->cmd_len = len;
+	f->pending = true;
+	if (get_be32(cmd + 6) == TPM2_CC_GetRandom && f->n_log < LOG_MAX)
+		f->log[f->n_log++] = get_be16(cmd + 10);
+	if (!f->hold && write(be->fd, &one, sizeof(one)) != sizeof(one))
 		return -EIO;
 	return 0;
 }
@@ -75,26 +82,28 @@ fake_submit(struct backend *be, const uint8_t *cmd, size_t len, uint8_t locality
 static void
 fake_release(struct backend *be)
 {
+	struct fake *f = be->priv;
 	uint64_t one = 1;
 
-	fake.hold = false;
+	f->hold = false;
 	assert_int_equal(write(be->fd, &one, sizeof(one)), sizeof(one));
 }
 
 static int
 fake_finish(struct backend *be, uint8_t *rsp, size_t cap, size_t *ret_len)
 {
+	struct fake *f = be->priv;
 	uint64_t v;
-	uint16_t n = get_be16(fake.cmd + 10);
+	uint16_t n = get_be16(f->cmd + 10);
 
 	if (read(be->fd, &v, sizeof(v)) != sizeof(v))
 		return 0;
-	assert_true(fake.pending);
-	fake.pending = false;
+	assert_true(f->pending);
+	f->pending = false;
 	assert_true(cap >= 12u + n);
 	wire_hdr_put(rsp, TPM2_ST_NO_SESSIONS, 12u + n, TPM2_RC_SUCCESS);
 	put_be16(rsp + 10, n);
-	memset(rsp + 12, 0xab, n);
+	memset(rsp + 12, f->fill, n);
 	*ret_len = 12u + n;
 	return 1;
 }
@@ -102,8 +111,9 @@ fake_finish(struct backend *be, uint8_t *rsp, size_t cap, size_t *ret_len)
 static int
 fake_cancel(struct backend *be)
 {
-	(void)be;
-	fake.cancels++;
+	struct fake *f = be->priv;
+
+	f->cancels++;
 	return 0;
 }
 
@@ -129,29 +139,46 @@ static TPMA_CC cc_table[] = {
 	TPM2_CC_GetRandom, /* cHandles 0 */
 };
 
+/* A TPM instance on a fake backend whose state is f. */
+static struct tpm_instance *
+fake_instance(const char *name, struct fake *f, uint8_t fill)
+{
+	struct instance_params ip = {
+		.rm = {.max_objects_per_conn = 8, .max_sessions_per_conn = 8},
+		.sched = {.backend_timeout_ms = srv.cfg.backend_timeout_ms},
+	};
+	struct backend *be = calloc(1, sizeof(*be));
+	struct tpm_caps caps = {.n_cc = ARRAY_SIZE(cc_table), .max_command = TB_DEFAULT_MAX_MSG};
+	struct tpm_instance *ti;
+
+	memset(f, 0, sizeof(*f));
+	f->fill = fill;
+	assert_non_null(be);
+	be->ops = &fake_ops;
+	be->priv = f;
+	assert_int_equal(fake_open(be, ""), 0);
+	caps.cc = malloc(sizeof(cc_table));
+	assert_non_null(caps.cc);
+	memcpy(caps.cc, cc_table, sizeof(cc_table));
+	assert_int_equal(instance_new(srv.loop, name, be, &caps, &ip, &ti), 0);
+	return ti;
+}
+
 static int
 setup(void **state)
 {
 	char *argv[] = {"tpmbrokerd", "--socket", "none", NULL};
-	struct rm_params rp = {.caps = &srv.caps, .max_objects_per_conn = 8,
-			       .max_sessions_per_conn = 8};
 
 	(void)state;
 	memset(&srv, 0, sizeof(srv));
-	memset(&fake, 0, sizeof(fake));
 	optind = 0;
 	assert_int_equal(cfg_parse(3, argv, &srv.cfg), 0);
 	TAILQ_INIT(&srv.conns);
 	srv.uid = geteuid();
+	srv.render_status = status_render;
 	assert_int_equal(loop_new(&srv.loop), 0);
-	srv.be = calloc(1, sizeof(*srv.be));
-	srv.be->ops = &fake_ops;
-	assert_int_equal(fake_open(srv.be, ""), 0);
-	srv.caps.cc = cc_table;
-	srv.caps.n_cc = ARRAY_SIZE(cc_table);
-	srv.caps.max_command = TB_DEFAULT_MAX_MSG;
-	assert_int_equal(rm_new(&rp, &srv.rm), 0);
-	assert_int_equal(sched_new(&srv, &srv.sched), 0);
+	srv.inst[0] = fake_instance("shared", &fake, 0xab);
+	srv.n_inst = 1;
 	return 0;
 }
 
@@ -165,25 +192,29 @@ teardown(void **state)
 		conn_kill(c, "test end");
 	for (int i = 0; i < 10; i++)
 		(void)loop_run_once(srv.loop, 0);
-	sched_free(srv.sched);
-	rm_free(srv.rm);
-	fake_close(srv.be);
-	free(srv.be);
+	for (size_t i = 0; i < srv.n_inst; i++)
+		instance_free(srv.inst[i]);
 	loop_free(srv.loop);
 	return 0;
 }
 
-/* A client: returns its socket; the daemon side becomes a conn. */
+/* A client of instance ti: returns its socket; the daemon side becomes a conn. */
 static int
-client(enum conn_proto proto)
+client_of(struct tpm_instance *ti, const struct framer *fr)
 {
 	int sv[2];
 	struct conn *c;
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	assert_int_equal(fcntl_nonblock(sv[0]), 0);
-	assert_int_equal(conn_new(&srv, sv[0], proto, &c), 0);
+	assert_int_equal(conn_new(&srv, ti, sv[0], fr, &c), 0);
 	return sv[1];
+}
+
+static int
+client(const struct framer *fr)
+{
+	return client_of(srv.inst[0], fr);
 }
 
 static void
@@ -276,7 +307,7 @@ peer_closed(int fd)
 static void
 test_getrandom_roundtrip(void **state)
 {
-	int fd = client(PROTO_TB);
+	int fd = client(&framer_tb);
 	uint8_t cmd[12], rsp[64], type;
 	size_t n;
 
@@ -293,7 +324,7 @@ test_getrandom_roundtrip(void **state)
 static void
 test_malformed_keep_connection(void **state)
 {
-	int fd = client(PROTO_TB), other = client(PROTO_TB);
+	int fd = client(&framer_tb), other = client(&framer_tb);
 	uint8_t cmd[64];
 
 	(void)state;
@@ -327,7 +358,7 @@ test_malformed_keep_connection(void **state)
 static void
 test_framing_lost_closes(void **state)
 {
-	int fd = client(PROTO_TB), other = client(PROTO_TB);
+	int fd = client(&framer_tb), other = client(&framer_tb);
 	uint8_t hdr[TB_PROTO_HDR_SIZE], rsp[64], cmd[12], type;
 	struct tb_msg_hdr h = {.version = TB_PROTO_VERSION, .type = TB_MSG_COMMAND,
 			       .len = TB_PROTO_MAX_PAYLOAD + 1};
@@ -340,7 +371,7 @@ test_framing_lost_closes(void **state)
 	assert_true(peer_closed(fd));
 	close(fd);
 
-	fd = client(PROTO_TB);
+	fd = client(&framer_tb);
 	h = (struct tb_msg_hdr){.version = 7, .type = TB_MSG_COMMAND, .len = 12};
 	tb_hdr_pack(hdr, &h);
 	assert_int_equal(write_all(fd, hdr, sizeof(hdr)), 0);
@@ -361,7 +392,7 @@ test_fair_turns(void **state)
 
 	(void)state;
 	for (int i = 0; i < 3; i++)
-		fds[i] = client(PROTO_TB);
+		fds[i] = client(&framer_tb);
 	/* client 0 pipelines 6 commands before the others send 2 each */
 	for (int k = 0; k < 6; k++)
 		send_frame(fds[0], TB_MSG_COMMAND, cmd, getrandom_cmd(cmd, 1));
@@ -390,7 +421,7 @@ test_fair_turns(void **state)
 static void
 test_cancel_queued(void **state)
 {
-	int a = client(PROTO_TB), b = client(PROTO_TB);
+	int a = client(&framer_tb), b = client(&framer_tb);
 	uint8_t cmd[12], rsp[64], type;
 	size_t n;
 
@@ -408,7 +439,7 @@ test_cancel_queued(void **state)
 	send_frame(a, TB_MSG_CANCEL, NULL, 0);
 	pump(3);
 	assert_int_equal(fake.cancels, 1);
-	fake_release(srv.be);
+	fake_release(srv.inst[0]->be);
 	n = recv_frame(a, &type, rsp, sizeof(rsp));
 	assert_int_equal(wire_response_rc(rsp, n), 0);
 	assert_int_equal(fake.n_log, 1);
@@ -419,7 +450,7 @@ test_cancel_queued(void **state)
 static void
 test_client_gone_midway(void **state)
 {
-	int a = client(PROTO_TB), b = client(PROTO_TB), c = client(PROTO_TB);
+	int a = client(&framer_tb), b = client(&framer_tb), c = client(&framer_tb);
 	uint8_t cmd[12], half[TB_PROTO_HDR_SIZE + 12];
 	struct tb_msg_hdr h = {.version = TB_PROTO_VERSION, .type = TB_MSG_COMMAND, .len = 12};
 
@@ -436,7 +467,7 @@ test_client_gone_midway(void **state)
 	pump(3);
 	close(b);
 	pump(3);
-	fake_release(srv.be);
+	fake_release(srv.inst[0]->be);
 	pump(3);
 	/* c is served */
 	assert_int_equal(roundtrip_rc(c, cmd, getrandom_cmd(cmd, 3)), 0);
@@ -447,7 +478,7 @@ test_client_gone_midway(void **state)
 static void
 test_status(void **state)
 {
-	int fd = client(PROTO_TB);
+	int fd = client(&framer_tb);
 	uint8_t rsp[TB_BUF_MAX], type, hdr[TB_PROTO_HDR_SIZE];
 	struct tb_msg_hdr h = {.version = TB_PROTO_VERSION, .type = TB_MSG_STATUS,
 			       .flags = TB_STATUS_FLAG_JSON};
@@ -468,7 +499,7 @@ test_status(void **state)
 static void
 test_mssim(void **state)
 {
-	int fd = client(PROTO_MSSIM_TPM), plat = client(PROTO_MSSIM_PLATFORM);
+	int fd = client(&framer_mssim_tpm), plat = client(&framer_mssim_platform);
 	uint8_t buf[64], rsp[64];
 	size_t got = 0;
 
@@ -539,6 +570,95 @@ test_mssim(void **state)
 	close(plat);
 }
 
+/* Receive a GetRandom answer on fd: its byte count and fill byte. */
+static void
+recv_random(int fd, uint16_t *n, uint8_t *fill)
+{
+	uint8_t rsp[64], type;
+	size_t len = recv_frame(fd, &type, rsp, sizeof(rsp));
+
+	assert_int_equal(type, TB_MSG_RESPONSE);
+	assert_int_equal(wire_response_rc(rsp, len), 0);
+	*n = get_be16(rsp + 10);
+	assert_int_equal(len, 12u + *n);
+	*fill = *n > 0 ? rsp[12] : 0;
+	for (uint16_t i = 0; i < *n; i++)
+		assert_int_equal(rsp[12 + i], *fill);
+}
+
+/*
+ * Two instances in one daemon: a client sees only its own instance's TPM;
+ * one TPM held busy does not hold up the other; within each instance the
+ * turns stay round robin; and a client's close flushes on its own instance.
+ */
+static void
+test_two_instances(void **state)
+{
+	struct tpm_instance *priv;
+	int a[2], b[2];
+	uint8_t cmd[12], fill;
+	uint16_t n;
+	struct sched_stats sa, sb;
+
+	(void)state;
+	priv = fake_instance("private", &fake2, 0xcd);
+	srv.inst[srv.n_inst++] = priv;
+	for (int i = 0; i < 2; i++) {
+		a[i] = client(&framer_tb);
+		b[i] = client_of(priv, &framer_tb);
+	}
+	/* the shared TPM is busy with a[0]'s command; a[1] waits behind it */
+	fake.hold = true;
+	send_frame(a[0], TB_MSG_COMMAND, cmd, getrandom_cmd(cmd, 10));
+	pump(3);
+	send_frame(a[1], TB_MSG_COMMAND, cmd, getrandom_cmd(cmd, 11));
+	pump(3);
+	/* meanwhile the private instance serves its clients, fairly */
+	for (int k = 0; k < 4; k++)
+		send_frame(b[0], TB_MSG_COMMAND, cmd, getrandom_cmd(cmd, 20));
+	for (int k = 0; k < 2; k++)
+		send_frame(b[1], TB_MSG_COMMAND, cmd, getrandom_cmd(cmd, 21));
+	for (int i = 0; i < 2; i++)
+		for (int k = 0; k < (i == 0 ? 4 : 2); k++) {
+			recv_random(b[i], &n, &fill);
+			assert_int_equal(n, 20 + i);
+			assert_int_equal(fill, 0xcd);
+		}
+	assert_int_equal(fake2.n_log, 6);
+	for (size_t j = 1; j < 4; j++)
+		assert_int_not_equal(fake2.log[j], fake2.log[j - 1]);
+	/* the shared TPM saw nothing of them, and still holds a[0]'s command */
+	assert_int_equal(fake.n_log, 1);
+	assert_int_equal(fake.log[0], 10);
+	sched_get_stats(srv.inst[0]->sched, &sa);
+	sched_get_stats(priv->sched, &sb);
+	assert_true(sa.busy);
+	assert_int_equal(sa.queued, 1);
+	assert_false(sb.busy);
+	assert_int_equal(sb.jobs, 6);
+	assert_int_equal(priv->n_conns, 2);
+	assert_int_equal(srv.inst[0]->n_conns, 2);
+	/* released: the shared TPM's clients get their answers, from their TPM */
+	fake_release(srv.inst[0]->be);
+	for (int i = 0; i < 2; i++) {
+		recv_random(a[i], &n, &fill);
+		assert_int_equal(n, 10 + i);
+		assert_int_equal(fill, 0xab);
+	}
+	assert_int_equal(fake.n_log, 2);
+	assert_int_equal(fake2.n_log, 6);
+	/* a private client leaves: counted off its own instance only */
+	close(b[1]);
+	pump(5);
+	assert_int_equal(priv->n_conns, 1);
+	assert_int_equal(srv.inst[0]->n_conns, 2);
+	sched_get_stats(srv.inst[0]->sched, &sa);
+	assert_int_equal(sa.jobs, 2);
+	for (int i = 0; i < 2; i++)
+		close(a[i]);
+	close(b[0]);
+}
+
 int
 main(void)
 {
@@ -551,6 +671,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_client_gone_midway, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mssim, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_two_instances, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,86 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * job.h: the unit a TPM instance's scheduler runs.  A job is one TPM
+ * command's worth of work for somebody: a client's command (the connection
+ * embeds its job), the clean-up of a connection that closed (the same
+ * embedded job, reused), or the daemon's own work (a Startup after a TPM
+ * reset; later: a log-first extend, a supervisor's state save).  The
+ * scheduler knows jobs only; whose job it is matters to it only through
+ * the done callback.
+ *
+ * job state   event                              next      who
+ * IDLE        sched_submit()/sched_submit_first  QUEUED    the owner
+ * QUEUED      its turn                           RUNNING   sched
+ * QUEUED      sched_cancel() / sched_forget()    IDLE      the owner
+ * RUNNING     the RM says wait (RM_WAIT)         PARKED    sched (unless orphaned: done)
+ * PARKED      its deadline, or a slot freed      QUEUED    sched (ahead of the others,
+ *                                                           oldest first)
+ * PARKED      sched_cancel() / sched_forget()    IDLE      the owner
+ * RUNNING     the RM is done (RM_DONE), or fails IDLE      sched, then done(job, r)
+ *
+ * done() is the scheduler's last touch of the job: the owner may submit it
+ * again (its next command, or its close) or free it from there.
+ */
+#ifndef TB_JOB_H
+#define TB_JOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+struct rm_conn;
+
+enum job_kind {
+	JOB_COMMAND,  /* a client's TPM command, through the RM (rm_begin) */
+	JOB_CLOSE,    /* release what a closed connection held (rm_close) */
+	JOB_INTERNAL, /* the daemon's own: RM housekeeping, then cmd as is (rm_begin_internal) */
+};
+
+enum job_state {
+	JOB_IDLE,
+	JOB_QUEUED,
+	JOB_PARKED,
+	JOB_RUNNING,
+};
+
+struct job;
+/*
+ * The job is over.  r == 0: for a command, rsp_len bytes of response are in
+ * rsp; r < 0: an internal failure (the RM's or the backend's), nothing in
+ * rsp; -ECANCELED: its owner left (orphaned) before it could finish.
+ */
+typedef void (*job_done_fn)(struct job *j, int r);
+
+struct job {
+	enum job_kind kind;
+	enum job_state state;       /* written by the scheduler only */
+	struct rm_conn *rmc;        /* whose handles; NULL for JOB_INTERNAL; not owned */
+	uint64_t owner_id;          /* for logs: the connection's id, 0 the daemon */
+	uint8_t *cmd;               /* the command; the RM may rewrite handles; not owned */
+	size_t cmd_len;
+	uint8_t *rsp;               /* where the response goes; not owned */
+	size_t rsp_cap;
+	size_t rsp_len;             /* set before done(j, 0) */
+	uint8_t locality;           /* of a JOB_COMMAND */
+	bool orphaned;              /* its owner left while it ran: nobody wants the answer */
+	/* a command that had to wait (RM_WAIT): kept across its runs */
+	uint64_t park_ns;           /* it first waited (the RM's clock); 0: never */
+	uint64_t wake_ns;           /* parked: run it again by then */
+	unsigned backoffs;          /* TPM warnings retried so far */
+	bool wake_on_slot;          /* parked: a freed session slot wakes it */
+	TAILQ_ENTRY(job) q_entry;   /* the run queue or the parked list */
+	job_done_fn done;
+	void *data;                 /* the owner; not owned */
+};
+
+static inline void
+job_init(struct job *j, enum job_kind kind, job_done_fn done, void *data)
+{
+	*j = (struct job){.kind = kind, .state = JOB_IDLE, .done = done, .data = data};
+}
+
+/* "queued", "parked", "running" or "idle": for status. */
+const char *job_state_name(enum job_state s);
+
+#endif
