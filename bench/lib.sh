@@ -52,14 +52,26 @@ OWN_PIDS=()
 stop_pid() { # PID: TERM, up to 10 s, then KILL; works for non-children too
 	local pid=$1
 	[ -n "$pid" ] || return 0
-	kill -TERM "$pid" 2>/dev/null || return 0
-	for _ in $(seq 100); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -KILL "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
+	if kill -TERM "$pid" 2>/dev/null; then
+		for _ in $(seq 100); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	fi
+	forget_pid "$pid"
 	return 0
+}
+
+# A stopped process leaves OWN_PIDS: its number may be reused by someone
+# else's process before cleanup runs (bench/ab.sh starts dozens of daemons).
+forget_pid() { # PID
+	local p keep=()
+	for p in "${OWN_PIDS[@]}"; do
+		[ "$p" = "$1" ] || keep+=("$p")
+	done
+	OWN_PIDS=("${keep[@]}")
 }
 
 cleanup() {
