@@ -172,8 +172,8 @@ report() {
 		"parentheses; CPU from the median run; A's build $BUILD_SECS s, the runs $RUN_SECS s"
 	echo
 	echo "CPU: the daemon's µs per completed command (on libtpms it includes the TPM's work)." \
-		"B/A per pair: the lowest and highest ratio of the runs made side by side; a B/A" \
-		"inside that spread is noise."
+		"B/A per pair: the lowest and highest ratio of the runs made side by side; while" \
+		"that range holds 1.00, this run does not tell A and B apart."
 	echo
 	echo "| cell | A cmd/s | B cmd/s | B/A | B/A per pair | A CPU µs/cmd | B CPU µs/cmd | errors A / B |"
 	echo "|---|---:|---:|---:|---:|---:|---:|---:|"
