@@ -11,8 +11,10 @@ MSSIM_PORT ?= 2321
 # empty: the daemon's default (/run/tpmbroker/tpmbroker.sock as root)
 SOCKET     ?=
 ARGS       ?=
+# make bench-ab: the git revision to compare with (the previous release)
+BASE       ?=
 
-.PHONY: all deps build build-asan install run check test bench clean help
+.PHONY: all deps build build-asan install run check test bench bench-ab bench-ab-base clean help
 
 all: build
 
@@ -28,6 +30,10 @@ help:
 	@echo "make check       deps, both builds, every test suite in both;"
 	@echo "                 ends with 'N passed, N failed'"
 	@echo "make bench       benchmarks: direct swtpm vs tpmbroker vs tpm2-abrmd"
+	@echo "make bench-ab BASE=REV"
+	@echo "                 A/B of tpmbrokerd of REV (built in a temporary worktree)"
+	@echo "                 and of this tree on one swtpm: pass-through and holder"
+	@echo "                 cells, interleaved; BENCH_QUICK=1 for a 2-minute run"
 	@echo "make install     install into /usr/local (plugin, daemon, CLI, header)"
 	@echo "make clean       remove $(BUILD)/ and $(ASAN_BUILD)/"
 
@@ -81,6 +87,17 @@ test: check
 
 bench: build
 	@bench/run.sh $(BUILD)
+
+# BASE is checked before the build, not after it
+bench-ab: bench-ab-base build
+	@bench/ab.sh $(BUILD) $(BASE)
+
+bench-ab-base:
+	@if [ -z "$(BASE)" ]; then \
+		echo "make bench-ab: BASE=<git rev> is required: the previous release to compare" \
+			"with, e.g. make bench-ab BASE=HEAD~3" >&2; \
+		exit 2; \
+	fi
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
