@@ -175,11 +175,10 @@ conn_send(struct conn *c, size_t rsp_len)
 	conn_start_write(c, c->fr->wrap(c->out, rsp_len));
 }
 
-/* Answer with a bare RM-layer TPM error, without the TPM. */
+/* Answer with a bare TPM response code, without the TPM. */
 static void
 conn_send_rc(struct conn *c, uint32_t rc)
 {
-	c->srv->st.frames_bad++;
 	if (c->state == CONN_BUSY) {
 		/*
 		 * A broken frame behind a command still in progress: an answer
@@ -190,6 +189,7 @@ conn_send_rc(struct conn *c, uint32_t rc)
 		return;
 	}
 	log_debug("conn %llu: answering 0x%08x", (unsigned long long)c->id, rc);
+	c->srv->st.broker_answers++;
 	conn_send(c, wire_rc_response(conn_rsp_buf(c), TB_BUF_MAX, rc));
 }
 
@@ -225,6 +225,8 @@ conn_job_done(struct job *j, int r)
 		log_errno(LOG_LVL_WARN, -r, "conn %llu: resource manager", (unsigned long long)c->id);
 		j->rsp_len = wire_rc_response(j->rsp, j->rsp_cap, TB_RM_RC(TPM2_RC_FAILURE));
 	}
+	if (!j->reached_tpm)
+		c->srv->st.broker_answers++;
 	c->commands++;
 	c->cancelled = false;
 	conn_send(c, j->rsp_len);
@@ -286,6 +288,7 @@ conn_command_ready(struct conn *c, uint8_t locality)
 	rc = wire_check_command(c->cmd, c->cmd_len, c->inst->caps.max_command, &h);
 	conn_reset_input(c);
 	if (rc != 0) {
+		c->srv->st.frames_bad++;
 		conn_send_rc(c, TB_RM_RC(rc));
 		return;
 	}
@@ -314,6 +317,7 @@ conn_status(struct conn *c, bool json)
 
 	if (!c->peer_known || (c->peer.uid != 0 && c->peer.uid != srv->uid) ||
 	    c->fr->wrap_status == NULL || srv->render_status == NULL) {
+		srv->st.status_denied++;
 		conn_send_rc(c, TB_RC_DENIED);
 		return;
 	}
@@ -395,6 +399,7 @@ conn_header(struct conn *c)
 		return;
 	case FRAME_ERROR:
 		conn_reset_input(c);
+		c->srv->st.frames_bad++;
 		if (f.close)
 			c->close_after_write = true;
 		conn_send_rc(c, f.rc);

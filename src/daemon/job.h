@@ -64,6 +64,8 @@ struct job {
 	size_t rsp_len;             /* set before done(j, 0) */
 	uint8_t locality;           /* of a JOB_COMMAND */
 	bool orphaned;              /* its owner left while it ran: nobody wants the answer */
+	bool reached_tpm;           /* the command itself was sent to the TPM (not answered
+				     * by the broker alone) */
 	/* a command that had to wait (RM_WAIT): kept across its runs */
 	uint64_t park_ns;           /* it first waited (the RM's clock); 0: never */
 	uint64_t wake_ns;           /* parked: run it again by then */

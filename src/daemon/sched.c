@@ -326,6 +326,8 @@ sched_send(struct sched *s)
 		return r;
 	s->waiting = true;
 	s->st.tpm_commands++;
+	if (s->step.client_cmd)
+		s->cur->reached_tpm = true;
 	loop_timer_arm(s->loop, &s->be_timer,
 		       (uint64_t)s->p.backend_timeout_ms * 1000000u, sched_timeout, s);
 	return 0;
@@ -424,6 +426,7 @@ sched_start(struct sched *s, struct job *j)
 	s->st.queued--;
 	s->cur = j;
 	j->state = JOB_RUNNING;
+	j->reached_tpm = false;
 	s->reconnected = false;
 	memset(&s->step, 0, sizeof(s->step));
 	s->step.rsp = j->rsp != NULL ? j->rsp : s->scratch;

@@ -26,8 +26,10 @@ TAILQ_HEAD(conn_list, conn);
 
 struct server_stats {
 	uint64_t conns_total;
-	uint64_t conns_refused; /* over --max-connections */
-	uint64_t frames_bad;    /* malformed frames/commands answered by the broker */
+	uint64_t conns_refused;  /* over --max-connections */
+	uint64_t frames_bad;     /* malformed frames and commands */
+	uint64_t broker_answers; /* TPM-format answers the broker made instead of the TPM */
+	uint64_t status_denied;  /* status requests refused (not root, not the daemon's uid) */
 };
 
 struct server {

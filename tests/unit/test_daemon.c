@@ -135,8 +135,10 @@ static const struct backend_ops fake_ops = {
 /* ---- a server around it ---- */
 
 static struct server srv;
-static TPMA_CC cc_table[] = {
-	TPM2_CC_GetRandom, /* cHandles 0 */
+static TPMA_CC cc_table[] = { /* sorted by command code; cHandles 0 */
+	TPM2_CC_Startup,
+	TPM2_CC_Shutdown,
+	TPM2_CC_GetRandom,
 };
 
 /* A TPM instance on a fake backend whose state is f. */
@@ -570,6 +572,156 @@ test_mssim(void **state)
 	close(plat);
 }
 
+/* ---- status counters: each event moves exactly its counters ---- */
+
+#define MAX_CTRS 64
+
+struct ctrs {
+	char key[MAX_CTRS][40];
+	uint64_t val[MAX_CTRS];
+	size_t n;
+};
+
+/* The daemon's "counters" object, as key/value pairs (true/false as 1/0). */
+static void
+read_counters(struct ctrs *out)
+{
+	char *text = NULL, *p, *end;
+	size_t len = 0;
+
+	assert_int_equal(status_render(&srv, true, &text, &len), 0);
+	p = strstr(text, "\"counters\": {");
+	assert_non_null(p);
+	p += strlen("\"counters\": {");
+	end = strchr(p, '}');
+	assert_non_null(end);
+	out->n = 0;
+	while (p < end) {
+		char *q = strchr(p, '"'), *k;
+		if (q == NULL || q > end)
+			break;
+		k = q + 1;
+		q = strchr(k, '"');
+		assert_true(out->n < MAX_CTRS && (size_t)(q - k) < sizeof(out->key[0]));
+		memcpy(out->key[out->n], k, (size_t)(q - k));
+		out->key[out->n][q - k] = '\0';
+		p = q + 3; /* '": ' */
+		if (strncmp(p, "true", 4) == 0)
+			out->val[out->n] = 1;
+		else if (strncmp(p, "false", 5) == 0)
+			out->val[out->n] = 0;
+		else
+			out->val[out->n] = strtoull(p, NULL, 10);
+		out->n++;
+		p = strchr(p, ',');
+		if (p == NULL)
+			break;
+	}
+	free(text);
+	assert_true(out->n > 20);
+}
+
+/*
+ * Between a and b, exactly the counters named in moved (NULL-terminated)
+ * went up by one ("-name": down by one, a gauge).
+ */
+static void
+assert_moved(const struct ctrs *a, const struct ctrs *b, const char *const *moved)
+{
+	assert_int_equal(a->n, b->n);
+	for (size_t i = 0; i < a->n; i++) {
+		uint64_t want = a->val[i];
+		assert_string_equal(a->key[i], b->key[i]);
+		for (size_t m = 0; moved[m] != NULL; m++) {
+			if (strcmp(moved[m], a->key[i]) == 0)
+				want++;
+			else if (moved[m][0] == '-' && strcmp(moved[m] + 1, a->key[i]) == 0)
+				want--;
+		}
+		if (b->val[i] != want)
+			fail_msg("counter %s: %llu -> %llu, expected %llu", a->key[i],
+				 (unsigned long long)a->val[i], (unsigned long long)b->val[i],
+				 (unsigned long long)want);
+	}
+}
+
+static void
+test_status_counters(void **state)
+{
+	static const char *const cmd_only[] = {"commands", "broker_answers", NULL};
+	static const char *const unknown[] = {"commands", "broker_answers", "rm_errors", NULL};
+	static const char *const malformed[] = {"bad_frames", "broker_answers", NULL};
+	static const char *const cancel[] = {"cancels", "broker_answers", "-queued", NULL};
+	static const char *const denied[] = {"status_denied", "broker_answers", NULL};
+	static const char *const to_tpm[] = {"commands", "tpm_commands", NULL};
+	struct conn *other = NULL, *c;
+	struct ctrs a, b;
+	uint8_t cmd[64], rsp[TB_BUF_MAX], type;
+	uint8_t hdr[TB_PROTO_HDR_SIZE];
+	struct tb_msg_hdr sh = {.version = TB_PROTO_VERSION, .type = TB_MSG_STATUS};
+	int fd = client(&framer_tb), busy = client(&framer_tb), nosy = client(&framer_tb);
+	size_t n;
+
+	(void)state;
+	/* Startup and Shutdown: answered by the broker, never sent to the TPM */
+	read_counters(&a);
+	wire_hdr_put(cmd, TPM2_ST_NO_SESSIONS, 12, TPM2_CC_Startup);
+	put_be16(cmd + 10, TPM2_SU_CLEAR);
+	assert_int_equal(roundtrip_rc(fd, cmd, 12), TPM2_RC_INITIALIZE);
+	read_counters(&b);
+	assert_moved(&a, &b, cmd_only);
+	wire_hdr_put(cmd, TPM2_ST_NO_SESSIONS, 12, TPM2_CC_Shutdown);
+	assert_int_equal(roundtrip_rc(fd, cmd, 12), 0);
+	read_counters(&a);
+	assert_moved(&b, &a, cmd_only);
+	/* a command the TPM does not have */
+	wire_hdr_put(cmd, TPM2_ST_NO_SESSIONS, 10, TPM2_CC_Clear);
+	assert_int_equal(roundtrip_rc(fd, cmd, 10), 0x000B0143);
+	read_counters(&b);
+	assert_moved(&a, &b, unknown);
+	/* a malformed command (its size disagrees with the frame) */
+	getrandom_cmd(cmd, 8);
+	put_be32(cmd + 2, 20);
+	assert_int_equal(roundtrip_rc(fd, cmd, 12), 0x000B0142);
+	read_counters(&a);
+	assert_moved(&b, &a, malformed);
+	/* a command to the TPM */
+	assert_int_equal(roundtrip_rc(fd, cmd, getrandom_cmd(cmd, 4)), 0);
+	read_counters(&b);
+	assert_moved(&a, &b, to_tpm);
+	/* cancel of a queued command: busy holds the TPM, fd waits behind it */
+	fake.hold = true;
+	send_frame(busy, TB_MSG_COMMAND, cmd, getrandom_cmd(cmd, 1));
+	pump(3);
+	send_frame(fd, TB_MSG_COMMAND, cmd, getrandom_cmd(cmd, 2));
+	pump(3);
+	read_counters(&a);
+	send_frame(fd, TB_MSG_CANCEL, NULL, 0);
+	n = recv_frame(fd, &type, rsp, sizeof(rsp));
+	assert_int_equal(wire_response_rc(rsp, n), 0x000B0909);
+	read_counters(&b);
+	assert_moved(&a, &b, cancel);
+	fake_release(srv.inst[0]->be);
+	n = recv_frame(busy, &type, rsp, sizeof(rsp));
+	assert_int_equal(wire_response_rc(rsp, n), 0);
+	/* a status request from a peer that is neither root nor the daemon's uid */
+	TAILQ_FOREACH(c, &srv.conns, entry)
+		other = c; /* the last one: nosy's */
+	assert_non_null(other);
+	other->peer.uid = 4242;
+	read_counters(&a);
+	tb_hdr_pack(hdr, &sh);
+	assert_int_equal(write_all(nosy, hdr, sizeof(hdr)), 0);
+	n = recv_frame(nosy, &type, rsp, sizeof(rsp));
+	assert_int_equal(type, TB_MSG_RESPONSE);
+	assert_int_equal(wire_response_rc(rsp, n), TB_RC_DENIED);
+	read_counters(&b);
+	assert_moved(&a, &b, denied);
+	close(fd);
+	close(busy);
+	close(nosy);
+}
+
 /* Receive a GetRandom answer on fd: its byte count and fill byte. */
 static void
 recv_random(int fd, uint16_t *n, uint8_t *fill)
@@ -672,6 +824,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mssim, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_instances, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_counters, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
