@@ -12,6 +12,7 @@
 #include <tss2/tss2_tpm2_types.h>
 
 #include "handles.h"
+#include "tpmcmd.h"
 
 /* Free entries kept for reuse; more are given back to malloc. */
 #define ENT_POOL_MAX 256u
@@ -216,15 +217,19 @@ ent_touch(struct ent_table *t, struct rm_ent *e)
 int
 ent_set_blob(struct ent_table *t, struct rm_ent *e, const uint8_t *blob, size_t len)
 {
+	struct tpmcmd_context ctx;
+
+	if (tpmcmd_parse_context(blob, len, &ctx) < 0)
+		return -EBADMSG;
 	if (len > t->blob_cap || len > UINT16_MAX)
 		return -EMSGSIZE;
 	memcpy(e->blob, blob, len);
 	e->blob_len = (uint16_t)len;
 	e->blob_valid = true;
-	/* TPMS_CONTEXT begins with its sequence (UINT64) */
-	e->seq = 0;
-	for (size_t i = 0; i < 8 && i < len; i++)
-		e->seq = e->seq << 8 | blob[i];
+	e->seq = ctx.sequence;
+	/* an object's savedHandle tells a sequence object (it changes when used) */
+	if (e->kind == ENT_OBJECT)
+		e->sequence = ctx.saved == ENT_SAVED_SEQUENCE;
 	return 0;
 }
 

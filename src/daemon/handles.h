@@ -134,7 +134,11 @@ void ent_set_loaded(struct ent_table *t, struct rm_ent *e, uint32_t phys);
 void ent_set_unloaded(struct ent_table *t, struct rm_ent *e);
 /* Most recently used now. */
 void ent_touch(struct ent_table *t, struct rm_ent *e);
-/* Keep a context: 0, or -EMSGSIZE if it does not fit. */
+/*
+ * Keep a context (a marshalled TPMS_CONTEXT): its sequence, and for an
+ * object whether it is a sequence object.  0; -EBADMSG if it is not a
+ * context, -EMSGSIZE if it does not fit.
+ */
 int ent_set_blob(struct ent_table *t, struct rm_ent *e, const uint8_t *blob, size_t len);
 
 /*

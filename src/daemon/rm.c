@@ -44,6 +44,7 @@
 #include "caps.h"
 #include "rm_int.h"
 #include "sessions.h"
+#include "tpmcmd.h"
 
 
 static bool
@@ -123,10 +124,10 @@ rm_evict(struct rm *rm, struct rm_ent *v, struct rm_step *step)
 {
 	if (v->kind == ENT_OBJECT && v->blob_valid)
 		return rm_send(rm, step, OP_EVICT, v,
-			       rmp_build_handle_cmd(rm->scratch, TPM2_CC_FlushContext, v->phys));
+			       tpmcmd_flush_context(rm->scratch, sizeof(rm->scratch), v->phys));
 	return rm_send(rm, step, OP_SAVE, v,
-		       rmp_build_handle_cmd(rm->scratch, TPM2_CC_ContextSave,
-					    v->kind == ENT_OBJECT ? v->phys : v->handle));
+		       tpmcmd_context_save(rm->scratch, sizeof(rm->scratch),
+					   v->kind == ENT_OBJECT ? v->phys : v->handle));
 }
 
 /* FlushContext of e, which is freed when the TPM answers. */
@@ -135,14 +136,13 @@ rm_send_flush(struct rm *rm, struct rm_ent *e, struct rm_step *step)
 {
 	uint32_t h = e->kind == ENT_OBJECT ? e->phys : e->handle;
 
-	return rm_send(rm, step, OP_FLUSH, e,
-		       rmp_build_handle_cmd(rm->scratch, TPM2_CC_FlushContext, h));
+	return rm_send(rm, step, OP_FLUSH, e, tpmcmd_flush_context(rm->scratch, sizeof(rm->scratch), h));
 }
 
 int
 rm_send_load_op(struct rm *rm, struct rm_ent *e, struct rm_step *step, enum rm_op op)
 {
-	size_t len = rmp_build_context_load(rm->scratch, sizeof(rm->scratch), e->blob, e->blob_len);
+	size_t len = tpmcmd_context_load(rm->scratch, sizeof(rm->scratch), e->blob, e->blob_len);
 
 	if (len == 0)
 		return -EMSGSIZE; /* blob_cap keeps it below max_command */
@@ -397,7 +397,7 @@ rm_attach_fresh(struct rm *rm, struct rm_step *step)
 	struct rm_job *j = &rm->job;
 	struct ent_table *t = &rm->tab;
 	struct rm_ent *e = j->fresh, *stale;
-	uint32_t h, saved;
+	uint32_t h;
 
 	if (step->rsp_len < TPM_HDR_SIZE + 4 || e == NULL)
 		return;
@@ -415,10 +415,8 @@ rm_attach_fresh(struct rm *rm, struct rm_step *step)
 		ent_set_loaded(t, e, h);
 		put_be32(step->rsp + TPM_HDR_SIZE, e->handle);
 		/* a loaded context is the object's saved state until it is used */
-		if (j->kind == RK_CTX_LOAD_OBJ &&
-		    rmp_parse_context(j->cmd + j->pc.params, j->len - j->pc.params, &saved) == 0 &&
-		    ent_set_blob(t, e, j->cmd + j->pc.params, j->len - j->pc.params) == 0)
-			e->sequence = saved == ENT_SAVED_SEQUENCE;
+		if (j->kind == RK_CTX_LOAD_OBJ)
+			(void)ent_set_blob(t, e, j->cmd + j->pc.params, j->len - j->pc.params);
 	} else if (sess_is_handle(h)) {
 		if ((stale = ent_find_session(t, h)) != NULL) {
 			log_debug("rm: TPM reused session 0x%08" PRIx32 "; dropping its old entry",
@@ -458,8 +456,8 @@ rm_send_resync(struct rm *rm, struct rm_step *step)
 {
 	rm->stats.resyncs++;
 	return rm_send(rm, step, OP_RESYNC, NULL,
-		       rmp_build_getcap(rm->scratch, TPM2_CAP_HANDLES, ENT_TRANSIENT_FIRST,
-					TPM2_MAX_CAP_HANDLES));
+		       tpmcmd_get_capability(rm->scratch, sizeof(rm->scratch), TPM2_CAP_HANDLES,
+					     ENT_TRANSIENT_FIRST, TPM2_MAX_CAP_HANDLES));
 }
 
 /* Bookkeeping after the client's command ran (its response is in step->rsp). */
@@ -579,12 +577,11 @@ rm_saved(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step *step)
 {
 	struct rm_job *j = &rm->job;
 	struct rm_ent *v = j->target;
-	uint32_t rc = wire_response_rc(rsp, len), saved;
+	uint32_t rc = wire_response_rc(rsp, len);
 	bool refresh = j->refreshing;
 
 	j->refreshing = false;
 	if (rc != TPM2_RC_SUCCESS ||
-	    rmp_parse_context(rsp + TPM_HDR_SIZE, len - TPM_HDR_SIZE, &saved) < 0 ||
 	    ent_set_blob(&rm->tab, v, rsp + TPM_HDR_SIZE, len - TPM_HDR_SIZE) < 0) {
 		/* it stays where it is; another victim is chosen */
 		log_debug("rm: ContextSave of 0x%08" PRIx32 " failed (0x%08" PRIx32
@@ -604,8 +601,7 @@ rm_saved(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step *step)
 			rm->stats.evictions++;
 		return rm_plan(rm, step);
 	}
-	v->sequence = saved == ENT_SAVED_SEQUENCE;
-	return rm_evict(rm, v, step); /* now FlushContext */
+	return rm_evict(rm, v, step); /* now FlushContext (blob_valid: ent_set_blob) */
 }
 
 static int
@@ -613,22 +609,24 @@ rm_resynced(struct rm *rm, const uint8_t *rsp, size_t len)
 {
 	struct ent_table *t = &rm->tab;
 	struct rm_ent *e, *next;
+	const TPML_HANDLE *l = &rm->capd.data.handles;
 	struct rm_conn *rc;
-	size_t n = 0;
+	size_t n;
 	bool more = false;
 
-	if (wire_response_rc(rsp, len) != TPM2_RC_SUCCESS ||
-	    rmp_parse_handles(rsp, len, rm->caph, ARRAY_SIZE(rm->caph), &n, &more) < 0) {
+	if (tpmcmd_parse_capability(rsp, len, &more, &rm->capd) < 0 ||
+	    rm->capd.capability != TPM2_CAP_HANDLES) {
 		log_debug("rm: re-sync of transient handles failed");
 		return rm_done(rm);
 	}
+	n = l->count;
 	for (e = TAILQ_FIRST(&t->lru[ENT_OBJECT]); e != NULL; e = next) {
 		bool found = false;
 		next = TAILQ_NEXT(e, lru);
 		for (size_t i = 0; i < n && !found; i++)
-			found = rm->caph[i] == e->phys;
+			found = l->handle[i] == e->phys;
 		/* beyond a partial list nothing is known */
-		if (found || (more && n > 0 && e->phys > rm->caph[n - 1]))
+		if (found || (more && n > 0 && e->phys > l->handle[n - 1]))
 			continue;
 		log_debug("rm: object 0x%08" PRIx32 " was flushed by the TPM", e->handle);
 		ent_free(t, e);
@@ -662,7 +660,7 @@ rm_refresh_loaded(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step 
 	e->blob_valid = false; /* a session context loads once */
 	j->refreshing = true;
 	return rm_send(rm, step, OP_SAVE, e,
-		       rmp_build_handle_cmd(rm->scratch, TPM2_CC_ContextSave, e->handle));
+		       tpmcmd_context_save(rm->scratch, sizeof(rm->scratch), e->handle));
 }
 
 int

@@ -94,7 +94,7 @@ struct rm {
 	uint64_t ctx_seq;       /* newest session context sequence seen */
 	bool gap_check;         /* ctx_seq moved: look for a session to refresh */
 	LIST_HEAD(, ent_acct) accts; /* per-uid totals */
-	uint32_t caph[TPM2_MAX_CAP_HANDLES]; /* GetCapability lists */
+	TPMS_CAPABILITY_DATA capd;   /* GetCapability lists, read or answered */
 	uint8_t scratch[TB_BUF_MAX]; /* the RM's own commands */
 };
 

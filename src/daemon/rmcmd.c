@@ -32,6 +32,7 @@
 #include "../common/wire.h"
 #include "rm_int.h"
 #include "sessions.h"
+#include "tpmcmd.h"
 
 #define RC_BAD_PARAM1 TB_RM_RC(TPM2_RC_HANDLE | TPM2_RC_P | TPM2_RC_1)
 #define RC_BAD_HANDLE1 TB_RM_RC(TPM2_RC_HANDLE | TPM2_RC_H | TPM2_RC_1)
@@ -135,16 +136,12 @@ rm_cmd_saved(struct rm *rm, struct rm_step *step)
 	struct rm_ent *e = j->hent[0];
 	const uint8_t *ctx = step->rsp + TPM_HDR_SIZE;
 	size_t len = step->rsp_len - TPM_HDR_SIZE;
-	uint32_t saved = 0;
 	int r = -EBADMSG;
 
-	if (step->rsp_len >= TPM_HDR_SIZE && rmp_parse_context(ctx, len, &saved) == 0)
+	if (step->rsp_len >= TPM_HDR_SIZE)
 		r = ent_set_blob(&rm->tab, e, ctx, len);
-	if (e->kind == ENT_OBJECT) {
-		if (r == 0)
-			e->sequence = saved == ENT_SAVED_SEQUENCE;
+	if (e->kind == ENT_OBJECT)
 		return;
-	}
 	if (r < 0) {
 		/* cannot happen with blob_cap from max_response; it then cannot be taken over */
 		log_debug("rm: session 0x%08" PRIx32 " context not kept (%d)", e->handle, r);
@@ -163,12 +160,14 @@ rm_cmd_context_load(struct rm *rm, struct rm_step *step)
 	struct ent_owner *o = &j->rc->own;
 	const uint8_t *blob = j->cmd + j->pc.params;
 	size_t len = j->len - j->pc.params;
+	struct tpmcmd_context ctx;
 	struct rm_ent *e;
 	uint32_t saved;
 	int r;
 
-	if (rmp_parse_context(blob, len, &saved) < 0)
+	if (tpmcmd_parse_context(blob, len, &ctx) < 0)
 		return RM_PASS; /* malformed: the TPM refuses it, loading nothing */
+	saved = ctx.saved;
 	if (!is_transient(saved) && !sess_is_handle(saved))
 		return RM_PASS;
 	if (j->pc.tag != TPM2_ST_NO_SESSIONS)
@@ -273,9 +272,10 @@ rm_cmd_getcap(struct rm *rm, struct rm_step *step)
 {
 	struct rm_job *j = &rm->job;
 	const struct ent_owner *o = &j->rc->own;
+	TPML_HANDLE *l = &rm->capd.data.handles;
 	const struct rm_ent *e;
 	uint32_t cap, prop, count, lo;
-	size_t n = 0, len;
+	size_t len;
 	bool more = false;
 	uint8_t ht;
 
@@ -294,15 +294,16 @@ rm_cmd_getcap(struct rm *rm, struct rm_step *step)
 		return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_SIZE));
 	count = MIN(count, (uint32_t)TPM2_MAX_CAP_HANDLES);
 	lo = cap_key(prop, ht);
+	l->count = 0;
 	while ((e = cap_next(rm, o, ht, lo)) != NULL) {
-		if (n == count) {
+		if (l->count == count) {
 			more = true;
 			break;
 		}
-		rm->caph[n++] = e->handle;
+		l->handle[l->count++] = e->handle;
 		lo = cap_key(e->handle, ht) + 1; /* keys stay below 0x81000000: no wrap */
 	}
-	len = rmp_answer_handles(step->rsp, step->rsp_cap, rm->caph, n, more);
+	len = tpmcmd_answer_handles(step->rsp, step->rsp_cap, l, more);
 	if (len == 0)
 		return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_SIZE));
 	return rm_reply_len(rm, step, len);
