@@ -48,6 +48,13 @@ struct rm_params {
 	unsigned max_sessions_per_uid; /* 0: no limit; UINT_MAX: 3/4 of the TPM's; uid 0 exempt */
 	unsigned session_wait_ms;      /* a new session waits this long for a slot */
 	unsigned retry_time_ms;        /* TPM warnings retried with backoff this long */
+	/*
+	 * The RM's clock, monotonic ns (waits for a session slot, backoff of
+	 * TPM warnings); NULL: now_ns() of src/common/util.h.  Tests pass a
+	 * fake one.
+	 */
+	uint64_t (*now_ns)(void *ctx);
+	void *clock_ctx; /* not owned; given to now_ns */
 };
 
 enum rm_result {
@@ -74,7 +81,7 @@ struct rm_step {
 	/* set by the RM on RM_DONE of a command */
 	size_t rsp_len;
 	/* a parked command (RM_WAIT): the caller keeps these across runs */
-	uint64_t parked_ns; /* when it first had to wait (now_ns()); 0: never */
+	uint64_t parked_ns; /* when it first had to wait (the RM's clock); 0: never */
 	unsigned backoffs;  /* TPM warnings retried so far */
 	/* set by the RM on RM_WAIT */
 	unsigned wait_ms;

@@ -98,6 +98,9 @@ struct rm {
 	uint8_t scratch[TB_BUF_MAX]; /* the RM's own commands */
 };
 
+/* rmconn.c: the time by params.now_ns */
+uint64_t rm_now(const struct rm *rm);
+
 /* rm.c */
 int rm_done(struct rm *rm);
 int rm_send_flush(struct rm *rm, struct rm_ent *e, struct rm_step *step);

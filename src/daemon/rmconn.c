@@ -116,6 +116,14 @@ rm_conn_free(struct rm *rm, struct rm_conn *rc)
 	free(rc);
 }
 
+uint64_t
+rm_now(const struct rm *rm)
+{
+	if (rm->params.now_ns != NULL)
+		return rm->params.now_ns(rm->params.clock_ctx);
+	return now_ns();
+}
+
 bool
 rm_quota_full(struct rm *rm, const struct ent_owner *o, enum ent_kind kind)
 {

@@ -43,9 +43,9 @@ rm_slot_gen(const struct rm *rm)
 }
 
 static unsigned
-rm_parked_ms(const struct rm_step *step)
+rm_parked_ms(const struct rm *rm, const struct rm_step *step)
 {
-	uint64_t now = now_ns();
+	uint64_t now = rm_now(rm);
 
 	if (step->parked_ns == 0 || now <= step->parked_ns)
 		return 0;
@@ -57,7 +57,7 @@ rm_park(struct rm *rm, struct rm_step *step, unsigned wait_ms, bool on_slot)
 {
 	rm_restore(&rm->job);
 	if (step->parked_ns == 0)
-		step->parked_ns = MAX(now_ns(), 1u);
+		step->parked_ns = MAX(rm_now(rm), 1u);
 	step->wait_ms = wait_ms;
 	step->wake_on_slot = on_slot;
 	(void)rm_done(rm);
@@ -67,7 +67,7 @@ rm_park(struct rm *rm, struct rm_step *step, unsigned wait_ms, bool on_slot)
 int
 rm_backoff(struct rm *rm, struct rm_step *step)
 {
-	unsigned waited = rm_parked_ms(step), limit = rm->params.retry_time_ms, delay;
+	unsigned waited = rm_parked_ms(rm, step), limit = rm->params.retry_time_ms, delay;
 
 	if (rm->job.kind == RK_CLOSE || waited >= limit)
 		return RM_PASS; /* the TPM's answer stands */
@@ -134,7 +134,7 @@ rm_session_room(struct rm *rm, struct rm_step *step)
 		return RM_PASS;
 	if ((v = sess_fair_victim(rm, &j->rc->own)) != NULL)
 		return rm_evict_session(rm, v, true, step);
-	waited = rm_parked_ms(step);
+	waited = rm_parked_ms(rm, step);
 	if (waited >= limit) {
 		if (step->parked_ns != 0 && limit > 0)
 			rm->stats.session_wait_timeouts++;

@@ -144,6 +144,16 @@ build(uint32_t cc, const uint32_t *h, unsigned nh, const uint32_t *s, const uint
 	return off;
 }
 
+/* The RM's clock (params.now_ns): it moves by the pauses the RM asks for. */
+static uint64_t clock_ns;
+
+static uint64_t
+fake_now(void *ctx)
+{
+	(void)ctx;
+	return clock_ns;
+}
+
 static int
 drive(int r, struct fconn *c, struct rm_step *st)
 {
@@ -173,6 +183,7 @@ run_step(struct fconn *c, uint8_t *buf, size_t len, struct rm_step *st)
 			return false;
 		}
 		/* a pause for a TPM warning: after a few, let its time run out */
+		clock_ns += (uint64_t)st->wait_ms * 1000000u;
 		if (tries > 4)
 			st->parked_ns = 1;
 	}
@@ -376,7 +387,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				    .max_objects_per_uid = 6,
 				    .max_sessions_per_uid = flags & 2 ? 5 : 0,
 				    .session_wait_ms = flags & 4 ? 60000 : 0,
-				    .retry_time_ms = flags & 8 ? 60000 : 0};
+				    .retry_time_ms = flags & 8 ? 60000 : 0,
+				    .now_ns = fake_now};
+	clock_ns = 3600000000000u; /* an hour in: parked_ns 1 is long ago */
 	check(rm_new(&params, &rm) == 0, "rm_new");
 	for (int i = 0; i < NCONN; i++) {
 		memset(&fc[i], 0, sizeof(fc[i]));

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cmocka.h>
 
@@ -27,6 +26,20 @@ static uint8_t tbuf[TB_BUF_MAX];
 uint8_t pk_cmd[TB_BUF_MAX];
 size_t pk_len;
 struct rm_step pk_step;
+uint64_t clock_ns;
+
+static uint64_t
+fake_now(void *ctx)
+{
+	(void)ctx;
+	return clock_ns;
+}
+
+void
+clock_advance_ms(unsigned ms)
+{
+	clock_ns += (uint64_t)ms * 1000000u;
+}
 
 void
 rm_start(void)
@@ -47,7 +60,9 @@ setup(void **state)
 				    .max_sessions_per_conn = 16,
 				    .max_abandoned_per_uid = 8,
 				    .max_abandoned = 32,
-				    .retry_time_ms = 2000};
+				    .retry_time_ms = 2000,
+				    .now_ns = fake_now};
+	clock_ns = 1000000000u; /* not 0: parked_ns 0 means "never parked" */
 	rm = NULL;
 	rm_start();
 	return 0;
@@ -84,7 +99,8 @@ drive(int r, struct rm_conn *rc, struct rm_step *st)
 
 /*
  * Drive a command on step st until it is answered, as sched.c does: after
- * RM_WAIT for a pause (a TPM warning), sleep and run it again; RM_WAIT for
+ * RM_WAIT for a pause (a TPM warning), let the pause pass on the fake clock
+ * and run it again; RM_WAIT for
  * a session slot returns RC_PARKED, the command kept in pk_*.
  */
 uint32_t
@@ -93,7 +109,6 @@ run_step(struct rm_conn *rc, uint8_t *cmd, size_t len, struct rm_step *st)
 	int r;
 
 	while ((r = drive(rm_begin(rm, rc, cmd, len, st), rc, st)) == RM_WAIT) {
-		struct timespec ts = {0, (long)st->wait_ms * 1000000L};
 		/* the command is as the client sent it, for the next run */
 		if (st->wake_on_slot) {
 			memcpy(pk_cmd, cmd, len);
@@ -101,7 +116,7 @@ run_step(struct rm_conn *rc, uint8_t *cmd, size_t len, struct rm_step *st)
 			pk_step = *st;
 			return RC_PARKED;
 		}
-		nanosleep(&ts, NULL);
+		clock_advance_ms(st->wait_ms);
 	}
 	assert_int_equal(r, RM_DONE);
 	rsp_len = st->rsp_len;

@@ -3,7 +3,8 @@
  * rm_harness.h: the resource-manager unit tests' harness (test_rm.c,
  * test_rmsess.c): a fake TPM (fake_tpm.c), an RM over it driven the way
  * sched.c drives it (rm_begin, every RM_SEND to the TPM and its answer to
- * rm_resume, until RM_DONE; RM_WAIT as the scheduler parks), and builders
+ * rm_resume, until RM_DONE; RM_WAIT as the scheduler parks, on a fake
+ * clock), and builders
  * of the client commands the tests send.
  */
 #ifndef TB_RM_HARNESS_H
@@ -41,6 +42,10 @@ extern size_t pk_len;
 extern struct rm_step pk_step;
 extern const struct sess_use pw;
 extern uint8_t cmdbuf[TB_BUF_MAX];
+
+/* The RM's clock in these tests (params.now_ns): time moves only when told. */
+extern uint64_t clock_ns;
+void clock_advance_ms(unsigned ms);
 
 /* a new RM over tpm and caps with params (the old one freed) */
 void rm_start(void);
