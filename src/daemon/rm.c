@@ -81,6 +81,9 @@ rm_reply_rc(struct rm *rm, struct rm_step *step, uint32_t rc)
 {
 	if ((rc & TB_RM_LAYER) == TB_RM_LAYER)
 		rm->stats.rm_errors++;
+	/* an internal job may have no response buffer */
+	if (step->rsp == NULL || step->rsp_cap < TPM_HDR_SIZE)
+		return rm_reply_len(rm, step, 0);
 	return rm_reply_len(rm, step, wire_rc_response(step->rsp, step->rsp_cap, rc));
 }
 
@@ -191,6 +194,21 @@ rm_send_client(struct rm *rm, struct rm_step *step)
 	return RM_SEND;
 }
 
+/* The internal job's command as it is, or the end of a housekeeping-only job. */
+static int
+rm_send_own(struct rm *rm, struct rm_step *step)
+{
+	struct rm_job *j = &rm->job;
+
+	if (j->own_cmd == NULL)
+		return rm_done(rm);
+	j->op = OP_OWN;
+	step->tpm_cmd = j->own_cmd;
+	step->tpm_cmd_len = j->len;
+	step->client_cmd = false;
+	return RM_SEND;
+}
+
 int
 rm_plan(struct rm *rm, struct rm_step *step)
 {
@@ -199,8 +217,14 @@ rm_plan(struct rm *rm, struct rm_step *step)
 	struct rm_ent *v;
 	int r;
 
+	/* the TPM was reset: started again before it runs anything else */
+	if (rm->need_startup && !(j->kind == RK_CLOSE && j->offline))
+		return rm_send(rm, step, OP_STARTUP, NULL,
+			       tpmcmd_startup(rm->scratch, sizeof(rm->scratch), TPM2_SU_CLEAR));
 	if (j->kind == RK_CLOSE)
 		return rm_close_next(rm, step);
+	if (j->kind == RK_INTERNAL)
+		return rm_send_own(rm, step);
 	/* 0: no saved session falls behind the context gap */
 	if ((r = rm_gap_step(rm, step)) != RM_PASS)
 		return r;
@@ -362,8 +386,8 @@ rm_replan(struct rm *rm, struct rm_step *step)
 {
 	struct rm_job *j = &rm->job;
 
-	if (j->kind == RK_CLOSE)
-		return rm_close_next(rm, step);
+	if (j->kind == RK_CLOSE || j->kind == RK_INTERNAL)
+		return rm_plan(rm, step);
 	rm_restore(j);
 	return rm_prepare(rm, step);
 }
@@ -388,6 +412,33 @@ rm_begin(struct rm *rm, struct rm_conn *rc, uint8_t *cmd, size_t len, struct rm_
 	j->param_patched = false;
 	j->pc.n_h = 0;
 	return rm_prepare(rm, step);
+}
+
+int
+rm_begin_internal(struct rm *rm, const uint8_t *cmd, size_t len, struct rm_step *step)
+{
+	struct rm_job *j = &rm->job;
+
+	j->kind = RK_INTERNAL;
+	j->op = OP_NONE;
+	j->rc = NULL;
+	j->id = ++rm->job_seq;
+	j->reset_gen = rm->reset_gen;
+	j->cmd = NULL;
+	j->own_cmd = cmd;
+	j->len = cmd != NULL ? len : 0;
+	j->n_pins = 0;
+	j->pc.n_h = j->pc.n_s = 0;
+	j->want[ENT_OBJECT] = j->want[ENT_SESSION] = 0;
+	j->target = NULL;
+	j->fixes = 0;
+	j->resent = false;
+	j->replan = false;
+	j->offline = false;
+	j->refreshing = false;
+	j->param_patched = false;
+	step->rsp_len = 0;
+	return rm_plan(rm, step);
 }
 
 /* The new handle in a successful response (step->rsp): make it the client's. */
@@ -663,6 +714,40 @@ rm_refresh_loaded(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step 
 		       tpmcmd_context_save(rm->scratch, sizeof(rm->scratch), e->handle));
 }
 
+/* The TPM answered the Startup owed since rm_tpm_reset(). */
+static int
+rm_started(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step *step)
+{
+	struct rm_job *j = &rm->job;
+	uint32_t rc = wire_response_rc(rsp, len);
+
+	if (rc == TPM2_RC_SUCCESS || rc == TPM2_RC_INITIALIZE) {
+		rm->need_startup = false;
+		rm->stats.tpm_startups++;
+		return rm_plan(rm, step);
+	}
+	/* the mark stays: the next job tries again */
+	log_debug("rm: TPM2_Startup after a reset failed (0x%08" PRIx32 ")", rc);
+	if (j->kind == RK_CLOSE) {
+		/* nothing can be flushed in a TPM that does not run: forget */
+		j->offline = true;
+		return rm_close_next(rm, step);
+	}
+	return rm_reply_rc(rm, step, rc);
+}
+
+/* The TPM answered the internal job's command: that is its answer. */
+static int
+rm_own_answered(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step *step)
+{
+	if (step->rsp == NULL)
+		return rm_reply_len(rm, step, 0);
+	if (len > step->rsp_cap)
+		return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_SIZE));
+	memcpy(step->rsp, rsp, len);
+	return rm_reply_len(rm, step, len);
+}
+
 int
 rm_resume(struct rm *rm, struct rm_conn *rc, const uint8_t *rsp, size_t len, struct rm_step *step)
 {
@@ -671,7 +756,7 @@ rm_resume(struct rm *rm, struct rm_conn *rc, const uint8_t *rsp, size_t len, str
 	int r;
 
 	(void)rc;
-	if (j->op != OP_CLIENT && j->op != OP_NONE &&
+	if (j->op != OP_CLIENT && j->op != OP_OWN && j->op != OP_NONE &&
 	    (r = rm_own_warning(rm, wire_response_rc(rsp, len), step)) != RM_PASS)
 		return r;
 	switch (j->op) {
@@ -700,6 +785,10 @@ rm_resume(struct rm *rm, struct rm_conn *rc, const uint8_t *rsp, size_t len, str
 		return rm_resynced(rm, rsp, len);
 	case OP_REFRESH:
 		return rm_refresh_loaded(rm, rsp, len, step);
+	case OP_STARTUP:
+		return rm_started(rm, rsp, len, step);
+	case OP_OWN:
+		return rm_own_answered(rm, rsp, len, step);
 	case OP_NONE:
 		break;
 	}

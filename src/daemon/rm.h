@@ -4,8 +4,9 @@
  * backend and never sees an fd: the scheduler (sched.c) feeds it one client
  * command at a time and carries the TPM commands it asks for to the backend.
  *
- * One client command (or one connection close) is a *job*.  The RM drives a
- * job as a small planner: each call returns either
+ * One client command, one connection close, or one command of the daemon's
+ * own (rm_begin_internal) is a *job*.  The RM drives a job as a small
+ * planner: each call returns either
  *   RM_SEND  "send step->tpm_cmd to the TPM, then call rm_resume() with the
  *            answer"  (context loads/saves/flushes it needs, then the
  *            client's own command, retries), or
@@ -114,6 +115,19 @@ int rm_conn_new(struct rm *rm, const struct rm_peer *peer, struct rm_conn **ret)
  */
 int rm_begin(struct rm *rm, struct rm_conn *rc, uint8_t *cmd, size_t len, struct rm_step *step);
 
+/*
+ * Start a job of the daemon's own: first the housekeeping the TPM is owed
+ * (TPM2_Startup after rm_tpm_reset()), then, if cmd != NULL, cmd as it is
+ * (no handle translation, no quota, no cure of TPM warnings; cmd stays
+ * valid and untouched until RM_DONE), at locality 0.  RM_SEND ... RM_DONE
+ * as any job (rm_resume/rm_abort with rc NULL); at RM_DONE the TPM's answer
+ * to cmd is in step->rsp[0 .. rsp_len), or a TPM-format error (the failed
+ * Startup's answer, or an RM-layer one); cmd == NULL: rsp_len 0 unless the
+ * Startup failed.  step->rsp may be NULL with rsp_cap 0: nothing is copied.
+ * Never RM_WAIT.
+ */
+int rm_begin_internal(struct rm *rm, const uint8_t *cmd, size_t len, struct rm_step *step);
+
 /* The TPM answered the last RM_SEND with rsp[0..len). */
 int rm_resume(struct rm *rm, struct rm_conn *rc, const uint8_t *rsp, size_t len,
 	      struct rm_step *step);
@@ -138,11 +152,20 @@ int rm_abort(struct rm *rm, struct rm_conn *rc, int err, struct rm_step *step);
 int rm_close(struct rm *rm, struct rm_conn *rc, struct rm_step *step);
 
 /*
- * The TPM was reset underneath (power cycle, simulator restarted) and has
- * been started again: every loaded or saved context is gone.  Drop every
- * virtual handle; later uses of them get TPM-format errors.  May be called
- * while a job is between RM_SEND and its answer; rm_abort(-ECONNRESET)
- * follows for that job.
+ * The TPM was reset underneath (power cycle, simulator restarted): every
+ * loaded or saved context is gone.  Drop every virtual handle (later uses
+ * of them get TPM-format errors) and mark that the TPM needs
+ * TPM2_Startup(TPM_SU_CLEAR).  The RM plans that Startup itself: the first
+ * TPM command of whatever job runs next (command, close, internal) is the
+ * Startup, an RM_SEND of the RM's own command (client_cmd false: locality
+ * 0, never the client's).  A job the RM answers without the TPM (a stale
+ * handle, say) leaves it to the next one.  TPM_RC_SUCCESS or
+ * TPM_RC_INITIALIZE clears the mark and counts rm_stats.tpm_startups; any
+ * other answer ends the job with it (a client command gets the TPM's rc in
+ * its response; a close job forgets what its client owned) and keeps the
+ * mark for the next job.  May be called while a job is between RM_SEND and
+ * its answer; rm_abort(-ECONNRESET) follows for that job and plans it again,
+ * the Startup first.  The caller no longer runs be_startup() itself.
  */
 void rm_tpm_reset(struct rm *rm);
 
@@ -166,6 +189,7 @@ struct rm_stats {
 	uint64_t session_wait_timeouts; /* ... and got none in time */
 	uint64_t quota_refusals;    /* commands refused by a per-connection or per-user quota */
 	uint64_t backoff_retries;   /* TPM warnings (RETRY, TESTING...) retried after a pause */
+	uint64_t tpm_startups;      /* TPM2_Startup after rm_tpm_reset() that succeeded */
 	/* now */
 	unsigned objects;         /* transient objects held by clients */
 	unsigned objects_loaded;  /* of which in the TPM */

@@ -24,6 +24,7 @@ enum rm_kind {
 	RK_CTX_LOAD_OBJ,  /* client ContextLoad of an object context */
 	RK_CTX_LOAD_SESS, /* client ContextLoad of its (or an abandoned) session: RM answers */
 	RK_CLOSE,         /* the connection left: flush what it owned */
+	RK_INTERNAL,      /* the daemon's own (rm_begin_internal): housekeeping, its command */
 };
 
 /* The TPM command in flight. */
@@ -36,6 +37,8 @@ enum rm_op {
 	OP_FLUSH,  /* FlushContext of target, which is then freed (close, trim, lost) */
 	OP_RESYNC, /* GetCapability(transient handles) after an EXTENSIVE command */
 	OP_REFRESH, /* ContextLoad of a saved session near the context gap (then OP_SAVE) */
+	OP_STARTUP, /* TPM2_Startup(CLEAR) after rm_tpm_reset() */
+	OP_OWN,     /* the internal job's command, as the daemon gave it */
 };
 
 #define RM_MAX_PINS (RMP_MAX_HANDLES + RMP_MAX_SESSIONS)
@@ -52,6 +55,7 @@ struct rm_job {
 	uint64_t reset_gen; /* rm->reset_gen when planned */
 	uint8_t *cmd;       /* the client's command (its conn's buffer); not owned */
 	size_t len;
+	const uint8_t *own_cmd; /* RK_INTERNAL: the daemon's command (len bytes), or NULL; not owned */
 	struct rmp_cmd pc;
 	struct rm_ent *hent[RMP_MAX_HANDLES];  /* entry named by handle i; not owned */
 	struct rm_ent *sent[RMP_MAX_SESSIONS]; /* entry of auth session i; not owned */
@@ -93,6 +97,7 @@ struct rm {
 	uint32_t gap_max;       /* TPM_PT_CONTEXT_GAP_MAX */
 	uint64_t ctx_seq;       /* newest session context sequence seen */
 	bool gap_check;         /* ctx_seq moved: look for a session to refresh */
+	bool need_startup;      /* rm_tpm_reset(): TPM2_Startup before any other command */
 	LIST_HEAD(, ent_acct) accts; /* per-uid totals */
 	TPMS_CAPABILITY_DATA capd;   /* GetCapability lists, read or answered */
 	uint8_t scratch[TB_BUF_MAX]; /* the RM's own commands */

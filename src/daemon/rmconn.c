@@ -217,6 +217,7 @@ rm_tpm_reset(struct rm *rm)
 	memset(j->hent, 0, sizeof(j->hent));
 	memset(j->sent, 0, sizeof(j->sent));
 	rm->reset_gen++;
+	rm->need_startup = true;
 	rm->ctx_seq = 0; /* the context counter starts again */
 	rm->gap_check = false;
 }

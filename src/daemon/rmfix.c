@@ -105,7 +105,8 @@ rm_try_fix(struct rm *rm, uint32_t rc, struct rm_step *step)
 
 /*
  * A TPM warning in answer to one of the RM's own commands (nothing
- * happened): send it again at once, park the client's command for a pause,
+ * happened): send it again at once (close and internal jobs never wait),
+ * park the client's command for a pause,
  * or, for a session save that met the context gap, make the oldest saved
  * session current first (the one to save stays loaded).  RM_PASS: not such
  * a warning, nothing to cure it with, or out of tries.
@@ -129,7 +130,8 @@ rm_own_warning(struct rm *rm, uint32_t rc, struct rm_step *step)
 		j->fixes++;
 		rm->stats.retries++;
 		/* not after the client's command ran (a re-sync): parking would run it twice */
-		if (fix == FIX_BACKOFF && j->kind != RK_CLOSE && j->op != OP_RESYNC)
+		if (fix == FIX_BACKOFF && j->kind != RK_CLOSE && j->kind != RK_INTERNAL &&
+		    j->op != OP_RESYNC)
 			return rm_backoff(rm, step);
 		return RM_SEND; /* step->tpm_cmd once more: the scratch buffer is unchanged */
 	default:

@@ -69,7 +69,7 @@ rm_backoff(struct rm *rm, struct rm_step *step)
 {
 	unsigned waited = rm_parked_ms(rm, step), limit = rm->params.retry_time_ms, delay;
 
-	if (rm->job.kind == RK_CLOSE || waited >= limit)
+	if (rm->job.kind == RK_CLOSE || rm->job.kind == RK_INTERNAL || waited >= limit)
 		return RM_PASS; /* the TPM's answer stands */
 	/* 1, 2, 4 ... 256 ms */
 	delay = MIN(1u << MIN(step->backoffs, 8u), limit - waited);

@@ -838,6 +838,137 @@ test_reset_mid_command(void **state)
 	assert_int_equal(get_be32(st.rsp + 6), TB_RM_RC(TPM2_RC_FAILURE));
 }
 
+/* A TPM reset: the RM sends TPM2_Startup before the command is sent again. */
+static void
+test_reset_startup_first(void **state)
+{
+	struct rm_conn *a = conn(1000);
+	struct rm_step st = {.rsp = rsp, .rsp_cap = sizeof(rsp)};
+	size_t len, mark;
+
+	(void)state;
+	(void)create_primary(a);
+	len = build(cmdbuf, TPM2_CC_GetRandom, NULL, 0, NULL, 0, "\0\x08", 2);
+	assert_int_equal(rm_begin(rm, a, cmdbuf, len, &st), RM_SEND);
+	/* power cycled while the command was at the backend */
+	fake_tpm_init(&tpm);
+	tpm.unstarted = true;
+	rm_tpm_reset(rm);
+	mark = tpm.n_log;
+	assert_int_equal(rm_abort(rm, a, -ECONNRESET, &st), RM_SEND);
+	assert_int_equal(get_be32(st.tpm_cmd + 6), TPM2_CC_Startup);
+	assert_int_equal(get_be16(st.tpm_cmd + 10), TPM2_SU_CLEAR);
+	assert_false(st.client_cmd); /* the RM's own: never at the client's locality */
+	assert_int_equal(drive(RM_SEND, a, &st), RM_DONE);
+	assert_int_equal(get_be32(rsp + 6), TPM2_RC_SUCCESS);
+	assert_int_equal(tpm.n_log, mark + 2);
+	assert_int_equal(tpm.log[mark].cc, TPM2_CC_Startup);
+	assert_int_equal(tpm.log[mark + 1].cc, TPM2_CC_GetRandom);
+	assert_int_equal(stats().tpm_startups, 1);
+	/* once is enough */
+	assert_int_equal(run(a, cmdbuf, len), TPM2_RC_SUCCESS);
+	assert_int_equal(fake_count(&tpm, mark, TPM2_CC_Startup), 1);
+	/* between jobs: the next job starts it; one the RM answers itself does not */
+	fake_tpm_init(&tpm);
+	tpm.unstarted = true;
+	rm_tpm_reset(rm);
+	mark = tpm.n_log;
+	assert_int_equal(vendor_id(a, ENT_TRANSIENT_FIRST, NULL), RC_H1);
+	assert_int_equal(tpm.n_log, mark);
+	(void)create_primary(a);
+	assert_int_equal(tpm.log[mark].cc, TPM2_CC_Startup);
+	assert_int_equal(stats().tpm_startups, 2);
+}
+
+/* A Startup that fails ends the job with the TPM's answer; the next job tries again. */
+static void
+test_reset_startup_fails(void **state)
+{
+	struct rm_conn *a = conn(1000);
+	size_t len, mark;
+
+	(void)state;
+	fake_tpm_init(&tpm);
+	tpm.unstarted = true;
+	tpm.startup_rc = TPM2_RC_FAILURE;
+	rm_tpm_reset(rm);
+	mark = tpm.n_log;
+	len = build(cmdbuf, TPM2_CC_GetRandom, NULL, 0, NULL, 0, "\0\x08", 2);
+	assert_int_equal(run(a, cmdbuf, len), TPM2_RC_FAILURE); /* the TPM's, not the RM's */
+	assert_int_equal(fake_count(&tpm, mark, TPM2_CC_GetRandom), 0);
+	assert_int_equal(stats().tpm_startups, 0);
+	assert_int_equal(stats().rm_errors, 0);
+	/* the mark was kept */
+	tpm.startup_rc = 0;
+	assert_int_equal(run(a, cmdbuf, len), TPM2_RC_SUCCESS);
+	assert_int_equal(fake_count(&tpm, mark, TPM2_CC_Startup), 2);
+	assert_int_equal(stats().tpm_startups, 1);
+	/* a TPM started behind the RM's back answers INITIALIZE: as good */
+	rm_tpm_reset(rm);
+	assert_int_equal(run(a, cmdbuf, len), TPM2_RC_SUCCESS);
+	assert_int_equal(fake_count_rc(&tpm, mark, TPM2_RC_INITIALIZE), 1);
+	assert_int_equal(stats().tpm_startups, 2);
+}
+
+/* The daemon's own jobs: housekeeping, then its command as it is. */
+static void
+test_internal_job(void **state)
+{
+	struct rm_conn *a = conn(1000);
+	struct rm_step st = {.rsp = rsp, .rsp_cap = sizeof(rsp)};
+	uint8_t own[64];
+	uint32_t o, vh = ENT_TRANSIENT_FIRST + 7;
+	size_t len, mark = tpm.n_log;
+
+	(void)state;
+	/* nothing owed, no command: done at once */
+	assert_int_equal(rm_begin_internal(rm, NULL, 0, &st), RM_DONE);
+	assert_int_equal(st.rsp_len, 0);
+	assert_int_equal(tpm.n_log, mark);
+	/* a reset owed: the housekeeping alone, without a response buffer */
+	fake_tpm_init(&tpm);
+	tpm.unstarted = true;
+	rm_tpm_reset(rm);
+	{
+		struct rm_step bare = {0};
+		assert_int_equal(rm_begin_internal(rm, NULL, 0, &bare), RM_SEND);
+		assert_int_equal(get_be32(bare.tpm_cmd + 6), TPM2_CC_Startup);
+		assert_int_equal(drive(RM_SEND, NULL, &bare), RM_DONE);
+		assert_int_equal(bare.rsp_len, 0);
+	}
+	assert_int_equal(stats().tpm_startups, 1);
+	assert_false(tpm.unstarted);
+	/* its command is sent as it is: no handle translation; the answer is copied */
+	o = create_primary(a);
+	assert_int_equal(o, ENT_TRANSIENT_FIRST);
+	mark = tpm.n_log;
+	len = build(own, FAKE_VENDOR_CC, &vh, 1, NULL, 0, NULL, 0);
+	assert_int_equal(rm_begin_internal(rm, own, len, &st), RM_SEND);
+	assert_ptr_equal(st.tpm_cmd, own);
+	assert_false(st.client_cmd);
+	assert_int_equal(drive(RM_SEND, NULL, &st), RM_DONE);
+	assert_int_equal(tpm.log[mark].h, vh);
+	assert_int_equal(get_be32(rsp + 6), tpm.log[mark].rc);
+	assert_int_equal(st.rsp_len, get_be32(rsp + 2));
+	/* a reset while it is at the backend: Startup, then the command again */
+	len = build(own, TPM2_CC_GetRandom, NULL, 0, NULL, 0, "\0\x04", 2);
+	assert_int_equal(rm_begin_internal(rm, own, len, &st), RM_SEND);
+	fake_tpm_init(&tpm);
+	tpm.unstarted = true;
+	rm_tpm_reset(rm);
+	mark = tpm.n_log;
+	assert_int_equal(rm_abort(rm, NULL, -ECONNRESET, &st), RM_SEND);
+	assert_int_equal(drive(RM_SEND, NULL, &st), RM_DONE);
+	assert_int_equal(tpm.log[mark].cc, TPM2_CC_Startup);
+	assert_int_equal(tpm.log[mark + 1].cc, TPM2_CC_GetRandom);
+	assert_int_equal(st.rsp_len, 10 + 2 + 4);
+	assert_int_equal(get_be32(rsp + 6), TPM2_RC_SUCCESS);
+	/* the TPM out of reach: an RM-layer failure */
+	assert_int_equal(rm_begin_internal(rm, own, len, &st), RM_SEND);
+	assert_int_equal(rm_abort(rm, NULL, -EIO, &st), RM_DONE);
+	assert_int_equal(get_be32(rsp + 6), TB_RM_RC(TPM2_RC_FAILURE));
+}
+
 static void
 test_startup_shutdown(void **state)
 {
@@ -942,6 +1073,9 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_extensive_resync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tpm_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_mid_command, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_startup_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_startup_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_internal_job, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_startup_shutdown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quotas_and_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_describe, setup, teardown),
