@@ -81,10 +81,9 @@ rm_cmd_flush(struct rm *rm, struct rm_step *step)
 		if (e == NULL)
 			return rm_reply_rc(rm, step, RC_BAD_PARAM1);
 	}
-	j->kind = RK_FLUSH;
-	j->target = e;
+	j->subject = e;
 	j->param_h = h;
-	return rm_plan(rm, step);
+	return RM_REPLAN;
 }
 
 int
@@ -123,17 +122,17 @@ rm_cmd_context_save(struct rm *rm, struct rm_step *step)
 			sess_client_saved(e, e->blob, e->blob_len);
 		return rm_reply_len(rm, step, len);
 	}
-	j->kind = RK_CTX_SAVE;
+	j->subject = e;
 	j->hent[0] = e;
 	rm_pin(rm, e);
-	return rm_plan(rm, step);
+	return RM_REPLAN;
 }
 
 void
 rm_cmd_saved(struct rm *rm, struct rm_step *step)
 {
 	struct rm_job *j = &rm->job;
-	struct rm_ent *e = j->hent[0];
+	struct rm_ent *e = j->subject;
 	const uint8_t *ctx = step->rsp + TPM_HDR_SIZE;
 	size_t len = step->rsp_len - TPM_HDR_SIZE;
 	int r = -EBADMSG;
@@ -177,25 +176,24 @@ rm_cmd_context_load(struct rm *rm, struct rm_step *step)
 			return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_OBJECT_HANDLES));
 		if (j->fresh == NULL && (r = ent_new(&rm->tab, ENT_OBJECT, &j->fresh)) < 0)
 			return r;
-		j->kind = RK_CTX_LOAD_OBJ;
 		j->want[ENT_OBJECT] = 1;
-		return rm_plan(rm, step);
+		return RM_REPLAN;
 	}
 	e = ent_find_session(&rm->tab, saved);
 	if (e == NULL || !sess_may_adopt(e, o, blob, len))
 		return rm_reply_rc(rm, step, ent_owner_is_tomb(o, saved) ? RC_EXPIRED_P1 : RC_BAD_PARAM1);
 	if (e->owner != o && rm_quota_full(rm, o, ENT_SESSION))
 		return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_SESSION_HANDLES));
-	j->kind = RK_CTX_LOAD_SESS;
+	j->subject = e;
 	rm_pin(rm, e); /* loaded by the plan from the broker's copy (the same blob) */
-	return rm_plan(rm, step);
+	return RM_REPLAN;
 }
 
 int
 rm_cmd_adopted(struct rm *rm, struct rm_step *step)
 {
 	struct rm_job *j = &rm->job;
-	struct rm_ent *e = j->pins[0];
+	struct rm_ent *e = j->subject;
 	struct ent_owner *o = &j->rc->own;
 
 	if (e->owner != o) {
