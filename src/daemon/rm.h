@@ -24,7 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
+#include <stdio.h> /* not needed here; sched.c's headers have relied on it */
 #include <sys/types.h>
 
 struct backend;
@@ -169,7 +169,7 @@ int rm_close(struct rm *rm, struct rm_conn *rc, struct rm_step *step);
  */
 void rm_tpm_reset(struct rm *rm);
 
-/* Counters and per-connection tables for `tpmbroker status`. */
+/* Counters for `tpmbroker status`. */
 struct rm_stats {
 	uint64_t commands;
 	uint64_t context_saves;     /* by the RM to swap out (clients' own not counted) */
@@ -198,19 +198,20 @@ struct rm_stats {
 	unsigned abandoned;       /* client-saved sessions whose client left */
 };
 void rm_get_stats(const struct rm *rm, struct rm_stats *ret);
-/*
- * Append this connection's handles to out, as text or as a JSON object body:
- * "objects": [{"handle": "0x80000000", "state": "loaded"|"saved",
- * ["tpm_handle": "0x80000002"]}], "sessions": [{"handle": ..., "state":
- * "loaded"|"saved"|"client-saved"}].  Text: "objects: 0x80000000(loaded) ...;
- * sessions: -".
- */
-void rm_conn_describe(const struct rm *rm, const struct rm_conn *rc, FILE *out, bool json);
-/*
- * Append the abandoned sessions (client-saved, their client gone), oldest
- * first: JSON: "abandoned": [{"handle": "0x03000001", "uid": 1000}]; text:
- * "abandoned sessions: 0x03000001(uid 1000) ..." or "-".
- */
-void rm_describe_abandoned(const struct rm *rm, FILE *out, bool json);
+
+/* What a client holds, for `tpmbroker status` (status.c renders it). */
+enum rm_handle_state { RM_H_LOADED, RM_H_SAVED, RM_H_CLIENT_SAVED };
+struct rm_handle_info {
+	uint32_t handle;      /* the client's (virtual) handle */
+	uint32_t tpm_handle;  /* object loaded in the TPM: its TPM handle; else 0 */
+	bool session;
+	enum rm_handle_state state;
+	uid_t uid;            /* owner's uid (abandoned sessions) */
+};
+typedef void (*rm_handle_fn)(const struct rm_handle_info *hi, void *ctx);
+/* A connection's objects first, then its sessions, in table order. */
+void rm_conn_handles(const struct rm *rm, const struct rm_conn *rc, rm_handle_fn fn, void *ctx);
+/* Abandoned sessions (client-saved, client gone), oldest first. */
+void rm_abandoned_handles(const struct rm *rm, rm_handle_fn fn, void *ctx);
 
 #endif

@@ -24,7 +24,6 @@
  * TPM_RC_BAD_TAG in the RM layer: the broker cannot answer the audit.
  */
 #include <inttypes.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "../common/log.h"
@@ -305,70 +304,4 @@ rm_cmd_getcap(struct rm *rm, struct rm_step *step)
 	if (len == 0)
 		return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_SIZE));
 	return rm_reply_len(rm, step, len);
-}
-
-/* ---- status ---- */
-
-static const char *
-ent_state(const struct rm_ent *e)
-{
-	if (e->loaded)
-		return "loaded";
-	return e->client_saved ? "client-saved" : "saved";
-}
-
-void
-rm_conn_describe(const struct rm *rm, const struct rm_conn *rc, FILE *out, bool json)
-{
-	const struct ent_q *lists[2] = {&rc->own.objs, &rc->own.sess};
-	const char *names[2] = {"objects", "sessions"};
-	const struct rm_ent *e;
-
-	(void)rm;
-	for (size_t l = 0; l < 2; l++) {
-		bool first = true;
-
-		if (json)
-			fprintf(out, "%s\"%s\": [", l > 0 ? ", " : "", names[l]);
-		else
-			fprintf(out, "%s%s:", l > 0 ? "; " : "", names[l]);
-		TAILQ_FOREACH(e, lists[l], link) {
-			if (json && e->loaded && e->kind == ENT_OBJECT)
-				fprintf(out,
-					"%s{\"handle\": \"0x%08" PRIx32 "\", \"state\": \"%s\", "
-					"\"tpm_handle\": \"0x%08" PRIx32 "\"}",
-					first ? "" : ", ", e->handle, ent_state(e), e->phys);
-			else if (json)
-				fprintf(out, "%s{\"handle\": \"0x%08" PRIx32 "\", \"state\": \"%s\"}",
-					first ? "" : ", ", e->handle, ent_state(e));
-			else
-				fprintf(out, " 0x%08" PRIx32 "(%s)", e->handle, ent_state(e));
-			first = false;
-		}
-		if (json)
-			fputc(']', out);
-		else if (first)
-			fputs(" -", out);
-	}
-}
-
-void
-rm_describe_abandoned(const struct rm *rm, FILE *out, bool json)
-{
-	const struct rm_ent *e;
-	bool first = true;
-
-	fputs(json ? "\"abandoned\": [" : "abandoned sessions:", out);
-	TAILQ_FOREACH(e, &rm->tab.abandoned, link) {
-		if (json)
-			fprintf(out, "%s{\"handle\": \"0x%08" PRIx32 "\", \"uid\": %lld}",
-				first ? "" : ", ", e->handle, (long long)e->uid);
-		else
-			fprintf(out, " 0x%08" PRIx32 "(uid %lld)", e->handle, (long long)e->uid);
-		first = false;
-	}
-	if (json)
-		fputc(']', out);
-	else if (first)
-		fputs(" -", out);
 }

@@ -2,7 +2,7 @@
 /*
  * rmconn.c: the resource manager's life and its connections': creation,
  * the close job (flush what a client owned; keep its saved sessions as
- * abandoned, within bounds), a TPM reset, counters.
+ * abandoned, within bounds), a TPM reset, counters, what connections hold.
  *
  * close job    what is left                        TPM command
  *              an object loaded                    FlushContext (object freed)
@@ -184,4 +184,46 @@ rm_get_stats(const struct rm *rm, struct rm_stats *ret)
 	ret->sessions = t->n_sessions;
 	ret->sessions_loaded = t->n_loaded[ENT_SESSION];
 	ret->abandoned = t->n_abandoned;
+}
+
+static void
+rm_handle_info(const struct rm_ent *e, struct rm_handle_info *hi)
+{
+	*hi = (struct rm_handle_info){
+		.handle = e->handle,
+		.tpm_handle = e->kind == ENT_OBJECT && e->loaded ? e->phys : 0,
+		.session = e->kind == ENT_SESSION,
+		.state = e->loaded         ? RM_H_LOADED
+			 : e->client_saved ? RM_H_CLIENT_SAVED
+					   : RM_H_SAVED,
+		.uid = e->uid,
+	};
+}
+
+void
+rm_conn_handles(const struct rm *rm, const struct rm_conn *rc, rm_handle_fn fn, void *ctx)
+{
+	const struct ent_q *lists[2] = {&rc->own.objs, &rc->own.sess};
+	struct rm_handle_info hi;
+	const struct rm_ent *e;
+
+	(void)rm;
+	for (size_t l = 0; l < 2; l++) {
+		TAILQ_FOREACH(e, lists[l], link) {
+			rm_handle_info(e, &hi);
+			fn(&hi, ctx);
+		}
+	}
+}
+
+void
+rm_abandoned_handles(const struct rm *rm, rm_handle_fn fn, void *ctx)
+{
+	struct rm_handle_info hi;
+	const struct rm_ent *e;
+
+	TAILQ_FOREACH(e, &rm->tab.abandoned, link) {
+		rm_handle_info(e, &hi);
+		fn(&hi, ctx);
+	}
 }

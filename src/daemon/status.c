@@ -32,6 +32,102 @@ json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* Renders rm_conn_handles() / rm_abandoned_handles() as text or JSON. */
+struct status_handles {
+	FILE *f;
+	bool json;
+	bool sessions; /* the sessions' list is open */
+	bool first;    /* nothing in the open list yet */
+};
+
+static const char *
+status_hstate(enum rm_handle_state st)
+{
+	return st == RM_H_LOADED ? "loaded" : st == RM_H_CLIENT_SAVED ? "client-saved" : "saved";
+}
+
+static void
+status_list_open(struct status_handles *sh, const char *name, bool after)
+{
+	if (sh->json)
+		fprintf(sh->f, "%s\"%s\": [", after ? ", " : "", name);
+	else
+		fprintf(sh->f, "%s%s:", after ? "; " : "", name);
+	sh->first = true;
+}
+
+static void
+status_list_close(struct status_handles *sh)
+{
+	if (sh->json)
+		fputc(']', sh->f);
+	else if (sh->first)
+		fputs(" -", sh->f);
+}
+
+static void
+status_conn_handle(const struct rm_handle_info *hi, void *ctx)
+{
+	struct status_handles *sh = ctx;
+	FILE *f = sh->f;
+
+	if (hi->session && !sh->sessions) {
+		status_list_close(sh);
+		status_list_open(sh, "sessions", true);
+		sh->sessions = true;
+	}
+	if (sh->json && hi->state == RM_H_LOADED && !hi->session)
+		fprintf(f,
+			"%s{\"handle\": \"0x%08x\", \"state\": \"%s\", \"tpm_handle\": \"0x%08x\"}",
+			sh->first ? "" : ", ", (unsigned)hi->handle, status_hstate(hi->state),
+			(unsigned)hi->tpm_handle);
+	else if (sh->json)
+		fprintf(f, "%s{\"handle\": \"0x%08x\", \"state\": \"%s\"}", sh->first ? "" : ", ",
+			(unsigned)hi->handle, status_hstate(hi->state));
+	else
+		fprintf(f, " 0x%08x(%s)", (unsigned)hi->handle, status_hstate(hi->state));
+	sh->first = false;
+}
+
+/* "objects": [...], "sessions": [...]  or  objects: 0x80000000(loaded) ...; sessions: - */
+static void
+status_conn_handles(struct server *srv, const struct rm_conn *rc, FILE *f, bool json)
+{
+	struct status_handles sh = {.f = f, .json = json};
+
+	status_list_open(&sh, "objects", false);
+	rm_conn_handles(srv->rm, rc, status_conn_handle, &sh);
+	if (!sh.sessions) {
+		status_list_close(&sh);
+		status_list_open(&sh, "sessions", true);
+	}
+	status_list_close(&sh);
+}
+
+static void
+status_abandoned_handle(const struct rm_handle_info *hi, void *ctx)
+{
+	struct status_handles *sh = ctx;
+
+	if (sh->json)
+		fprintf(sh->f, "%s{\"handle\": \"0x%08x\", \"uid\": %lld}", sh->first ? "" : ", ",
+			(unsigned)hi->handle, (long long)hi->uid);
+	else
+		fprintf(sh->f, " 0x%08x(uid %lld)", (unsigned)hi->handle, (long long)hi->uid);
+	sh->first = false;
+}
+
+/* "abandoned": [{"handle": ..., "uid": 1000}]  or  abandoned sessions: 0x03000001(uid 1000) */
+static void
+status_abandoned(struct server *srv, FILE *f, bool json)
+{
+	struct status_handles sh = {.f = f, .json = json, .first = true};
+
+	fputs(json ? "\"abandoned\": [" : "abandoned sessions:", f);
+	rm_abandoned_handles(srv->rm, status_abandoned_handle, &sh);
+	status_list_close(&sh);
+}
+
 static void
 status_json(struct server *srv, FILE *f)
 {
@@ -85,7 +181,7 @@ status_json(struct server *srv, FILE *f)
 		", \"handles\": {\"objects\": %u, \"objects_loaded\": %u, \"sessions\": %u, "
 		"\"sessions_loaded\": %u, \"abandoned\": %u}, ",
 		rs.objects, rs.objects_loaded, rs.sessions, rs.sessions_loaded, rs.abandoned);
-	rm_describe_abandoned(srv->rm, f, true);
+	status_abandoned(srv, f, true);
 	fputs(", \"connections\": [", f);
 	TAILQ_FOREACH(c, &srv->conns, entry) {
 		fprintf(f,
@@ -94,7 +190,7 @@ status_json(struct server *srv, FILE *f)
 			first ? "" : ", ", (unsigned long long)c->id, conn_proto_name(c->proto),
 			c->peer_known ? (int)c->peer.pid : -1, c->peer_known ? (int)c->peer.uid : -1,
 			conn_state_name(c->state), (unsigned long long)c->commands);
-		rm_conn_describe(srv->rm, c->rmc, f, true);
+		status_conn_handles(srv, c->rmc, f, true);
 		fputc('}', f);
 		first = false;
 	}
@@ -144,7 +240,7 @@ status_text(struct server *srv, FILE *f)
 		(unsigned long long)rs.sessions_lost,
 		(unsigned long long)rs.session_waits, (unsigned long long)rs.session_wait_timeouts,
 		(unsigned long long)rs.quota_refusals, (unsigned long long)rs.backoff_retries);
-	rm_describe_abandoned(srv->rm, f, false);
+	status_abandoned(srv, f, false);
 	fputc('\n', f);
 	fprintf(f, "backend: %llu errors, %llu reconnects, %llu TPM resets, %llu cancels\n",
 		(unsigned long long)ss.backend_errors, (unsigned long long)ss.reconnects,
@@ -159,7 +255,7 @@ status_text(struct server *srv, FILE *f)
 			conn_proto_name(c->proto), c->peer_known ? (int)c->peer.pid : -1,
 			c->peer_known ? (int)c->peer.uid : -1, conn_state_name(c->state),
 			(unsigned long long)c->commands);
-		rm_conn_describe(srv->rm, c->rmc, f, false);
+		status_conn_handles(srv, c->rmc, f, false);
 		fputc('\n', f);
 	}
 }

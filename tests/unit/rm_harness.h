@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "common/wire.h"
@@ -79,6 +80,10 @@ uint32_t ctx_load(struct rm_conn *rc, const uint8_t *blob, size_t len, uint32_t 
 uint32_t flush(struct rm_conn *rc, uint32_t h);
 size_t getcap(struct rm_conn *rc, uint32_t prop, uint32_t count, uint32_t *out, bool *more);
 bool swapped_out(struct rm_conn *rc, uint32_t h);
+/* What `tpmbroker status` prints (status.c's rendering of rm_conn_handles() and
+ * rm_abandoned_handles(), the same text and JSON) */
+void describe_conn(struct rm_conn *rc, FILE *f, bool json);
+void describe_abandoned(FILE *f, bool json);
 struct rm_stats stats(void);
 
 #endif

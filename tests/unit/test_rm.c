@@ -645,7 +645,7 @@ test_abandoned_takeover(void **state)
 		char *buf = NULL, want[64];
 		size_t blen = 0;
 		FILE *f = open_memstream(&buf, &blen);
-		rm_describe_abandoned(rm, f, true);
+		describe_abandoned(f, true);
 		fclose(f);
 		snprintf(want, sizeof(want), "\"abandoned\": [{\"handle\": \"0x%08x\", \"uid\": 1000}]", s);
 		assert_string_equal(buf, want);
@@ -1028,16 +1028,71 @@ test_describe(void **state)
 		(void)create_primary(a);
 	(void)start_session(a, true);
 	f = open_memstream(&buf, &len);
-	rm_conn_describe(rm, a, f, true);
+	describe_conn(a, f, true);
 	fclose(f);
 	assert_non_null(strstr(buf, "\"objects\": [{\"handle\": \"0x80000000\", \"state\": \"saved\"}"));
 	assert_non_null(strstr(buf, "\"sessions\": [{\"handle\": \"0x03000000\", \"state\": \"loaded\"}]"));
 	free(buf);
 	f = open_memstream(&buf, &len);
-	rm_conn_describe(rm, a, f, false);
+	describe_conn(a, f, false);
 	fclose(f);
 	assert_non_null(strstr(buf, "objects: 0x80000000(saved) 0x80000001(loaded)"));
 	free(buf);
+}
+
+struct infos {
+	struct rm_handle_info hi[16];
+	unsigned n;
+};
+
+static void
+collect(const struct rm_handle_info *hi, void *ctx)
+{
+	struct infos *in = ctx;
+
+	if (in->n < 16)
+		in->hi[in->n++] = *hi;
+}
+
+/* What status.c renders from: objects first, then sessions; TPM handles of loaded objects. */
+static void
+test_handle_iteration(void **state)
+{
+	struct rm_conn *a = conn(1000), *b = conn(1001);
+	struct infos in = {0};
+	uint8_t blob[TB_BUF_MAX];
+	uint32_t s, s2;
+	size_t len;
+
+	(void)state;
+	s = start_session(a, true);
+	for (int i = 0; i < 4; i++)
+		(void)create_primary(a); /* the first is swapped out */
+	s2 = start_session(b, false);
+	assert_int_equal(ctx_save(b, s2, blob, &len), 0);
+	rm_conn_handles(rm, a, collect, &in);
+	assert_int_equal(in.n, 5);
+	assert_int_equal(in.hi[0].handle, ENT_TRANSIENT_FIRST);
+	assert_false(in.hi[0].session);
+	assert_int_equal(in.hi[0].state, RM_H_SAVED);
+	assert_int_equal(in.hi[0].tpm_handle, 0);
+	assert_int_equal(in.hi[3].handle, ENT_TRANSIENT_FIRST + 3);
+	assert_int_equal(in.hi[3].state, RM_H_LOADED);
+	assert_int_equal(in.hi[3].tpm_handle & 0xff000000u, ENT_TRANSIENT_FIRST);
+	assert_true(in.hi[4].session);
+	assert_int_equal(in.hi[4].handle, s);
+	assert_int_equal(in.hi[4].state, RM_H_LOADED);
+	assert_int_equal(in.hi[4].tpm_handle, 0);
+	assert_int_equal(in.hi[4].uid, 1000);
+	in.n = 0;
+	rm_abandoned_handles(rm, collect, &in);
+	assert_int_equal(in.n, 0);
+	close_conn(b);
+	rm_abandoned_handles(rm, collect, &in);
+	assert_int_equal(in.n, 1);
+	assert_int_equal(in.hi[0].handle, s2);
+	assert_int_equal(in.hi[0].state, RM_H_CLIENT_SAVED);
+	assert_int_equal(in.hi[0].uid, 1001);
 }
 
 int
@@ -1079,6 +1134,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_startup_shutdown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quotas_and_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_describe, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_handle_iteration, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("rm", tests, NULL, NULL);
