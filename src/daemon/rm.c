@@ -410,7 +410,7 @@ rm_attach_fresh(struct rm *rm, struct rm_step *step)
 		/* a loaded entry at the same TPM handle was flushed without our knowing */
 		if ((stale = ent_find_phys(t, h)) != NULL) {
 			log_debug("rm: TPM reused handle 0x%08" PRIx32 "; dropping its old entry", h);
-			ent_free(t, stale);
+			ent_drop(t, stale);
 		}
 		e->kind = ENT_OBJECT;
 		e->used = rm->turn;
@@ -573,7 +573,7 @@ rm_lost(struct rm *rm, struct rm_ent *e, uint32_t rc, struct rm_step *step)
 		j->replan = true;
 		return rm_send_flush(rm, e, step);
 	}
-	ent_free(&rm->tab, e);
+	ent_drop(&rm->tab, e);
 	return rm_replan(rm, step);
 }
 
@@ -591,7 +591,7 @@ rm_loaded(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step *step)
 			rm->stats.context_loads++;
 		if (e->kind == ENT_OBJECT) {
 			if ((stale = ent_find_phys(&rm->tab, h)) != NULL)
-				ent_free(&rm->tab, stale);
+				ent_drop(&rm->tab, stale);
 			ent_set_loaded(&rm->tab, e, h);
 		} else {
 			ent_set_loaded(&rm->tab, e, e->handle);
@@ -665,7 +665,7 @@ rm_resynced(struct rm *rm, const uint8_t *rsp, size_t len)
 		if (found || (more && n > 0 && e->phys > l->handle[n - 1]))
 			continue;
 		log_debug("rm: object 0x%08" PRIx32 " was flushed by the TPM", e->handle);
-		ent_free(t, e);
+		ent_drop(t, e);
 	}
 	/* a swapped-out object may be dead too (its hierarchy changed): let the
 	 * next ReadPublic load it and find out rather than answer for it */

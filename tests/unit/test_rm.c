@@ -51,6 +51,45 @@ test_virtual_handles(void **state)
 	assert_int_equal(stats().rm_errors, 2);
 }
 
+/* Issue 14: virtual handles are handed out as a TPM hands out slots. */
+static void
+test_handle_reuse(void **state)
+{
+	struct rm_conn *a = conn(1000), *b = conn(1000);
+	uint32_t p, k[3], k4, id_old, id_new;
+	size_t mark;
+
+	(void)state;
+	p = create_primary(a);
+	k[0] = load(a, p);
+	k[1] = load(a, p);
+	k[2] = load(a, p);
+	assert_int_equal(k[2], ENT_TRANSIENT_FIRST + 3);
+	(void)create_primary(b);
+	id_old = id_of(a, k[1]);
+	assert_int_equal(flush(a, k[1]), TPM2_RC_SUCCESS);
+	/* the lowest free value comes back, for a new object */
+	k4 = load(a, p);
+	assert_int_equal(k4, k[1]);
+	id_new = id_of(a, k4);
+	assert_int_not_equal(id_new, id_old);
+	/* another connection's handle never reaches A's objects, reused value or not */
+	mark = tpm.n_log;
+	assert_int_equal(vendor_id(b, k[1], NULL), RC_H1);
+	assert_int_equal(flush(b, k[1]), RC_P1);
+	assert_int_equal(tpm.n_log, mark);
+	assert_int_equal(id_of(a, k4), id_new);
+	/* a swapped-out object's value too (the broker only forgets its context) */
+	assert_true(swapped_out(a, p) || swapped_out(a, k[0]));
+	{
+		uint32_t gone = swapped_out(a, p) ? p : k[0];
+		assert_int_equal(flush(a, gone), TPM2_RC_SUCCESS);
+		assert_int_equal(load(a, k[2]), gone);
+	}
+	/* the next value above every one in use */
+	assert_int_equal(load(a, k[2]), ENT_TRANSIENT_FIRST + 4);
+}
+
 static void
 test_isolation_use(void **state)
 {
@@ -1100,6 +1139,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_virtual_handles, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_handle_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_isolation_use, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_isolation_policy_session, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_isolation_flush, setup, teardown),
