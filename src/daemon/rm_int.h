@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * rm_int.h: state shared by rm.c (the planner) and rmcmd.c (the commands
- * the RM intercepts).  Not for other modules: they use rm.h.
+ * rm_int.h: the state the resource manager's files share (the job, the
+ * rm) and their interfaces, layer by layer (the picture below the
+ * structures).  Not for other modules: they use rm.h.
  */
 #ifndef TB_RM_INT_H
 #define TB_RM_INT_H

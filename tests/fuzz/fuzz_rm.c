@@ -6,7 +6,8 @@
  * injected at will.  Four connections (root and two users) start sessions,
  * create and load keys, flush, save and load contexts (their own blobs and
  * each other's), use sessions in handle and authorization areas, send raw
- * bytes, leave and come back; the TPM is reset underneath.  Parked commands
+ * bytes, leave and come back; the TPM is reset underneath (and must be
+ * started again by the RM); the daemon runs jobs of its own.  Parked commands
  * (RM_WAIT) are run again as the scheduler would: when a session slot is
  * freed, or with their time run out.
  *
@@ -163,6 +164,27 @@ drive(int r, struct fconn *c, struct rm_step *st)
 	}
 	check(r == RM_DONE || r == RM_WAIT, "rm result");
 	return r;
+}
+
+/* A job of the daemon's own: the housekeeping owed, then GetRandom or nothing. */
+static void
+internal_job(bool with_cmd)
+{
+	uint8_t own[12], out[64];
+	struct rm_step st = {.rsp = out, .rsp_cap = sizeof(out)};
+	int r;
+
+	wire_hdr_put(own, TPM2_ST_NO_SESSIONS, sizeof(own), TPM2_CC_GetRandom);
+	put_be16(own + 10, 8);
+	r = rm_begin_internal(rm, with_cmd ? own : NULL, with_cmd ? sizeof(own) : 0, &st);
+	while (r == RM_SEND) {
+		size_t n = fake_tpm_run(&tpm, st.tpm_cmd, st.tpm_cmd_len, tbuf, sizeof(tbuf));
+		check(!st.client_cmd, "internal job at a client's locality");
+		r = rm_resume(rm, NULL, tbuf, n, &st);
+	}
+	check(r == RM_DONE, "internal job result");
+	check(!with_cmd || (st.rsp_len >= 10 && get_be32(out + 2) == st.rsp_len), "internal answer");
+	check(!tpm.unstarted, "the RM did not start the TPM");
 }
 
 /* Run the command in buf on step st; answered (true) or parked. */
@@ -350,15 +372,20 @@ op(struct fconn *c)
 		run(c, n);
 		break;
 	}
-	default: /* the TPM is reset underneath */
-		if (next() < 32) {
+	default: { /* the TPM is reset underneath (the RM starts it); the daemon's own jobs */
+		uint8_t v = next();
+		if (v < 32) {
 			uint32_t gap = tpm.gap_max;
 			fake_tpm_init(&tpm);
 			tpm.active_max = 6;
 			tpm.gap_max = gap;
+			tpm.unstarted = true;
 			rm_tpm_reset(rm);
+		} else if (v < 48) {
+			internal_job(v & 1);
 		}
 		break;
+	}
 	}
 }
 
