@@ -11,6 +11,7 @@
 #include "../common/util.h"
 #include "../common/wire.h"
 #include "backend.h"
+#include "tpmcmd.h"
 
 static const struct backend_ops *const be_table[] = {
 	&be_libtpms_ops,
@@ -86,14 +87,12 @@ be_transact(struct backend *be, const uint8_t *cmd, size_t len, uint8_t *rsp, si
 int
 be_startup(struct backend *be)
 {
-	uint8_t cmd[12], rsp[64];
-	size_t rlen;
+	uint8_t cmd[TPMCMD_MAX], rsp[64];
+	size_t clen = tpmcmd_startup(cmd, sizeof(cmd), TPM2_SU_CLEAR), rlen;
 	uint32_t rc;
 	int r;
 
-	wire_hdr_put(cmd, TPM2_ST_NO_SESSIONS, sizeof(cmd), TPM2_CC_Startup);
-	put_be16(cmd + 10, TPM2_SU_CLEAR);
-	if ((r = be_transact(be, cmd, sizeof(cmd), rsp, sizeof(rsp), &rlen, 30000)) < 0)
+	if ((r = be_transact(be, cmd, clen, rsp, sizeof(rsp), &rlen, 30000)) < 0)
 		return r;
 	rc = wire_response_rc(rsp, rlen);
 	if (rc != TPM2_RC_SUCCESS && rc != TPM2_RC_INITIALIZE) {

@@ -3,42 +3,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <tss2/tss2_mu.h>
 
 #include "../common/log.h"
 #include "../common/util.h"
 #include "../common/wire.h"
 #include "backend.h"
 #include "caps.h"
-
-static size_t
-caps_build_getcap(uint8_t *buf, uint32_t cap, uint32_t prop, uint32_t count)
-{
-	wire_hdr_put(buf, TPM2_ST_NO_SESSIONS, 22, TPM2_CC_GetCapability);
-	put_be32(buf + 10, cap);
-	put_be32(buf + 14, prop);
-	put_be32(buf + 18, count);
-	return 22;
-}
-
-/* Unmarshal moreData + TPMS_CAPABILITY_DATA from a GetCapability response. */
-static int
-caps_unmarshal(const uint8_t *rsp, size_t len, bool *more, TPMS_CAPABILITY_DATA *data)
-{
-	size_t off = TPM_HDR_SIZE;
-	uint8_t m;
-	uint32_t rc = wire_response_rc(rsp, len);
-
-	if (rc != TPM2_RC_SUCCESS) {
-		log_debug("GetCapability: TPM answered 0x%08x", rc);
-		return -EIO;
-	}
-	if (Tss2_MU_UINT8_Unmarshal(rsp, len, &off, &m) != TSS2_RC_SUCCESS ||
-	    Tss2_MU_TPMS_CAPABILITY_DATA_Unmarshal(rsp, len, &off, data) != TSS2_RC_SUCCESS)
-		return -EBADMSG;
-	*more = m != 0;
-	return 0;
-}
+#include "tpmcmd.h"
 
 static int
 caps_cmp(const void *a, const void *b)
@@ -59,7 +30,7 @@ caps_parse_commands(const uint8_t *rsp, size_t len, struct tpm_caps *caps, bool 
 
 	if (data == NULL)
 		return -ENOMEM;
-	if ((r = caps_unmarshal(rsp, len, more, data)) < 0)
+	if ((r = tpmcmd_parse_capability(rsp, len, more, data)) < 0)
 		return r;
 	if (data->capability != TPM2_CAP_COMMANDS)
 		return -EBADMSG;
@@ -83,17 +54,17 @@ static int
 caps_get_u32(struct backend *be, uint32_t prop, uint32_t *ret)
 {
 	_cleanup_(freep) TPMS_CAPABILITY_DATA *data = calloc(1, sizeof(*data));
-	uint8_t cmd[22], rsp[TB_BUF_MAX];
-	size_t rlen;
+	uint8_t cmd[TPMCMD_MAX], rsp[TB_BUF_MAX];
+	size_t clen, rlen;
 	bool more;
 	int r;
 
 	if (data == NULL)
 		return -ENOMEM;
-	caps_build_getcap(cmd, TPM2_CAP_TPM_PROPERTIES, prop, 1);
-	if ((r = be_transact(be, cmd, sizeof(cmd), rsp, sizeof(rsp), &rlen, 30000)) < 0)
+	clen = tpmcmd_get_capability(cmd, sizeof(cmd), TPM2_CAP_TPM_PROPERTIES, prop, 1);
+	if ((r = be_transact(be, cmd, clen, rsp, sizeof(rsp), &rlen, 30000)) < 0)
 		return r;
-	if ((r = caps_unmarshal(rsp, rlen, &more, data)) < 0)
+	if ((r = tpmcmd_parse_capability(rsp, rlen, &more, data)) < 0)
 		return r;
 	if (data->capability != TPM2_CAP_TPM_PROPERTIES ||
 	    data->data.tpmProperties.count < 1 ||
@@ -107,15 +78,16 @@ int
 caps_load(struct backend *be, struct tpm_caps *ret)
 {
 	struct tpm_caps caps = {0};
-	uint8_t cmd[22], rsp[TB_BUF_MAX];
+	uint8_t cmd[TPMCMD_MAX], rsp[TB_BUF_MAX];
 	uint32_t prop = TPM2_CC_FIRST;
 	bool more = true;
-	size_t rlen;
+	size_t clen, rlen;
 	int r;
 
 	for (int pages = 0; more && pages < 64; pages++) {
-		caps_build_getcap(cmd, TPM2_CAP_COMMANDS, prop, TPM2_MAX_CAP_CC);
-		if ((r = be_transact(be, cmd, sizeof(cmd), rsp, sizeof(rsp), &rlen, 30000)) < 0 ||
+		clen = tpmcmd_get_capability(cmd, sizeof(cmd), TPM2_CAP_COMMANDS, prop,
+					     TPM2_MAX_CAP_CC);
+		if ((r = be_transact(be, cmd, clen, rsp, sizeof(rsp), &rlen, 30000)) < 0 ||
 		    (r = caps_parse_commands(rsp, rlen, &caps, &more, &prop)) < 0) {
 			caps_free(&caps);
 			return r;

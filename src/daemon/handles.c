@@ -12,6 +12,7 @@
 #include <tss2/tss2_tpm2_types.h>
 
 #include "handles.h"
+#include "tpmcmd.h"
 
 /* Free entries kept for reuse; more are given back to malloc. */
 #define ENT_POOL_MAX 256u
@@ -46,7 +47,7 @@ ent_owner_init(struct ent_owner *o, uid_t uid)
 	memset(o, 0, sizeof(*o));
 	TAILQ_INIT(&o->objs);
 	TAILQ_INIT(&o->sess);
-	o->next_vh = ENT_TRANSIENT_FIRST;
+	o->vh_floor = ENT_TRANSIENT_FIRST;
 	o->uid = uid;
 }
 
@@ -119,16 +120,26 @@ ent_free(struct ent_table *t, struct rm_ent *e)
 	t->n_pool++;
 }
 
+/* The lowest value from the floor up that o does not use. */
 static uint32_t
-ent_next_vh(struct ent_owner *o)
+ent_next_vh(const struct ent_owner *o)
 {
-	for (;;) {
-		uint32_t h = o->next_vh;
-		o->next_vh = h >= ENT_TRANSIENT_LAST ? ENT_TRANSIENT_FIRST : h + 1;
-		/* the quota keeps the table far below 2^24: this ends */
-		if (ent_find(o, ENT_OBJECT, h) == NULL)
-			return h;
-	}
+	uint32_t h = o->vh_floor;
+
+	/* the quota keeps the list short and far below 2^24 values: this ends */
+	while (ent_find(o, ENT_OBJECT, h) != NULL)
+		h = h >= ENT_TRANSIENT_LAST ? ENT_TRANSIENT_FIRST : h + 1;
+	return h;
+}
+
+/* o may still hold value h of an object it lost: none at or below h again. */
+static void
+ent_owner_raise_floor(struct ent_owner *o, uint32_t h)
+{
+	if (h < o->vh_floor)
+		return;
+	/* past the range (after 16M lost objects) start again from the bottom */
+	o->vh_floor = h >= ENT_TRANSIENT_LAST ? ENT_TRANSIENT_FIRST : h + 1;
 }
 
 void
@@ -216,15 +227,19 @@ ent_touch(struct ent_table *t, struct rm_ent *e)
 int
 ent_set_blob(struct ent_table *t, struct rm_ent *e, const uint8_t *blob, size_t len)
 {
+	struct tpmcmd_context ctx;
+
+	if (tpmcmd_parse_context(blob, len, &ctx) < 0)
+		return -EBADMSG;
 	if (len > t->blob_cap || len > UINT16_MAX)
 		return -EMSGSIZE;
 	memcpy(e->blob, blob, len);
 	e->blob_len = (uint16_t)len;
 	e->blob_valid = true;
-	/* TPMS_CONTEXT begins with its sequence (UINT64) */
-	e->seq = 0;
-	for (size_t i = 0; i < 8 && i < len; i++)
-		e->seq = e->seq << 8 | blob[i];
+	e->seq = ctx.sequence;
+	/* an object's savedHandle tells a sequence object (it changes when used) */
+	if (e->kind == ENT_OBJECT)
+		e->sequence = ctx.saved == ENT_SAVED_SEQUENCE;
 	return 0;
 }
 
@@ -317,12 +332,20 @@ ent_find_phys(const struct ent_table *t, uint32_t phys)
 }
 
 void
+ent_drop(struct ent_table *t, struct rm_ent *e)
+{
+	if (e->kind == ENT_OBJECT && e->attached && e->owner != NULL)
+		ent_owner_raise_floor(e->owner, e->handle);
+	ent_free(t, e);
+}
+
+void
 ent_owner_drop(struct ent_table *t, struct ent_owner *o)
 {
 	struct rm_ent *e;
 
 	while ((e = TAILQ_FIRST(&o->objs)) != NULL)
-		ent_free(t, e);
+		ent_drop(t, e);
 	while ((e = TAILQ_FIRST(&o->sess)) != NULL)
 		ent_free(t, e);
 }

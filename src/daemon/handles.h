@@ -5,7 +5,8 @@
  * broker; each entry embeds its saved context (a marshalled TPMS_CONTEXT),
  * so swapping allocates nothing.  Freed entries go back to a pool.
  *
- *   objects   handle = virtual (per owner, 0x80xxxxxx), phys = the TPM's
+ *   objects   handle = virtual (per owner, 0x80xxxxxx, handed out as a TPM
+ *             hands out slots: the lowest free value), phys = the TPM's
  *             while loaded.  An object's context may be loaded any number
  *             of times, so once saved it is swapped out by FlushContext
  *             alone, until it changes (sequence objects change when used).
@@ -65,7 +66,12 @@ struct ent_owner {
 	struct ent_q sess; /* its sessions, oldest first */
 	unsigned n_objs;
 	unsigned n_sess;
-	uint32_t next_vh; /* next virtual handle to hand out */
+	/*
+	 * Virtual handles below this are never handed out again: the TPM lost
+	 * those objects behind the client's back (reset, Clear, a context that
+	 * no longer loads), and the client may still hold the values.
+	 */
+	uint32_t vh_floor;
 	uid_t uid;
 	struct ent_acct *acct; /* its uid's totals; NULL: none kept */
 	uint32_t tomb[ENT_TOMBS]; /* session handles evicted for others; 0: none */
@@ -125,8 +131,12 @@ int ent_new(struct ent_table *t, enum ent_kind kind, struct rm_ent **ret);
 void ent_free(struct ent_table *t, struct rm_ent *e);
 
 /*
- * Give e to owner.  Objects get a fresh virtual handle (never one the owner
- * uses; not reused until the 24-bit space wraps), sessions keep handle.
+ * Give e to owner.  Objects get the lowest virtual handle the owner does not
+ * use, from its vh_floor up, as a TPM reuses the slot of a flushed object:
+ * the client flushed it, so it knows the value is free.  A value only ever
+ * names the owner's own objects (ent_find() looks in the owner's list), so a
+ * stale handle of one connection never reaches another's.  Sessions keep
+ * handle (the TPM's).
  */
 void ent_attach(struct ent_table *t, struct rm_ent *e, struct ent_owner *owner, uint32_t handle);
 
@@ -134,7 +144,11 @@ void ent_set_loaded(struct ent_table *t, struct rm_ent *e, uint32_t phys);
 void ent_set_unloaded(struct ent_table *t, struct rm_ent *e);
 /* Most recently used now. */
 void ent_touch(struct ent_table *t, struct rm_ent *e);
-/* Keep a context: 0, or -EMSGSIZE if it does not fit. */
+/*
+ * Keep a context (a marshalled TPMS_CONTEXT): its sequence, and for an
+ * object whether it is a sequence object.  0; -EBADMSG if it is not a
+ * context, -EMSGSIZE if it does not fit.
+ */
 int ent_set_blob(struct ent_table *t, struct rm_ent *e, const uint8_t *blob, size_t len);
 
 /*
@@ -175,7 +189,13 @@ struct rm_ent *ent_find_phys(const struct ent_table *t, uint32_t phys);
 void ent_owner_tomb(struct ent_owner *o, uint32_t h);
 bool ent_owner_is_tomb(const struct ent_owner *o, uint32_t h);
 
-/* Forget everything owner holds (TPM reset; or the TPM is unreachable). */
+/*
+ * The TPM lost e behind its owner's back (it flushed it, or its context no
+ * longer loads): free it, and never hand its virtual handle out again to
+ * that owner (vh_floor).
+ */
+void ent_drop(struct ent_table *t, struct rm_ent *e);
+/* Forget everything owner holds, as ent_drop() (TPM reset; or the TPM is unreachable). */
 void ent_owner_drop(struct ent_table *t, struct ent_owner *o);
 
 #endif

@@ -19,19 +19,47 @@
  *  - An object whose ContextSave fails stays loaded (noswap) until its
  *    owner flushes it or leaves; it only narrows the slots others share.
  *
- * A job is planned again from its state after every TPM answer (rm_plan):
+ * A job (rm_int.h: enum rm_state) is planned in its home state (COMMAND,
+ * CLOSE, INTERNAL) by rm_plan() and waits for the TPM in another; every
+ * answer takes it home to be planned again, or ends it.  "home" below is
+ * whichever of the three the job has; "cure" is rm_fixes[] (rmfix.c).
  *
- *   step                      condition                    TPM command
- *   1 load what it names      a pinned entry not loaded     [evict a victim:
- *                                                            ContextSave(+Flush)]
- *                                                            ContextLoad
- *   2 room it needs itself    loaded + want > slots         evict a victim
- *   3 active sessions full    new session, abandoned ones   FlushContext oldest
- *   4 the command             -                             the client's, handles
- *                                                            translated
- *   on the answer: a cure from rm_fixes[] (evict/resend, back to 1), or
- *   bookkeeping (response handle, FLUSHED, continueSession, EXTENSIVE
- *   re-sync) and RM_DONE.
+ * state     event                                     next          TPM command / action
+ * IDLE      rm_begin: the RM answers (bad handle,     IDLE          RM_DONE, RM-layer error
+ *           quota, cache, GetCapability(HANDLES))                   or the answer
+ * IDLE      rm_begin / rm_close / rm_begin_internal   COMMAND/CLOSE/INTERNAL  plan
+ * home      Startup owed (rm_tpm_reset)               STARTUP       Startup(CLEAR)
+ * COMMAND   a saved session near the context gap      REFRESH       ContextLoad
+ * COMMAND   a pinned entry not loaded, its kind full  SAVE | EVICT  evict a victim
+ * COMMAND   a pinned entry not loaded                 LOAD          ContextLoad
+ * COMMAND   no room for what the command creates      SAVE | EVICT  evict a victim
+ * COMMAND   a new session, active slots all taken     FLUSH | IDLE  abandoned / fair share;
+ *                                                                   else RM_WAIT
+ * COMMAND   ContextLoad of a session, it is loaded    IDLE          the RM answers
+ * COMMAND   otherwise                                 CLIENT        the client's, translated
+ * CLOSE     an object loaded, a session not kept,     FLUSH         FlushContext
+ *           abandoned sessions over bounds
+ * CLOSE     nothing left                              IDLE          rm_conn freed
+ * INTERNAL  a command / none                          OWN / IDLE    the daemon's, as it is
+ * STARTUP   SUCCESS or INITIALIZE                     home          tpm_startups++
+ * STARTUP   any other answer                          IDLE          that answer (close: forget)
+ * SAVE      saved: an object / a session              EVICT / home  FlushContext / -
+ * SAVE      refused                                   home          the victim stays (noswap)
+ * EVICT     any answer                                home          unloaded
+ * LOAD      loaded                                    home
+ * LOAD      TPM full                                  cure | IDLE   or the TPM's answer
+ * LOAD      refused: object / session                 home / FLUSH  dropped, planned anew
+ * FLUSH     any answer                                home          freed (lost: planned anew)
+ * REFRESH   loaded / refused                          SAVE / FLUSH  ContextSave / session lost
+ * CLIENT    a warning with a cure                     cure          evict, gap, resend, RM_WAIT
+ * CLIENT    answered, EXTENSIVE command               RESYNC        GetCapability(HANDLES)
+ * CLIENT    answered                                  IDLE          bookkeeping, RM_DONE
+ * RESYNC    any answer                                IDLE          objects the TPM flushed go
+ * OWN       any answer                                IDLE          copied to step->rsp
+ * waiting   a warning to the RM's own command         same | IDLE   resend, gap cure, RM_WAIT
+ * waiting   rm_abort(-ECONNRESET), first time         same | home   resend; after a reset
+ *                                                                   planned anew, Startup first
+ * waiting   rm_abort(other error)                     IDLE          RM-layer error (close: forget)
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -44,109 +72,13 @@
 #include "caps.h"
 #include "rm_int.h"
 #include "sessions.h"
+#include "tpmcmd.h"
 
 
 static bool
 is_transient(uint32_t h)
 {
 	return (h >> TPM2_HR_SHIFT) == TPM2_HT_TRANSIENT;
-}
-
-/* The job is over; the client's response is in step->rsp. */
-int
-rm_done(struct rm *rm)
-{
-	struct rm_job *j = &rm->job;
-
-	if (j->fresh != NULL) {
-		ent_free(&rm->tab, j->fresh);
-		j->fresh = NULL;
-	}
-	j->kind = RK_IDLE;
-	j->op = OP_NONE;
-	j->target = NULL;
-	return RM_DONE;
-}
-
-int
-rm_reply_len(struct rm *rm, struct rm_step *step, size_t len)
-{
-	step->rsp_len = len;
-	return rm_done(rm);
-}
-
-int
-rm_reply_rc(struct rm *rm, struct rm_step *step, uint32_t rc)
-{
-	if ((rc & TB_RM_LAYER) == TB_RM_LAYER)
-		rm->stats.rm_errors++;
-	return rm_reply_len(rm, step, wire_rc_response(step->rsp, step->rsp_cap, rc));
-}
-
-void
-rm_pin(struct rm *rm, struct rm_ent *e)
-{
-	struct rm_job *j = &rm->job;
-
-	if (e->pin == j->id)
-		return;
-	e->pin = j->id;
-	e->used = rm->turn;
-	e->used_cmd = j->rc->own.cmds;
-	j->pins[j->n_pins++] = e;
-}
-
-static int
-rm_send(struct rm *rm, struct rm_step *step, enum rm_op op, struct rm_ent *target, size_t len)
-{
-	rm->job.op = op;
-	rm->job.target = target;
-	step->tpm_cmd = rm->scratch;
-	step->tpm_cmd_len = len;
-	step->client_cmd = false;
-	return RM_SEND;
-}
-
-/* What to evict for the job in progress (see ent_victim()). */
-struct rm_ent *
-rm_victim(struct rm *rm, enum ent_kind kind)
-{
-	const struct rm_job *j = &rm->job;
-
-	return ent_victim(&rm->tab, kind, j->id,
-			  j->rc != NULL && j->kind != RK_CLOSE ? &j->rc->own : NULL);
-}
-
-/* Make room: save (if need be) and flush v. */
-int
-rm_evict(struct rm *rm, struct rm_ent *v, struct rm_step *step)
-{
-	if (v->kind == ENT_OBJECT && v->blob_valid)
-		return rm_send(rm, step, OP_EVICT, v,
-			       rmp_build_handle_cmd(rm->scratch, TPM2_CC_FlushContext, v->phys));
-	return rm_send(rm, step, OP_SAVE, v,
-		       rmp_build_handle_cmd(rm->scratch, TPM2_CC_ContextSave,
-					    v->kind == ENT_OBJECT ? v->phys : v->handle));
-}
-
-/* FlushContext of e, which is freed when the TPM answers. */
-int
-rm_send_flush(struct rm *rm, struct rm_ent *e, struct rm_step *step)
-{
-	uint32_t h = e->kind == ENT_OBJECT ? e->phys : e->handle;
-
-	return rm_send(rm, step, OP_FLUSH, e,
-		       rmp_build_handle_cmd(rm->scratch, TPM2_CC_FlushContext, h));
-}
-
-int
-rm_send_load_op(struct rm *rm, struct rm_ent *e, struct rm_step *step, enum rm_op op)
-{
-	size_t len = rmp_build_context_load(rm->scratch, sizeof(rm->scratch), e->blob, e->blob_len);
-
-	if (len == 0)
-		return -EMSGSIZE; /* blob_cap keeps it below max_command */
-	return rm_send(rm, step, op, e, len);
 }
 
 /* Write the TPM's handles into the client's command (idempotent). */
@@ -158,21 +90,11 @@ rm_translate(struct rm_job *j)
 		if (e != NULL && e->kind == ENT_OBJECT)
 			put_be32(j->cmd + rmp_handle_off(i), e->phys);
 	}
-	if (j->kind == RK_FLUSH && j->target->kind == ENT_OBJECT) {
-		put_be32(j->cmd + j->pc.params, j->target->phys);
+	/* the client's FlushContext of its loaded object names it in a parameter */
+	if (j->pc.cc == TPM2_CC_FlushContext && j->subject != NULL &&
+	    j->subject->kind == ENT_OBJECT) {
+		put_be32(j->cmd + j->pc.params, j->subject->phys);
 		j->param_patched = true;
-	}
-}
-
-/* The command as the client sent it (entries may be gone: use no pointers). */
-void
-rm_restore(struct rm_job *j)
-{
-	for (unsigned i = 0; i < j->pc.n_h; i++)
-		put_be32(j->cmd + rmp_handle_off(i), j->pc.h[i]);
-	if (j->param_patched) {
-		put_be32(j->cmd + j->pc.params, j->param_h);
-		j->param_patched = false;
 	}
 }
 
@@ -184,14 +106,29 @@ rm_send_client(struct rm *rm, struct rm_step *step)
 	rm_translate(j);
 	for (unsigned i = 0; i < j->n_pins; i++)
 		ent_touch(&rm->tab, j->pins[i]);
-	j->op = OP_CLIENT;
+	j->state = RS_CLIENT;
 	step->tpm_cmd = j->cmd;
 	step->tpm_cmd_len = j->len;
 	step->client_cmd = true;
 	return RM_SEND;
 }
 
-int
+/* The internal job's command as it is, or the end of a housekeeping-only job. */
+static int
+rm_send_own(struct rm *rm, struct rm_step *step)
+{
+	struct rm_job *j = &rm->job;
+
+	if (j->own_cmd == NULL)
+		return rm_done(rm);
+	j->state = RS_OWN;
+	step->tpm_cmd = j->own_cmd;
+	step->tpm_cmd_len = j->len;
+	step->client_cmd = false;
+	return RM_SEND;
+}
+
+static int
 rm_plan(struct rm *rm, struct rm_step *step)
 {
 	struct rm_job *j = &rm->job;
@@ -199,8 +136,15 @@ rm_plan(struct rm *rm, struct rm_step *step)
 	struct rm_ent *v;
 	int r;
 
-	if (j->kind == RK_CLOSE)
+	j->state = j->home;
+	/* the TPM was reset: started again before it runs anything else */
+	if (rm->need_startup && !(j->home == RS_CLOSE && j->offline))
+		return rm_send(rm, step, RS_STARTUP, NULL,
+			       tpmcmd_startup(rm->scratch, sizeof(rm->scratch), TPM2_SU_CLEAR));
+	if (j->home == RS_CLOSE)
 		return rm_close_next(rm, step);
+	if (j->home == RS_INTERNAL)
+		return rm_send_own(rm, step);
 	/* 0: no saved session falls behind the context gap */
 	if ((r = rm_gap_step(rm, step)) != RM_PASS)
 		return r;
@@ -212,7 +156,7 @@ rm_plan(struct rm *rm, struct rm_step *step)
 		if (t->n_loaded[e->kind] >= rm->slots[e->kind] &&
 		    (v = rm_victim(rm, e->kind)) != NULL)
 			return rm_evict(rm, v, step);
-		return rm_send_load_op(rm, e, step, OP_LOAD);
+		return rm_send_load(rm, e, step, RS_LOAD);
 	}
 	/* 2: the slots the command fills itself */
 	for (unsigned k = ENT_OBJECT; k <= ENT_SESSION; k++) {
@@ -224,8 +168,8 @@ rm_plan(struct rm *rm, struct rm_step *step)
 	if (j->want[ENT_SESSION] > 0 && t->n_sessions >= rm->active_max &&
 	    (r = rm_session_room(rm, step)) != RM_PASS)
 		return r;
-	/* 4 */
-	if (j->kind == RK_CTX_LOAD_SESS)
+	/* 4: the session a ContextLoad takes over is loaded: the RM answers */
+	if (j->pc.cc == TPM2_CC_ContextLoad && j->subject != NULL)
 		return rm_cmd_adopted(rm, step);
 	return rm_send_client(rm, step);
 }
@@ -234,7 +178,7 @@ rm_plan(struct rm *rm, struct rm_step *step)
  * Check and pin what the handle and authorization areas name.  RM_PASS (go
  * on), or RM_DONE with the error the TPM would give, in the RM layer.
  */
-int
+static int
 rm_pin_command(struct rm *rm, struct rm_step *step)
 {
 	struct rm_job *j = &rm->job;
@@ -297,12 +241,13 @@ rm_prepare(struct rm *rm, struct rm_step *step)
 	uint32_t cc = get_be32(j->cmd + 6), err;
 	int r;
 
-	j->kind = RK_COMMAND;
+	j->home = j->state = RS_COMMAND;
 	j->id = ++rm->job_seq;
 	j->reset_gen = rm->reset_gen;
 	j->n_pins = 0;
 	j->want[ENT_OBJECT] = j->want[ENT_SESSION] = 0;
 	j->target = NULL;
+	j->subject = NULL;
 	if ((attr = caps_find(rm->params.caps, cc)) == NULL)
 		return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_COMMAND_CODE));
 	if ((err = rmp_parse_cmd(j->cmd, j->len, *attr, &j->pc)) != 0)
@@ -333,6 +278,8 @@ rm_prepare(struct rm *rm, struct rm_step *step)
 		r = RM_PASS;
 		break;
 	}
+	if (r == RM_REPLAN)
+		return rm_plan(rm, step);
 	if (r != RM_PASS)
 		return r;
 	if ((r = rm_pin_command(rm, step)) != RM_PASS)
@@ -362,8 +309,8 @@ rm_replan(struct rm *rm, struct rm_step *step)
 {
 	struct rm_job *j = &rm->job;
 
-	if (j->kind == RK_CLOSE)
-		return rm_close_next(rm, step);
+	if (j->home != RS_COMMAND)
+		return rm_plan(rm, step);
 	rm_restore(j);
 	return rm_prepare(rm, step);
 }
@@ -390,6 +337,63 @@ rm_begin(struct rm *rm, struct rm_conn *rc, uint8_t *cmd, size_t len, struct rm_
 	return rm_prepare(rm, step);
 }
 
+int
+rm_begin_internal(struct rm *rm, const uint8_t *cmd, size_t len, struct rm_step *step)
+{
+	struct rm_job *j = &rm->job;
+
+	j->home = j->state = RS_INTERNAL;
+	j->rc = NULL;
+	j->id = ++rm->job_seq;
+	j->reset_gen = rm->reset_gen;
+	j->cmd = NULL;
+	j->own_cmd = cmd;
+	j->len = cmd != NULL ? len : 0;
+	j->n_pins = 0;
+	j->pc.n_h = j->pc.n_s = 0;
+	j->want[ENT_OBJECT] = j->want[ENT_SESSION] = 0;
+	j->target = NULL;
+	j->subject = NULL;
+	j->fixes = 0;
+	j->resent = false;
+	j->replan = false;
+	j->offline = false;
+	j->refreshing = false;
+	j->param_patched = false;
+	step->rsp_len = 0;
+	return rm_plan(rm, step);
+}
+
+int
+rm_close(struct rm *rm, struct rm_conn *rc, struct rm_step *step)
+{
+	struct rm_job *j = &rm->job;
+
+	if (rc->own.n_objs == 0 && rc->own.n_sess == 0) {
+		/* nothing in the TPM: no job (the caller may be outside the scheduler) */
+		rm_conn_free(rm, rc);
+		return RM_DONE;
+	}
+	j->home = j->state = RS_CLOSE;
+	j->rc = rc;
+	j->id = ++rm->job_seq;
+	j->reset_gen = rm->reset_gen;
+	j->cmd = NULL;
+	j->own_cmd = NULL;
+	j->n_pins = 0;
+	j->pc.n_h = j->pc.n_s = 0;
+	j->want[ENT_OBJECT] = j->want[ENT_SESSION] = 0;
+	j->target = NULL;
+	j->subject = NULL;
+	j->resent = false;
+	j->replan = false;
+	j->offline = false;
+	j->refreshing = false;
+	j->param_patched = false;
+	j->fixes = 0;
+	return rm_plan(rm, step);
+}
+
 /* The new handle in a successful response (step->rsp): make it the client's. */
 static void
 rm_attach_fresh(struct rm *rm, struct rm_step *step)
@@ -397,7 +401,7 @@ rm_attach_fresh(struct rm *rm, struct rm_step *step)
 	struct rm_job *j = &rm->job;
 	struct ent_table *t = &rm->tab;
 	struct rm_ent *e = j->fresh, *stale;
-	uint32_t h, saved;
+	uint32_t h;
 
 	if (step->rsp_len < TPM_HDR_SIZE + 4 || e == NULL)
 		return;
@@ -406,7 +410,7 @@ rm_attach_fresh(struct rm *rm, struct rm_step *step)
 		/* a loaded entry at the same TPM handle was flushed without our knowing */
 		if ((stale = ent_find_phys(t, h)) != NULL) {
 			log_debug("rm: TPM reused handle 0x%08" PRIx32 "; dropping its old entry", h);
-			ent_free(t, stale);
+			ent_drop(t, stale);
 		}
 		e->kind = ENT_OBJECT;
 		e->used = rm->turn;
@@ -415,10 +419,8 @@ rm_attach_fresh(struct rm *rm, struct rm_step *step)
 		ent_set_loaded(t, e, h);
 		put_be32(step->rsp + TPM_HDR_SIZE, e->handle);
 		/* a loaded context is the object's saved state until it is used */
-		if (j->kind == RK_CTX_LOAD_OBJ &&
-		    rmp_parse_context(j->cmd + j->pc.params, j->len - j->pc.params, &saved) == 0 &&
-		    ent_set_blob(t, e, j->cmd + j->pc.params, j->len - j->pc.params) == 0)
-			e->sequence = saved == ENT_SAVED_SEQUENCE;
+		if (j->pc.cc == TPM2_CC_ContextLoad)
+			(void)ent_set_blob(t, e, j->cmd + j->pc.params, j->len - j->pc.params);
 	} else if (sess_is_handle(h)) {
 		if ((stale = ent_find_session(t, h)) != NULL) {
 			log_debug("rm: TPM reused session 0x%08" PRIx32 "; dropping its old entry",
@@ -450,6 +452,8 @@ rm_forget(struct rm *rm, struct rm_ent *e)
 		if (j->sent[i] == e)
 			j->sent[i] = NULL;
 	}
+	if (j->subject == e)
+		j->subject = NULL;
 	ent_free(&rm->tab, e);
 }
 
@@ -457,9 +461,9 @@ static int
 rm_send_resync(struct rm *rm, struct rm_step *step)
 {
 	rm->stats.resyncs++;
-	return rm_send(rm, step, OP_RESYNC, NULL,
-		       rmp_build_getcap(rm->scratch, TPM2_CAP_HANDLES, ENT_TRANSIENT_FIRST,
-					TPM2_MAX_CAP_HANDLES));
+	return rm_send(rm, step, RS_RESYNC, NULL,
+		       tpmcmd_get_capability(rm->scratch, sizeof(rm->scratch), TPM2_CAP_HANDLES,
+					     ENT_TRANSIENT_FIRST, TPM2_MAX_CAP_HANDLES));
 }
 
 /* Bookkeeping after the client's command ran (its response is in step->rsp). */
@@ -498,6 +502,40 @@ rm_command_done(struct rm *rm, struct rm_step *step, uint32_t rc)
 }
 
 
+/*
+ * The cure rmfix.c picks for rc (own: in answer to one of the RM's own
+ * commands): the plan's next step, or RM_PASS (the TPM's answer stands).
+ */
+static int
+rm_cure(struct rm *rm, uint32_t rc, bool own, struct rm_step *step)
+{
+	struct rm_job *j = &rm->job;
+	struct rm_ent *v = NULL;
+
+	switch (rm_fix_pick(rm, rc, own, &v)) {
+	case FIX_NONE:
+		break;
+	case FIX_EVICT_OBJECT:
+	case FIX_EVICT_SESSION:
+		return rm_evict(rm, v, step);
+	case FIX_SESSION_ROOM:
+		return rm_session_room(rm, step);
+	case FIX_GAP:
+		j->refreshing = false; /* a save that failed; a refresh sets it again */
+		return rm_gap_cure(rm, step);
+	case FIX_RESEND:
+		/* own: rm->scratch is unchanged, step->tpm_cmd once more */
+		return own ? RM_SEND : rm_plan(rm, step);
+	case FIX_BACKOFF:
+		/* not after the client's command ran (a re-sync): parking would run it
+		 * twice; close and internal jobs never wait */
+		if (own && (j->state == RS_RESYNC || j->home != RS_COMMAND))
+			return RM_SEND;
+		return rm_backoff(rm, step);
+	}
+	return RM_PASS;
+}
+
 static int
 rm_client_answered(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step *step)
 {
@@ -505,24 +543,20 @@ rm_client_answered(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step
 	uint32_t rc = wire_response_rc(rsp, len);
 	int r;
 
-	if (rc != TPM2_RC_SUCCESS && (r = rm_try_fix(rm, rc, step)) != RM_PASS)
+	if (rc != TPM2_RC_SUCCESS && (r = rm_cure(rm, rc, false, step)) != RM_PASS)
 		return r;
 	if (len > step->rsp_cap)
 		return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_SIZE));
 	memcpy(step->rsp, rsp, len);
 	step->rsp_len = len;
-	switch (j->kind) {
-	case RK_FLUSH:
-		if (rc == TPM2_RC_SUCCESS)
-			ent_free(&rm->tab, j->target);
-		return rm_done(rm);
-	case RK_CTX_SAVE:
-		if (rc == TPM2_RC_SUCCESS)
-			rm_cmd_saved(rm, step);
-		return rm_done(rm);
-	default:
+	if (j->subject == NULL)
 		return rm_command_done(rm, step, rc);
-	}
+	/* the client's FlushContext or ContextSave of its own entry */
+	if (rc == TPM2_RC_SUCCESS && j->pc.cc == TPM2_CC_FlushContext)
+		rm_forget(rm, j->subject);
+	else if (rc == TPM2_RC_SUCCESS)
+		rm_cmd_saved(rm, step);
+	return rm_done(rm);
 }
 
 /* The TPM refused to load e's context: e is gone. */
@@ -539,7 +573,7 @@ rm_lost(struct rm *rm, struct rm_ent *e, uint32_t rc, struct rm_step *step)
 		j->replan = true;
 		return rm_send_flush(rm, e, step);
 	}
-	ent_free(&rm->tab, e);
+	ent_drop(&rm->tab, e);
 	return rm_replan(rm, step);
 }
 
@@ -553,11 +587,11 @@ rm_loaded(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step *step)
 	if (rc == TPM2_RC_SUCCESS && len >= TPM_HDR_SIZE + 4) {
 		h = get_be32(rsp + TPM_HDR_SIZE);
 		/* the client's own ContextLoad of its session is no swap */
-		if (rm->job.kind != RK_CTX_LOAD_SESS)
+		if (rm->job.subject != e)
 			rm->stats.context_loads++;
 		if (e->kind == ENT_OBJECT) {
 			if ((stale = ent_find_phys(&rm->tab, h)) != NULL)
-				ent_free(&rm->tab, stale);
+				ent_drop(&rm->tab, stale);
 			ent_set_loaded(&rm->tab, e, h);
 		} else {
 			ent_set_loaded(&rm->tab, e, e->handle);
@@ -567,7 +601,7 @@ rm_loaded(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step *step)
 	}
 	if (rm_fix_known(rc)) {
 		/* the TPM is full, not the context bad: its answer stands if nothing cures it */
-		if ((r = rm_try_fix(rm, rc, step)) != RM_PASS)
+		if ((r = rm_cure(rm, rc, false, step)) != RM_PASS)
 			return r;
 		return rm_reply_rc(rm, step, rc);
 	}
@@ -579,12 +613,11 @@ rm_saved(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step *step)
 {
 	struct rm_job *j = &rm->job;
 	struct rm_ent *v = j->target;
-	uint32_t rc = wire_response_rc(rsp, len), saved;
+	uint32_t rc = wire_response_rc(rsp, len);
 	bool refresh = j->refreshing;
 
 	j->refreshing = false;
 	if (rc != TPM2_RC_SUCCESS ||
-	    rmp_parse_context(rsp + TPM_HDR_SIZE, len - TPM_HDR_SIZE, &saved) < 0 ||
 	    ent_set_blob(&rm->tab, v, rsp + TPM_HDR_SIZE, len - TPM_HDR_SIZE) < 0) {
 		/* it stays where it is; another victim is chosen */
 		log_debug("rm: ContextSave of 0x%08" PRIx32 " failed (0x%08" PRIx32
@@ -604,8 +637,7 @@ rm_saved(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step *step)
 			rm->stats.evictions++;
 		return rm_plan(rm, step);
 	}
-	v->sequence = saved == ENT_SAVED_SEQUENCE;
-	return rm_evict(rm, v, step); /* now FlushContext */
+	return rm_evict(rm, v, step); /* now FlushContext (blob_valid: ent_set_blob) */
 }
 
 static int
@@ -613,25 +645,27 @@ rm_resynced(struct rm *rm, const uint8_t *rsp, size_t len)
 {
 	struct ent_table *t = &rm->tab;
 	struct rm_ent *e, *next;
+	const TPML_HANDLE *l = &rm->capd.data.handles;
 	struct rm_conn *rc;
-	size_t n = 0;
+	size_t n;
 	bool more = false;
 
-	if (wire_response_rc(rsp, len) != TPM2_RC_SUCCESS ||
-	    rmp_parse_handles(rsp, len, rm->caph, ARRAY_SIZE(rm->caph), &n, &more) < 0) {
+	if (tpmcmd_parse_capability(rsp, len, &more, &rm->capd) < 0 ||
+	    rm->capd.capability != TPM2_CAP_HANDLES) {
 		log_debug("rm: re-sync of transient handles failed");
 		return rm_done(rm);
 	}
+	n = l->count;
 	for (e = TAILQ_FIRST(&t->lru[ENT_OBJECT]); e != NULL; e = next) {
 		bool found = false;
 		next = TAILQ_NEXT(e, lru);
 		for (size_t i = 0; i < n && !found; i++)
-			found = rm->caph[i] == e->phys;
+			found = l->handle[i] == e->phys;
 		/* beyond a partial list nothing is known */
-		if (found || (more && n > 0 && e->phys > rm->caph[n - 1]))
+		if (found || (more && n > 0 && e->phys > l->handle[n - 1]))
 			continue;
 		log_debug("rm: object 0x%08" PRIx32 " was flushed by the TPM", e->handle);
-		ent_free(t, e);
+		ent_drop(t, e);
 	}
 	/* a swapped-out object may be dead too (its hierarchy changed): let the
 	 * next ReadPublic load it and find out rather than answer for it */
@@ -661,8 +695,42 @@ rm_refresh_loaded(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step 
 	ent_set_loaded(&rm->tab, e, e->handle);
 	e->blob_valid = false; /* a session context loads once */
 	j->refreshing = true;
-	return rm_send(rm, step, OP_SAVE, e,
-		       rmp_build_handle_cmd(rm->scratch, TPM2_CC_ContextSave, e->handle));
+	return rm_send(rm, step, RS_SAVE, e,
+		       tpmcmd_context_save(rm->scratch, sizeof(rm->scratch), e->handle));
+}
+
+/* The TPM answered the Startup owed since rm_tpm_reset(). */
+static int
+rm_started(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step *step)
+{
+	struct rm_job *j = &rm->job;
+	uint32_t rc = wire_response_rc(rsp, len);
+
+	if (rc == TPM2_RC_SUCCESS || rc == TPM2_RC_INITIALIZE) {
+		rm->need_startup = false;
+		rm->stats.tpm_startups++;
+		return rm_plan(rm, step);
+	}
+	/* the mark stays: the next job tries again */
+	log_debug("rm: TPM2_Startup after a reset failed (0x%08" PRIx32 ")", rc);
+	if (j->home == RS_CLOSE) {
+		/* nothing can be flushed in a TPM that does not run: forget */
+		j->offline = true;
+		return rm_close_next(rm, step);
+	}
+	return rm_reply_rc(rm, step, rc);
+}
+
+/* The TPM answered the internal job's command: that is its answer. */
+static int
+rm_own_answered(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step *step)
+{
+	if (step->rsp == NULL)
+		return rm_reply_len(rm, step, 0);
+	if (len > step->rsp_cap)
+		return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_SIZE));
+	memcpy(step->rsp, rsp, len);
+	return rm_reply_len(rm, step, len);
 }
 
 int
@@ -672,37 +740,47 @@ rm_resume(struct rm *rm, struct rm_conn *rc, const uint8_t *rsp, size_t len, str
 	struct rm_ent *e = j->target;
 	int r;
 
-	(void)rc;
-	if (j->op != OP_CLIENT && j->op != OP_NONE &&
-	    (r = rm_own_warning(rm, wire_response_rc(rsp, len), step)) != RM_PASS)
+	(void)rc; /* the job knows its connection */
+	if (j->state == RS_IDLE || j->state == j->home)
+		return -EINVAL; /* nothing was sent */
+	/* a warning to one of the RM's own commands: nothing happened */
+	if (j->state != RS_CLIENT && j->state != RS_OWN &&
+	    (r = rm_cure(rm, wire_response_rc(rsp, len), true, step)) != RM_PASS)
 		return r;
-	switch (j->op) {
-	case OP_CLIENT:
+	switch (j->state) {
+	case RS_CLIENT:
 		return rm_client_answered(rm, rsp, len, step);
-	case OP_SAVE:
+	case RS_OWN:
+		return rm_own_answered(rm, rsp, len, step);
+	case RS_STARTUP:
+		return rm_started(rm, rsp, len, step);
+	case RS_SAVE:
 		return rm_saved(rm, rsp, len, step);
-	case OP_EVICT:
+	case RS_EVICT:
 		/* whatever it says, the object is no longer ours in the TPM */
 		ent_set_unloaded(&rm->tab, e);
 		rm->stats.flushes++;
 		rm->stats.evictions++;
 		return rm_plan(rm, step);
-	case OP_LOAD:
+	case RS_LOAD:
 		return rm_loaded(rm, rsp, len, step);
-	case OP_FLUSH:
+	case RS_FLUSH:
 		j->target = NULL;
-		ent_free(&rm->tab, e);
+		rm_forget(rm, e);
 		rm->stats.flushes++;
 		if (j->replan) {
 			j->replan = false;
 			return rm_replan(rm, step);
 		}
 		return rm_plan(rm, step);
-	case OP_RESYNC:
-		return rm_resynced(rm, rsp, len);
-	case OP_REFRESH:
+	case RS_REFRESH:
 		return rm_refresh_loaded(rm, rsp, len, step);
-	case OP_NONE:
+	case RS_RESYNC:
+		return rm_resynced(rm, rsp, len);
+	case RS_IDLE:
+	case RS_COMMAND:
+	case RS_CLOSE:
+	case RS_INTERNAL:
 		break;
 	}
 	return -EINVAL;
@@ -717,20 +795,20 @@ rm_abort(struct rm *rm, struct rm_conn *rc, int err, struct rm_step *step)
 	if (err == -ECONNRESET && !j->resent) {
 		j->resent = true;
 		if (j->reset_gen != rm->reset_gen) {
-			/* the TPM lost every context: plan again; stale handles get errors */
+			/* the TPM lost every context: plan again (Startup first); stale handles
+			 * get errors */
 			j->n_pins = 0;
 			j->replan = false;
 			return rm_replan(rm, step);
 		}
 		return RM_SEND; /* the link is back: step->tpm_cmd once more */
 	}
-	if (j->kind == RK_CLOSE) {
+	if (j->home == RS_CLOSE) {
 		/* the TPM is out of reach: forget what the client owned */
 		j->offline = true;
 		return rm_close_next(rm, step);
 	}
-	if (err == -EOPNOTSUPP && j->op == OP_CLIENT)
+	if (err == -EOPNOTSUPP && j->state == RS_CLIENT)
 		return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_LOCALITY));
 	return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_FAILURE));
 }
-

@@ -4,8 +4,9 @@
  * backend and never sees an fd: the scheduler (sched.c) feeds it one client
  * command at a time and carries the TPM commands it asks for to the backend.
  *
- * One client command (or one connection close) is a *job*.  The RM drives a
- * job as a small planner: each call returns either
+ * One client command, one connection close, or one command of the daemon's
+ * own (rm_begin_internal) is a *job*.  The RM drives a job as a small
+ * planner: each call returns either
  *   RM_SEND  "send step->tpm_cmd to the TPM, then call rm_resume() with the
  *            answer"  (context loads/saves/flushes it needs, then the
  *            client's own command, retries), or
@@ -23,7 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdio.h>
+#include <stdio.h> /* not needed here; sched.c's headers have relied on it */
 #include <sys/types.h>
 
 struct backend;
@@ -48,6 +49,13 @@ struct rm_params {
 	unsigned max_sessions_per_uid; /* 0: no limit; UINT_MAX: 3/4 of the TPM's; uid 0 exempt */
 	unsigned session_wait_ms;      /* a new session waits this long for a slot */
 	unsigned retry_time_ms;        /* TPM warnings retried with backoff this long */
+	/*
+	 * The RM's clock, monotonic ns (waits for a session slot, backoff of
+	 * TPM warnings); NULL: now_ns() of src/common/util.h.  Tests pass a
+	 * fake one.
+	 */
+	uint64_t (*now_ns)(void *ctx);
+	void *clock_ctx; /* not owned; given to now_ns */
 };
 
 enum rm_result {
@@ -74,7 +82,7 @@ struct rm_step {
 	/* set by the RM on RM_DONE of a command */
 	size_t rsp_len;
 	/* a parked command (RM_WAIT): the caller keeps these across runs */
-	uint64_t parked_ns; /* when it first had to wait (now_ns()); 0: never */
+	uint64_t parked_ns; /* when it first had to wait (the RM's clock); 0: never */
 	unsigned backoffs;  /* TPM warnings retried so far */
 	/* set by the RM on RM_WAIT */
 	unsigned wait_ms;
@@ -107,6 +115,19 @@ int rm_conn_new(struct rm *rm, const struct rm_peer *peer, struct rm_conn **ret)
  */
 int rm_begin(struct rm *rm, struct rm_conn *rc, uint8_t *cmd, size_t len, struct rm_step *step);
 
+/*
+ * Start a job of the daemon's own: first the housekeeping the TPM is owed
+ * (TPM2_Startup after rm_tpm_reset()), then, if cmd != NULL, cmd as it is
+ * (no handle translation, no quota, no cure of TPM warnings; cmd stays
+ * valid and untouched until RM_DONE), at locality 0.  RM_SEND ... RM_DONE
+ * as any job (rm_resume/rm_abort with rc NULL); at RM_DONE the TPM's answer
+ * to cmd is in step->rsp[0 .. rsp_len), or a TPM-format error (the failed
+ * Startup's answer, or an RM-layer one); cmd == NULL: rsp_len 0 unless the
+ * Startup failed.  step->rsp may be NULL with rsp_cap 0: nothing is copied.
+ * Never RM_WAIT.
+ */
+int rm_begin_internal(struct rm *rm, const uint8_t *cmd, size_t len, struct rm_step *step);
+
 /* The TPM answered the last RM_SEND with rsp[0..len). */
 int rm_resume(struct rm *rm, struct rm_conn *rc, const uint8_t *rsp, size_t len,
 	      struct rm_step *step);
@@ -131,15 +152,24 @@ int rm_abort(struct rm *rm, struct rm_conn *rc, int err, struct rm_step *step);
 int rm_close(struct rm *rm, struct rm_conn *rc, struct rm_step *step);
 
 /*
- * The TPM was reset underneath (power cycle, simulator restarted) and has
- * been started again: every loaded or saved context is gone.  Drop every
- * virtual handle; later uses of them get TPM-format errors.  May be called
- * while a job is between RM_SEND and its answer; rm_abort(-ECONNRESET)
- * follows for that job.
+ * The TPM was reset underneath (power cycle, simulator restarted): every
+ * loaded or saved context is gone.  Drop every virtual handle (later uses
+ * of them get TPM-format errors) and mark that the TPM needs
+ * TPM2_Startup(TPM_SU_CLEAR).  The RM plans that Startup itself: the first
+ * TPM command of whatever job runs next (command, close, internal) is the
+ * Startup, an RM_SEND of the RM's own command (client_cmd false: locality
+ * 0, never the client's).  A job the RM answers without the TPM (a stale
+ * handle, say) leaves it to the next one.  TPM_RC_SUCCESS or
+ * TPM_RC_INITIALIZE clears the mark and counts rm_stats.tpm_startups; any
+ * other answer ends the job with it (a client command gets the TPM's rc in
+ * its response; a close job forgets what its client owned) and keeps the
+ * mark for the next job.  May be called while a job is between RM_SEND and
+ * its answer; rm_abort(-ECONNRESET) follows for that job and plans it again,
+ * the Startup first.  The caller no longer runs be_startup() itself.
  */
 void rm_tpm_reset(struct rm *rm);
 
-/* Counters and per-connection tables for `tpmbroker status`. */
+/* Counters for `tpmbroker status`. */
 struct rm_stats {
 	uint64_t commands;
 	uint64_t context_saves;     /* by the RM to swap out (clients' own not counted) */
@@ -159,6 +189,7 @@ struct rm_stats {
 	uint64_t session_wait_timeouts; /* ... and got none in time */
 	uint64_t quota_refusals;    /* commands refused by a per-connection or per-user quota */
 	uint64_t backoff_retries;   /* TPM warnings (RETRY, TESTING...) retried after a pause */
+	uint64_t tpm_startups;      /* TPM2_Startup after rm_tpm_reset() that succeeded */
 	/* now */
 	unsigned objects;         /* transient objects held by clients */
 	unsigned objects_loaded;  /* of which in the TPM */
@@ -167,19 +198,20 @@ struct rm_stats {
 	unsigned abandoned;       /* client-saved sessions whose client left */
 };
 void rm_get_stats(const struct rm *rm, struct rm_stats *ret);
-/*
- * Append this connection's handles to out, as text or as a JSON object body:
- * "objects": [{"handle": "0x80000000", "state": "loaded"|"saved",
- * ["tpm_handle": "0x80000002"]}], "sessions": [{"handle": ..., "state":
- * "loaded"|"saved"|"client-saved"}].  Text: "objects: 0x80000000(loaded) ...;
- * sessions: -".
- */
-void rm_conn_describe(const struct rm *rm, const struct rm_conn *rc, FILE *out, bool json);
-/*
- * Append the abandoned sessions (client-saved, their client gone), oldest
- * first: JSON: "abandoned": [{"handle": "0x03000001", "uid": 1000}]; text:
- * "abandoned sessions: 0x03000001(uid 1000) ..." or "-".
- */
-void rm_describe_abandoned(const struct rm *rm, FILE *out, bool json);
+
+/* What a client holds, for `tpmbroker status` (status.c renders it). */
+enum rm_handle_state { RM_H_LOADED, RM_H_SAVED, RM_H_CLIENT_SAVED };
+struct rm_handle_info {
+	uint32_t handle;      /* the client's (virtual) handle */
+	uint32_t tpm_handle;  /* object loaded in the TPM: its TPM handle; else 0 */
+	bool session;
+	enum rm_handle_state state;
+	uid_t uid;            /* owner's uid (abandoned sessions) */
+};
+typedef void (*rm_handle_fn)(const struct rm_handle_info *hi, void *ctx);
+/* A connection's objects first, then its sessions, in table order. */
+void rm_conn_handles(const struct rm *rm, const struct rm_conn *rc, rm_handle_fn fn, void *ctx);
+/* Abandoned sessions (client-saved, client gone), oldest first. */
+void rm_abandoned_handles(const struct rm *rm, rm_handle_fn fn, void *ctx);
 
 #endif

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * rm_int.h: state shared by rm.c (the planner) and rmcmd.c (the commands
- * the RM intercepts).  Not for other modules: they use rm.h.
+ * rm_int.h: the state the resource manager's files share (the job, the
+ * rm) and their interfaces, layer by layer (the picture below the
+ * structures).  Not for other modules: they use rm.h.
  */
 #ifndef TB_RM_INT_H
 #define TB_RM_INT_H
@@ -15,43 +16,47 @@
 #include "rm.h"
 #include "rmparse.h"
 
-/* What the job in progress is. */
-enum rm_kind {
-	RK_IDLE = 0,
-	RK_COMMAND,       /* a command, handles translated; FLUSHED/EXTENSIVE/sessions tracked */
-	RK_FLUSH,         /* client FlushContext of a loaded object or a session */
-	RK_CTX_SAVE,      /* client ContextSave of a loaded object or session */
-	RK_CTX_LOAD_OBJ,  /* client ContextLoad of an object context */
-	RK_CTX_LOAD_SESS, /* client ContextLoad of its (or an abandoned) session: RM answers */
-	RK_CLOSE,         /* the connection left: flush what it owned */
-};
-
-/* The TPM command in flight. */
-enum rm_op {
-	OP_NONE = 0,
-	OP_CLIENT, /* the client's command (handles translated) */
-	OP_SAVE,   /* ContextSave of an eviction victim (target) */
-	OP_EVICT,  /* FlushContext of a victim whose context is saved (target) */
-	OP_LOAD,   /* ContextLoad of an entry the command needs (target) */
-	OP_FLUSH,  /* FlushContext of target, which is then freed (close, trim, lost) */
-	OP_RESYNC, /* GetCapability(transient handles) after an EXTENSIVE command */
-	OP_REFRESH, /* ContextLoad of a saved session near the context gap (then OP_SAVE) */
+/*
+ * Where the job is: the transition table atop rm.c.  A job is planned in
+ * its home state (COMMAND, CLOSE or INTERNAL: j->home, fixed for its life)
+ * and waits for the TPM in one of the others (j->state); every answer takes
+ * it back home to be planned again, or ends it (IDLE).
+ */
+enum rm_state {
+	RS_IDLE = 0, /* no job */
+	/* home */
+	RS_COMMAND,  /* a client's command */
+	RS_CLOSE,    /* its connection left: flush what it owned */
+	RS_INTERNAL, /* the daemon's own (rm_begin_internal) */
+	/* waiting for the TPM */
+	RS_STARTUP,  /* TPM2_Startup(CLEAR) owed since rm_tpm_reset() */
+	RS_SAVE,     /* ContextSave of an eviction victim or a refreshed session (target) */
+	RS_EVICT,    /* FlushContext of a victim whose context is saved (target) */
+	RS_LOAD,     /* ContextLoad of an entry the command needs (target) */
+	RS_FLUSH,    /* FlushContext of target, freed then (close, trim, lost, fair share) */
+	RS_REFRESH,  /* ContextLoad of a saved session near the context gap (then RS_SAVE) */
+	RS_CLIENT,   /* the client's command, handles translated */
+	RS_RESYNC,   /* GetCapability(transient handles) after an EXTENSIVE command */
+	RS_OWN,      /* the internal job's command, as the daemon gave it */
 };
 
 #define RM_MAX_PINS (RMP_MAX_HANDLES + RMP_MAX_SESSIONS)
 /* Not RM_DONE, RM_SEND nor RM_WAIT: "go on with the command as any other" */
 #define RM_PASS 3
+/* A helper set the job up (or cured something): the planner plans it (rm_plan) */
+#define RM_REPLAN 4
 /* Cures (eviction, resend) tried for one command before the TPM's answer stands. */
 #define RM_MAX_FIXES 8u
 
 struct rm_job {
-	enum rm_kind kind;
-	enum rm_op op;
-	struct rm_conn *rc; /* not owned */
+	enum rm_state home;  /* RS_COMMAND, RS_CLOSE or RS_INTERNAL; RS_IDLE: no job */
+	enum rm_state state; /* what it waits for from the TPM; home while planned */
+	struct rm_conn *rc;  /* not owned; NULL: internal job */
 	uint64_t id;        /* entries it needs carry pin == id */
 	uint64_t reset_gen; /* rm->reset_gen when planned */
 	uint8_t *cmd;       /* the client's command (its conn's buffer); not owned */
 	size_t len;
+	const uint8_t *own_cmd; /* RS_INTERNAL: the daemon's command (len bytes), or NULL; not owned */
 	struct rmp_cmd pc;
 	struct rm_ent *hent[RMP_MAX_HANDLES];  /* entry named by handle i; not owned */
 	struct rm_ent *sent[RMP_MAX_SESSIONS]; /* entry of auth session i; not owned */
@@ -59,12 +64,15 @@ struct rm_job {
 	unsigned n_pins;
 	unsigned want[2];      /* free slots per kind the command itself needs */
 	struct rm_ent *fresh;  /* owned: becomes the response handle's entry */
-	struct rm_ent *target; /* what the op in flight is about; not owned */
+	struct rm_ent *target; /* what the TPM command in flight is about; not owned */
+	/* the entry the client's FlushContext or ContextSave names, or the session
+	 * its ContextLoad takes over (answered by the RM); NULL: none; not owned */
+	struct rm_ent *subject;
 	unsigned fixes;        /* cures tried (RM_MAX_FIXES) */
 	bool resent;           /* the one resend after a reconnect is used */
-	bool replan;           /* OP_FLUSH of a lost session: plan the command again after */
+	bool replan;           /* RS_FLUSH of a lost session: plan the command again after */
 	bool offline;          /* close job: the TPM is out of reach, just forget */
-	bool refreshing;       /* the OP_SAVE in flight is a gap refresh */
+	bool refreshing;       /* the RS_SAVE in flight is a gap refresh */
 	bool param_patched;    /* FlushContext's parameter holds a TPM handle ... */
 	uint32_t param_h;      /* ... instead of this, the client's */
 };
@@ -93,44 +101,88 @@ struct rm {
 	uint32_t gap_max;       /* TPM_PT_CONTEXT_GAP_MAX */
 	uint64_t ctx_seq;       /* newest session context sequence seen */
 	bool gap_check;         /* ctx_seq moved: look for a session to refresh */
+	bool need_startup;      /* rm_tpm_reset(): TPM2_Startup before any other command */
 	LIST_HEAD(, ent_acct) accts; /* per-uid totals */
-	uint32_t caph[TPM2_MAX_CAP_HANDLES]; /* GetCapability lists */
+	TPMS_CAPABILITY_DATA capd;   /* GetCapability lists, read or answered */
 	uint8_t scratch[TB_BUF_MAX]; /* the RM's own commands */
 };
 
-/* rm.c */
-int rm_done(struct rm *rm);
-int rm_send_flush(struct rm *rm, struct rm_ent *e, struct rm_step *step);
-int rm_reply_rc(struct rm *rm, struct rm_step *step, uint32_t rc);
-int rm_reply_len(struct rm *rm, struct rm_step *step, size_t len);
-void rm_pin(struct rm *rm, struct rm_ent *e);
-int rm_plan(struct rm *rm, struct rm_step *step);
-int rm_pin_command(struct rm *rm, struct rm_step *step);
-
-/* rmconn.c: the close job's next step */
-int rm_close_next(struct rm *rm, struct rm_step *step);
 /*
- * rmconn.c: would one more entry of kind put o over its connection's or its
- * uid's quota?  Counts the refusal when it would.
+ * The RM's files depend downwards only:
+ *
+ *   rm.c        the planner: rm_begin/rm_resume/rm_abort/rm_close, rm_plan,
+ *      |        the TPM's answers; the only caller of rm_plan()
+ *      v
+ *   rmcmd.c  rmfix.c  rmsess.c  rmconn.c    helpers: intercepted commands,
+ *      |                                     the warnings' table, sessions at
+ *      |                                     scale, connections and resets;
+ *      |                                     never call each other nor rm.c:
+ *      |                                     they return RM_REPLAN, RM_PASS or
+ *      v                                     a fix for the planner to act on
+ *   rmstep.c    building blocks: send the RM's own commands, evict, reply,
+ *      |        pin, park, quotas, the clock
+ *      v
+ *   handles.c sessions.c tpmcmd.c rmparse.c caps.c ../common
  */
-bool rm_quota_full(struct rm *rm, const struct ent_owner *o, enum ent_kind kind);
 
-/* rm.c: building blocks of the plan */
-void rm_restore(struct rm_job *j);
+/* ---- rmstep.c: building blocks ---- */
+uint64_t rm_now(const struct rm *rm);
+/* The job is over (RM_DONE); the client's response is in step->rsp. */
+int rm_done(struct rm *rm);
+int rm_reply_len(struct rm *rm, struct rm_step *step, size_t len);
+int rm_reply_rc(struct rm *rm, struct rm_step *step, uint32_t rc);
+void rm_pin(struct rm *rm, struct rm_ent *e);
+/* Send the RM's own command in rm->scratch[0..len): the job waits in state. */
+int rm_send(struct rm *rm, struct rm_step *step, enum rm_state state, struct rm_ent *target,
+	    size_t len);
+/* FlushContext of e, which is freed when the TPM answers (RS_FLUSH). */
+int rm_send_flush(struct rm *rm, struct rm_ent *e, struct rm_step *step);
+/* ContextLoad of e's saved context, waiting in state (RS_LOAD, RS_REFRESH). */
+int rm_send_load(struct rm *rm, struct rm_ent *e, struct rm_step *step, enum rm_state state);
+/* What to evict for the job in progress (ent_victim()), or NULL. */
 struct rm_ent *rm_victim(struct rm *rm, enum ent_kind kind);
+/* Make room: save (if need be) and flush v. */
 int rm_evict(struct rm *rm, struct rm_ent *v, struct rm_step *step);
-int rm_send_load_op(struct rm *rm, struct rm_ent *e, struct rm_step *step, enum rm_op op);
+/* The command as the client sent it (entries may be gone: use no pointers). */
+void rm_restore(struct rm_job *j);
+/* End the job without an answer: RM_WAIT (rm.h). */
+int rm_park(struct rm *rm, struct rm_step *step, unsigned wait_ms, bool on_slot);
+/* ms since the command was first parked (0: never). */
+unsigned rm_parked_ms(const struct rm *rm, const struct rm_step *step);
+/* A TPM warning: park the command for a pause that doubles, within params.retry_time_ms. */
+int rm_backoff(struct rm *rm, struct rm_step *step);
+/* Would one more entry of kind put o over its connection's or uid's quota?  Counts a refusal. */
+bool rm_quota_full(struct rm *rm, const struct ent_owner *o, enum ent_kind kind);
+/* e's session context was just saved (e->seq set): the context counter moved. */
+void rm_session_saved(struct rm *rm, struct rm_ent *e);
 
-/* rmfix.c: TPM warnings and their cures (rm_fixes[]) */
+/* ---- rmconn.c: connections ---- */
+/* The close job's next step: RM_SEND (a flush) or RM_DONE (rc freed). */
+int rm_close_next(struct rm *rm, struct rm_step *step);
+/* rc holds nothing any more: free it. */
+void rm_conn_free(struct rm *rm, struct rm_conn *rc);
+
+/* ---- rmfix.c: TPM warnings and their cures (rm_fixes[]) ---- */
+enum rm_fix {
+	FIX_NONE = 0,      /* not a warning the RM cures, or out of tries: the answer stands */
+	FIX_EVICT_OBJECT,  /* swap a loaded object out (*ret_victim) */
+	FIX_EVICT_SESSION, /* swap a loaded session out (*ret_victim) */
+	FIX_SESSION_ROOM,  /* free an active session slot, or wait for one (rmsess.c) */
+	FIX_GAP,           /* refresh the oldest saved session (rmsess.c) */
+	FIX_RESEND,        /* send it again at once */
+	FIX_BACKOFF,       /* send it again after a pause (1, 2, 4 ... 256 ms); others go first */
+};
 bool rm_fix_known(uint32_t rc);
-/* A cure for rc of the client's command: what rm_plan() returns, or RM_PASS. */
-int rm_try_fix(struct rm *rm, uint32_t rc, struct rm_step *step);
-/* A warning in answer to one of the RM's own commands: resend or pause; or RM_PASS. */
-int rm_own_warning(struct rm *rm, uint32_t rc, struct rm_step *step);
+/*
+ * The cure for rc in answer to the job's command: counted as a try, the
+ * victim chosen for FIX_EVICT_*.  own: the answer was to one of the RM's own
+ * commands (nothing happened): only a resend, a pause or the gap cure.
+ */
+enum rm_fix rm_fix_pick(struct rm *rm, uint32_t rc, bool own, struct rm_ent **ret_victim);
 
 /*
- * rmsess.c: sessions at scale.  Each returns what rm_plan() does, or
- * RM_PASS when it has nothing to do.
+ * ---- rmsess.c: sessions at scale ----  Each returns RM_SEND/RM_DONE/RM_WAIT,
+ * or RM_PASS when it has nothing to do.
  */
 /* Every active session slot is taken: free one (abandoned, fair share) or wait. */
 int rm_session_room(struct rm *rm, struct rm_step *step);
@@ -138,12 +190,6 @@ int rm_session_room(struct rm *rm, struct rm_step *step);
 int rm_gap_step(struct rm *rm, struct rm_step *step);
 /* The TPM answered TPM_RC_CONTEXT_GAP: refresh (or flush) the oldest saved session. */
 int rm_gap_cure(struct rm *rm, struct rm_step *step);
-/* e's context was just saved (e->seq set): the counter moved. */
-void rm_session_saved(struct rm *rm, struct rm_ent *e);
-/* End the job without an answer: RM_WAIT (rm.h). */
-int rm_park(struct rm *rm, struct rm_step *step, unsigned wait_ms, bool on_slot);
-/* A TPM warning: park the command for a pause that doubles, within params.retry_time_ms. */
-int rm_backoff(struct rm *rm, struct rm_step *step);
 /*
  * Flush session v for good; its owner remembers it (TPM_RC_EXPIRED later).
  * fair: for another client (fair share); else its context could not be kept
@@ -151,15 +197,19 @@ int rm_backoff(struct rm *rm, struct rm_step *step);
  */
 int rm_evict_session(struct rm *rm, struct rm_ent *v, bool fair, struct rm_step *step);
 
-/* rmcmd.c: the commands the RM answers or rewrites itself.  Each returns
- * RM_SEND/RM_DONE, RM_PASS ("not mine: handle as any command") or -errno. */
+/*
+ * ---- rmcmd.c: the commands the RM answers or rewrites itself ----  Each
+ * returns RM_DONE (answered), RM_REPLAN (set up: plan it), RM_PASS ("not
+ * mine: handle as any command") or -errno.
+ */
 int rm_cmd_flush(struct rm *rm, struct rm_step *step);
 int rm_cmd_context_save(struct rm *rm, struct rm_step *step);
 int rm_cmd_context_load(struct rm *rm, struct rm_step *step);
 int rm_cmd_getcap(struct rm *rm, struct rm_step *step);
 int rm_cmd_read_public(struct rm *rm, struct rm_step *step);
-/* after the TPM answered OP_CLIENT successfully (response copied to step->rsp) */
+/* after the TPM answered the client's ContextSave successfully (response in step->rsp) */
 void rm_cmd_saved(struct rm *rm, struct rm_step *step);
+/* the session to take over is loaded: answer the client's ContextLoad (RM_DONE) */
 int rm_cmd_adopted(struct rm *rm, struct rm_step *step);
 
 #endif

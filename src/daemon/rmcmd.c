@@ -24,7 +24,6 @@
  * TPM_RC_BAD_TAG in the RM layer: the broker cannot answer the audit.
  */
 #include <inttypes.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "../common/log.h"
@@ -32,6 +31,7 @@
 #include "../common/wire.h"
 #include "rm_int.h"
 #include "sessions.h"
+#include "tpmcmd.h"
 
 #define RC_BAD_PARAM1 TB_RM_RC(TPM2_RC_HANDLE | TPM2_RC_P | TPM2_RC_1)
 #define RC_BAD_HANDLE1 TB_RM_RC(TPM2_RC_HANDLE | TPM2_RC_H | TPM2_RC_1)
@@ -80,10 +80,9 @@ rm_cmd_flush(struct rm *rm, struct rm_step *step)
 		if (e == NULL)
 			return rm_reply_rc(rm, step, RC_BAD_PARAM1);
 	}
-	j->kind = RK_FLUSH;
-	j->target = e;
+	j->subject = e;
 	j->param_h = h;
-	return rm_plan(rm, step);
+	return RM_REPLAN;
 }
 
 int
@@ -122,29 +121,25 @@ rm_cmd_context_save(struct rm *rm, struct rm_step *step)
 			sess_client_saved(e, e->blob, e->blob_len);
 		return rm_reply_len(rm, step, len);
 	}
-	j->kind = RK_CTX_SAVE;
+	j->subject = e;
 	j->hent[0] = e;
 	rm_pin(rm, e);
-	return rm_plan(rm, step);
+	return RM_REPLAN;
 }
 
 void
 rm_cmd_saved(struct rm *rm, struct rm_step *step)
 {
 	struct rm_job *j = &rm->job;
-	struct rm_ent *e = j->hent[0];
+	struct rm_ent *e = j->subject;
 	const uint8_t *ctx = step->rsp + TPM_HDR_SIZE;
 	size_t len = step->rsp_len - TPM_HDR_SIZE;
-	uint32_t saved = 0;
 	int r = -EBADMSG;
 
-	if (step->rsp_len >= TPM_HDR_SIZE && rmp_parse_context(ctx, len, &saved) == 0)
+	if (step->rsp_len >= TPM_HDR_SIZE)
 		r = ent_set_blob(&rm->tab, e, ctx, len);
-	if (e->kind == ENT_OBJECT) {
-		if (r == 0)
-			e->sequence = saved == ENT_SAVED_SEQUENCE;
+	if (e->kind == ENT_OBJECT)
 		return;
-	}
 	if (r < 0) {
 		/* cannot happen with blob_cap from max_response; it then cannot be taken over */
 		log_debug("rm: session 0x%08" PRIx32 " context not kept (%d)", e->handle, r);
@@ -163,12 +158,14 @@ rm_cmd_context_load(struct rm *rm, struct rm_step *step)
 	struct ent_owner *o = &j->rc->own;
 	const uint8_t *blob = j->cmd + j->pc.params;
 	size_t len = j->len - j->pc.params;
+	struct tpmcmd_context ctx;
 	struct rm_ent *e;
 	uint32_t saved;
 	int r;
 
-	if (rmp_parse_context(blob, len, &saved) < 0)
+	if (tpmcmd_parse_context(blob, len, &ctx) < 0)
 		return RM_PASS; /* malformed: the TPM refuses it, loading nothing */
+	saved = ctx.saved;
 	if (!is_transient(saved) && !sess_is_handle(saved))
 		return RM_PASS;
 	if (j->pc.tag != TPM2_ST_NO_SESSIONS)
@@ -178,25 +175,24 @@ rm_cmd_context_load(struct rm *rm, struct rm_step *step)
 			return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_OBJECT_HANDLES));
 		if (j->fresh == NULL && (r = ent_new(&rm->tab, ENT_OBJECT, &j->fresh)) < 0)
 			return r;
-		j->kind = RK_CTX_LOAD_OBJ;
 		j->want[ENT_OBJECT] = 1;
-		return rm_plan(rm, step);
+		return RM_REPLAN;
 	}
 	e = ent_find_session(&rm->tab, saved);
 	if (e == NULL || !sess_may_adopt(e, o, blob, len))
 		return rm_reply_rc(rm, step, ent_owner_is_tomb(o, saved) ? RC_EXPIRED_P1 : RC_BAD_PARAM1);
 	if (e->owner != o && rm_quota_full(rm, o, ENT_SESSION))
 		return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_SESSION_HANDLES));
-	j->kind = RK_CTX_LOAD_SESS;
+	j->subject = e;
 	rm_pin(rm, e); /* loaded by the plan from the broker's copy (the same blob) */
-	return rm_plan(rm, step);
+	return RM_REPLAN;
 }
 
 int
 rm_cmd_adopted(struct rm *rm, struct rm_step *step)
 {
 	struct rm_job *j = &rm->job;
-	struct rm_ent *e = j->pins[0];
+	struct rm_ent *e = j->subject;
 	struct ent_owner *o = &j->rc->own;
 
 	if (e->owner != o) {
@@ -273,9 +269,10 @@ rm_cmd_getcap(struct rm *rm, struct rm_step *step)
 {
 	struct rm_job *j = &rm->job;
 	const struct ent_owner *o = &j->rc->own;
+	TPML_HANDLE *l = &rm->capd.data.handles;
 	const struct rm_ent *e;
 	uint32_t cap, prop, count, lo;
-	size_t n = 0, len;
+	size_t len;
 	bool more = false;
 	uint8_t ht;
 
@@ -294,82 +291,17 @@ rm_cmd_getcap(struct rm *rm, struct rm_step *step)
 		return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_SIZE));
 	count = MIN(count, (uint32_t)TPM2_MAX_CAP_HANDLES);
 	lo = cap_key(prop, ht);
+	l->count = 0;
 	while ((e = cap_next(rm, o, ht, lo)) != NULL) {
-		if (n == count) {
+		if (l->count == count) {
 			more = true;
 			break;
 		}
-		rm->caph[n++] = e->handle;
+		l->handle[l->count++] = e->handle;
 		lo = cap_key(e->handle, ht) + 1; /* keys stay below 0x81000000: no wrap */
 	}
-	len = rmp_answer_handles(step->rsp, step->rsp_cap, rm->caph, n, more);
+	len = tpmcmd_answer_handles(step->rsp, step->rsp_cap, l, more);
 	if (len == 0)
 		return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_SIZE));
 	return rm_reply_len(rm, step, len);
-}
-
-/* ---- status ---- */
-
-static const char *
-ent_state(const struct rm_ent *e)
-{
-	if (e->loaded)
-		return "loaded";
-	return e->client_saved ? "client-saved" : "saved";
-}
-
-void
-rm_conn_describe(const struct rm *rm, const struct rm_conn *rc, FILE *out, bool json)
-{
-	const struct ent_q *lists[2] = {&rc->own.objs, &rc->own.sess};
-	const char *names[2] = {"objects", "sessions"};
-	const struct rm_ent *e;
-
-	(void)rm;
-	for (size_t l = 0; l < 2; l++) {
-		bool first = true;
-
-		if (json)
-			fprintf(out, "%s\"%s\": [", l > 0 ? ", " : "", names[l]);
-		else
-			fprintf(out, "%s%s:", l > 0 ? "; " : "", names[l]);
-		TAILQ_FOREACH(e, lists[l], link) {
-			if (json && e->loaded && e->kind == ENT_OBJECT)
-				fprintf(out,
-					"%s{\"handle\": \"0x%08" PRIx32 "\", \"state\": \"%s\", "
-					"\"tpm_handle\": \"0x%08" PRIx32 "\"}",
-					first ? "" : ", ", e->handle, ent_state(e), e->phys);
-			else if (json)
-				fprintf(out, "%s{\"handle\": \"0x%08" PRIx32 "\", \"state\": \"%s\"}",
-					first ? "" : ", ", e->handle, ent_state(e));
-			else
-				fprintf(out, " 0x%08" PRIx32 "(%s)", e->handle, ent_state(e));
-			first = false;
-		}
-		if (json)
-			fputc(']', out);
-		else if (first)
-			fputs(" -", out);
-	}
-}
-
-void
-rm_describe_abandoned(const struct rm *rm, FILE *out, bool json)
-{
-	const struct rm_ent *e;
-	bool first = true;
-
-	fputs(json ? "\"abandoned\": [" : "abandoned sessions:", out);
-	TAILQ_FOREACH(e, &rm->tab.abandoned, link) {
-		if (json)
-			fprintf(out, "%s{\"handle\": \"0x%08" PRIx32 "\", \"uid\": %lld}",
-				first ? "" : ", ", e->handle, (long long)e->uid);
-		else
-			fprintf(out, " 0x%08" PRIx32 "(uid %lld)", e->handle, (long long)e->uid);
-		first = false;
-	}
-	if (json)
-		fputc(']', out);
-	else if (first)
-		fputs(" -", out);
 }

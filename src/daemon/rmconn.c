@@ -2,7 +2,7 @@
 /*
  * rmconn.c: the resource manager's life and its connections': creation,
  * the close job (flush what a client owned; keep its saved sessions as
- * abandoned, within bounds), a TPM reset, counters.
+ * abandoned, within bounds), a TPM reset, counters, what connections hold.
  *
  * close job    what is left                        TPM command
  *              an object loaded                    FlushContext (object freed)
@@ -23,8 +23,6 @@
 #include "caps.h"
 #include "rm_int.h"
 #include "sessions.h"
-
-static void rm_conn_free(struct rm *rm, struct rm_conn *rc);
 
 int
 rm_new(const struct rm_params *params, struct rm **ret)
@@ -103,7 +101,7 @@ rm_conn_new(struct rm *rm, const struct rm_peer *peer, struct rm_conn **ret)
 }
 
 /* rc holds nothing any more: free it and its share of its uid's account. */
-static void
+void
 rm_conn_free(struct rm *rm, struct rm_conn *rc)
 {
 	struct ent_acct *a = rc->own.acct;
@@ -114,22 +112,6 @@ rm_conn_free(struct rm *rm, struct rm_conn *rc)
 		free(a);
 	}
 	free(rc);
-}
-
-bool
-rm_quota_full(struct rm *rm, const struct ent_owner *o, enum ent_kind kind)
-{
-	bool sess = kind == ENT_SESSION;
-	unsigned conn_limit = sess ? rm->params.max_sessions_per_conn : rm->params.max_objects_per_conn;
-	unsigned uid_limit = sess ? rm->max_sess_uid : rm->params.max_objects_per_uid;
-	bool full = (sess ? o->n_sess : o->n_objs) >= conn_limit;
-
-	/* root may open the TPM device itself: a per-user quota would buy nothing */
-	if (!full && o->uid != 0 && o->acct != NULL && uid_limit > 0)
-		full = o->acct->n[kind] >= uid_limit;
-	if (full)
-		rm->stats.quota_refusals++;
-	return full;
 }
 
 /* The close job: flush objects, flush or abandon sessions, trim, free. */
@@ -166,30 +148,6 @@ rm_close_next(struct rm *rm, struct rm_step *step)
 	return rm_done(rm);
 }
 
-int
-rm_close(struct rm *rm, struct rm_conn *rc, struct rm_step *step)
-{
-	struct rm_job *j = &rm->job;
-
-	if (rc->own.n_objs == 0 && rc->own.n_sess == 0) {
-		/* nothing in the TPM: no job (the caller may be outside the scheduler) */
-		rm_conn_free(rm, rc);
-		return RM_DONE;
-	}
-	j->kind = RK_CLOSE;
-	j->rc = rc;
-	j->id = ++rm->job_seq;
-	j->reset_gen = rm->reset_gen;
-	j->n_pins = 0;
-	j->pc.n_h = j->pc.n_s = 0;
-	j->resent = false;
-	j->replan = false;
-	j->offline = false;
-	j->param_patched = false;
-	j->fixes = 0;
-	return rm_close_next(rm, step);
-}
-
 void
 rm_tpm_reset(struct rm *rm)
 {
@@ -206,9 +164,11 @@ rm_tpm_reset(struct rm *rm)
 	/* the job in flight, if any, is planned again by rm_abort() */
 	j->n_pins = 0;
 	j->target = NULL;
+	j->subject = NULL;
 	memset(j->hent, 0, sizeof(j->hent));
 	memset(j->sent, 0, sizeof(j->sent));
 	rm->reset_gen++;
+	rm->need_startup = true;
 	rm->ctx_seq = 0; /* the context counter starts again */
 	rm->gap_check = false;
 }
@@ -224,4 +184,46 @@ rm_get_stats(const struct rm *rm, struct rm_stats *ret)
 	ret->sessions = t->n_sessions;
 	ret->sessions_loaded = t->n_loaded[ENT_SESSION];
 	ret->abandoned = t->n_abandoned;
+}
+
+static void
+rm_handle_info(const struct rm_ent *e, struct rm_handle_info *hi)
+{
+	*hi = (struct rm_handle_info){
+		.handle = e->handle,
+		.tpm_handle = e->kind == ENT_OBJECT && e->loaded ? e->phys : 0,
+		.session = e->kind == ENT_SESSION,
+		.state = e->loaded         ? RM_H_LOADED
+			 : e->client_saved ? RM_H_CLIENT_SAVED
+					   : RM_H_SAVED,
+		.uid = e->uid,
+	};
+}
+
+void
+rm_conn_handles(const struct rm *rm, const struct rm_conn *rc, rm_handle_fn fn, void *ctx)
+{
+	const struct ent_q *lists[2] = {&rc->own.objs, &rc->own.sess};
+	struct rm_handle_info hi;
+	const struct rm_ent *e;
+
+	(void)rm;
+	for (size_t l = 0; l < 2; l++) {
+		TAILQ_FOREACH(e, lists[l], link) {
+			rm_handle_info(e, &hi);
+			fn(&hi, ctx);
+		}
+	}
+}
+
+void
+rm_abandoned_handles(const struct rm *rm, rm_handle_fn fn, void *ctx)
+{
+	struct rm_handle_info hi;
+	const struct rm_ent *e;
+
+	TAILQ_FOREACH(e, &rm->tab.abandoned, link) {
+		rm_handle_info(e, &hi);
+		fn(&hi, ctx);
+	}
 }

@@ -5,20 +5,11 @@
  * room, refresh a context, wait) runs and the command is planned and sent
  * again.  Bounded: RM_MAX_FIXES cures per run of a command, and pauses
  * within params.retry_time_ms; past either the client gets the TPM's answer.
+ * This file only picks the cure; the planner (rm.c) applies it.
  */
 #include "../common/util.h"
 #include "../common/wire.h"
 #include "rm_int.h"
-
-/* What cures a TPM warning. */
-enum rm_fix {
-	FIX_EVICT_OBJECT,  /* swap a loaded object out */
-	FIX_EVICT_SESSION, /* swap a loaded session out */
-	FIX_SESSION_ROOM,  /* free an active session slot, or wait for one (rmsess.c) */
-	FIX_GAP,           /* refresh the oldest saved session (rmsess.c) */
-	FIX_RESEND,        /* send it again at once */
-	FIX_BACKOFF,       /* send it again after a pause (1, 2, 4 ... 256 ms); others go first */
-};
 
 static const struct {
 	uint32_t rc;
@@ -50,89 +41,47 @@ static const struct {
 	{TPM2_RC_NV_UNAVAILABLE, FIX_BACKOFF},
 };
 
-static bool
-rm_fix_for(uint32_t rc, enum rm_fix *ret)
+static enum rm_fix
+rm_fix_for(uint32_t rc)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(rm_fixes); i++) {
-		if (rm_fixes[i].rc == rc) {
-			*ret = rm_fixes[i].fix;
-			return true;
-		}
+		if (rm_fixes[i].rc == rc)
+			return rm_fixes[i].fix;
 	}
-	return false;
+	return FIX_NONE;
 }
 
 bool
 rm_fix_known(uint32_t rc)
 {
-	enum rm_fix fix;
-
-	return rm_fix_for(rc, &fix);
-}
-
-/* Try the cure for rc: what rm_plan() returns, or RM_PASS if there is none. */
-int
-rm_try_fix(struct rm *rm, uint32_t rc, struct rm_step *step)
-{
-	struct rm_job *j = &rm->job;
-	struct rm_ent *v = NULL;
-	enum rm_fix fix;
-
-	if (!rm_fix_for(rc, &fix) || j->fixes >= RM_MAX_FIXES)
-		return RM_PASS;
-	if (fix == FIX_EVICT_OBJECT || fix == FIX_EVICT_SESSION) {
-		v = rm_victim(rm, fix == FIX_EVICT_OBJECT ? ENT_OBJECT : ENT_SESSION);
-		if (v == NULL)
-			return RM_PASS; /* nothing to evict: the TPM's answer stands */
-	}
-	j->fixes++;
-	rm->stats.retries++;
-	switch (fix) {
-	case FIX_EVICT_OBJECT:
-	case FIX_EVICT_SESSION:
-		return rm_evict(rm, v, step);
-	case FIX_SESSION_ROOM:
-		return rm_session_room(rm, step);
-	case FIX_GAP:
-		return rm_gap_cure(rm, step);
-	case FIX_RESEND:
-		return rm_plan(rm, step);
-	case FIX_BACKOFF:
-		return rm_backoff(rm, step);
-	}
-	return RM_PASS;
+	return rm_fix_for(rc) != FIX_NONE;
 }
 
 /*
- * A TPM warning in answer to one of the RM's own commands (nothing
- * happened): send it again at once, park the client's command for a pause,
- * or, for a session save that met the context gap, make the oldest saved
- * session current first (the one to save stays loaded).  RM_PASS: not such
- * a warning, nothing to cure it with, or out of tries.
+ * To the client's command: any cure in the table; an eviction only if
+ * there is a victim.  To one of the RM's own commands (nothing happened):
+ * a resend, a pause, or, for a session save that met the context gap,
+ * making the oldest saved session current first (the one to save stays
+ * loaded).  FIX_NONE: nothing to cure it with, or out of tries.
  */
-int
-rm_own_warning(struct rm *rm, uint32_t rc, struct rm_step *step)
+enum rm_fix
+rm_fix_pick(struct rm *rm, uint32_t rc, bool own, struct rm_ent **ret_victim)
 {
 	struct rm_job *j = &rm->job;
-	enum rm_fix fix;
+	enum rm_fix fix = rm_fix_for(rc);
+	struct rm_ent *v = NULL;
 
-	if (!rm_fix_for(rc, &fix) || j->fixes >= RM_MAX_FIXES)
-		return RM_PASS;
-	switch (fix) {
-	case FIX_GAP:
-		j->fixes++;
-		rm->stats.retries++;
-		j->refreshing = false; /* that save failed; a refresh sets it again */
-		return rm_gap_cure(rm, step);
-	case FIX_RESEND:
-	case FIX_BACKOFF:
-		j->fixes++;
-		rm->stats.retries++;
-		/* not after the client's command ran (a re-sync): parking would run it twice */
-		if (fix == FIX_BACKOFF && j->kind != RK_CLOSE && j->op != OP_RESYNC)
-			return rm_backoff(rm, step);
-		return RM_SEND; /* step->tpm_cmd once more: the scratch buffer is unchanged */
-	default:
-		return RM_PASS;
+	if (fix == FIX_NONE || j->fixes >= RM_MAX_FIXES)
+		return FIX_NONE;
+	if (own && fix != FIX_GAP && fix != FIX_RESEND && fix != FIX_BACKOFF)
+		return FIX_NONE;
+	if (fix == FIX_EVICT_OBJECT || fix == FIX_EVICT_SESSION) {
+		v = rm_victim(rm, fix == FIX_EVICT_OBJECT ? ENT_OBJECT : ENT_SESSION);
+		if (v == NULL)
+			return FIX_NONE; /* nothing to evict: the TPM's answer stands */
 	}
+	j->fixes++;
+	rm->stats.retries++;
+	*ret_victim = v;
+	return fix;
 }

@@ -3,9 +3,8 @@
  * rmparse.h: the resource manager's view of TPM commands and responses.
  * Where the handle area, the authorization area and the parameters of a
  * command lie comes from its TPMA_CC (cHandles) and tag alone, so vendor
- * commands are covered without a table.  Also builds the RM's own commands
- * (ContextSave, ContextLoad, FlushContext, GetCapability) and the answers it
- * gives itself.
+ * commands are covered without a table.  Also the answers the RM gives
+ * itself; its own commands are built in tpmcmd.c.
  *
  * Command layout:   header(10) | handles(4 * cHandles) |
  *                   [authSize(4) | {handle(4) nonce(2B) attrs(1) hmac(2B)}...] |
@@ -52,27 +51,8 @@ rmp_handle_off(unsigned i)
  */
 uint32_t rmp_parse_cmd(const uint8_t *cmd, size_t len, TPMA_CC attr, struct rmp_cmd *ret);
 
-/*
- * A marshalled TPMS_CONTEXT that fills buf[0..len) exactly: 0 and its
- * savedHandle, or -EBADMSG.
- */
-int rmp_parse_context(const uint8_t *buf, size_t len, uint32_t *ret_saved_handle);
-
-/* The RM's own commands, in buf (cap >= 22 or 10 + blob_len). */
-size_t rmp_build_handle_cmd(uint8_t *buf, uint32_t cc, uint32_t handle);
-size_t rmp_build_context_load(uint8_t *buf, size_t cap, const uint8_t *blob, size_t len);
-size_t rmp_build_getcap(uint8_t *buf, uint32_t capability, uint32_t property, uint32_t count);
-
-/*
- * A GetCapability(TPM_CAP_HANDLES) response: up to cap handles into out.
- * 0, or -EBADMSG.
- */
-int rmp_parse_handles(const uint8_t *rsp, size_t len, uint32_t *out, size_t cap, size_t *ret_n,
-		      bool *ret_more);
-
 /* Answers the RM gives itself.  Each returns the length, 0 if cap is too small. */
 size_t rmp_answer_handle(uint8_t *buf, size_t cap, uint32_t handle);
 size_t rmp_answer_context(uint8_t *buf, size_t cap, const uint8_t *blob, size_t len);
-size_t rmp_answer_handles(uint8_t *buf, size_t cap, const uint32_t *h, size_t n, bool more);
 
 #endif

@@ -42,42 +42,6 @@ rm_slot_gen(const struct rm *rm)
 	return rm->tab.sessions_freed;
 }
 
-static unsigned
-rm_parked_ms(const struct rm_step *step)
-{
-	uint64_t now = now_ns();
-
-	if (step->parked_ns == 0 || now <= step->parked_ns)
-		return 0;
-	return (unsigned)MIN((now - step->parked_ns) / 1000000u, (uint64_t)UINT32_MAX);
-}
-
-int
-rm_park(struct rm *rm, struct rm_step *step, unsigned wait_ms, bool on_slot)
-{
-	rm_restore(&rm->job);
-	if (step->parked_ns == 0)
-		step->parked_ns = MAX(now_ns(), 1u);
-	step->wait_ms = wait_ms;
-	step->wake_on_slot = on_slot;
-	(void)rm_done(rm);
-	return RM_WAIT;
-}
-
-int
-rm_backoff(struct rm *rm, struct rm_step *step)
-{
-	unsigned waited = rm_parked_ms(step), limit = rm->params.retry_time_ms, delay;
-
-	if (rm->job.kind == RK_CLOSE || waited >= limit)
-		return RM_PASS; /* the TPM's answer stands */
-	/* 1, 2, 4 ... 256 ms */
-	delay = MIN(1u << MIN(step->backoffs, 8u), limit - waited);
-	step->backoffs++;
-	rm->stats.backoff_retries++;
-	return rm_park(rm, step, MAX(delay, 1u), false);
-}
-
 int
 rm_evict_session(struct rm *rm, struct rm_ent *v, bool fair, struct rm_step *step)
 {
@@ -130,11 +94,11 @@ rm_session_room(struct rm *rm, struct rm_step *step)
 		rm->stats.abandoned_flushed++;
 		return rm_send_flush(rm, v, step);
 	}
-	if (j->kind == RK_CLOSE || j->rc == NULL)
-		return RM_PASS;
+	if (j->home != RS_COMMAND)
+		return RM_PASS; /* only a client's new session may take another's slot or wait */
 	if ((v = sess_fair_victim(rm, &j->rc->own)) != NULL)
 		return rm_evict_session(rm, v, true, step);
-	waited = rm_parked_ms(step);
+	waited = rm_parked_ms(rm, step);
 	if (waited >= limit) {
 		if (step->parked_ns != 0 && limit > 0)
 			rm->stats.session_wait_timeouts++;
@@ -146,14 +110,6 @@ rm_session_room(struct rm *rm, struct rm_step *step)
 }
 
 /* ---- context gap ---- */
-
-void
-rm_session_saved(struct rm *rm, struct rm_ent *e)
-{
-	if (e->seq > rm->ctx_seq)
-		rm->ctx_seq = e->seq;
-	rm->gap_check = true;
-}
 
 /* The saved session with the oldest context, or NULL. */
 static struct rm_ent *
@@ -170,7 +126,7 @@ gap_oldest(struct rm *rm)
 	return old;
 }
 
-/* ContextLoad of e; rm_resume(OP_REFRESH) saves it again. */
+/* ContextLoad of e; its answer (RS_REFRESH) saves it again. */
 static int
 rm_refresh(struct rm *rm, struct rm_ent *e, struct rm_step *step)
 {
@@ -181,7 +137,7 @@ rm_refresh(struct rm *rm, struct rm_ent *e, struct rm_step *step)
 			return RM_PASS;
 		return rm_evict(rm, v, step);
 	}
-	return rm_send_load_op(rm, e, step, OP_REFRESH);
+	return rm_send_load(rm, e, step, RS_REFRESH);
 }
 
 int
@@ -208,7 +164,7 @@ rm_gap_cure(struct rm *rm, struct rm_step *step)
 	if (e == NULL)
 		return RM_PASS;
 	if (rm->tab.n_loaded[ENT_SESSION] < rm->slots[ENT_SESSION])
-		return rm_send_load_op(rm, e, step, OP_REFRESH);
+		return rm_send_load(rm, e, step, RS_REFRESH);
 	/* no session can be saved to make room for the refresh: the oldest goes */
 	return rm_evict_session(rm, e, false, step);
 }

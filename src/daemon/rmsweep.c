@@ -14,7 +14,7 @@
 #include "backend.h"
 #include "handles.h"
 #include "rm.h"
-#include "rmparse.h"
+#include "tpmcmd.h"
 
 #define SWEEP_TIMEOUT_MS 30000
 
@@ -22,10 +22,11 @@ int
 rm_sweep(struct backend *be, unsigned *ret_flushed)
 {
 	static const uint32_t ranges[] = {ENT_TRANSIENT_FIRST, 0x02000000u, 0x03000000u};
-	uint8_t cmd[32], rsp[TB_BUF_MAX];
-	uint32_t h[TPM2_MAX_CAP_HANDLES];
+	TPMS_CAPABILITY_DATA data;
+	const TPML_HANDLE *l = &data.data.handles;
+	uint8_t cmd[TPMCMD_MAX], rsp[TB_BUF_MAX];
 	unsigned flushed = 0;
-	size_t rlen, n;
+	size_t rlen;
 	bool more;
 	int r;
 
@@ -33,26 +34,26 @@ rm_sweep(struct backend *be, unsigned *ret_flushed)
 		/* flushing shrinks the list: ask again from the start until it is empty */
 		for (int round = 0; round < 64; round++) {
 			r = be_transact(be, cmd,
-					rmp_build_getcap(cmd, TPM2_CAP_HANDLES, ranges[i],
-							 TPM2_MAX_CAP_HANDLES),
+					tpmcmd_get_capability(cmd, sizeof(cmd), TPM2_CAP_HANDLES,
+							      ranges[i], TPM2_MAX_CAP_HANDLES),
 					rsp, sizeof(rsp), &rlen, SWEEP_TIMEOUT_MS);
 			if (r < 0)
 				return r;
-			if (wire_response_rc(rsp, rlen) != TPM2_RC_SUCCESS ||
-			    rmp_parse_handles(rsp, rlen, h, ARRAY_SIZE(h), &n, &more) < 0)
+			if (tpmcmd_parse_capability(rsp, rlen, &more, &data) < 0 ||
+			    data.capability != TPM2_CAP_HANDLES)
 				return -EIO;
-			if (n == 0)
+			if (l->count == 0)
 				break;
-			for (size_t k = 0; k < n; k++) {
+			for (size_t k = 0; k < l->count; k++) {
 				r = be_transact(be, cmd,
-						rmp_build_handle_cmd(cmd, TPM2_CC_FlushContext, h[k]),
+						tpmcmd_flush_context(cmd, sizeof(cmd), l->handle[k]),
 						rsp, sizeof(rsp), &rlen, SWEEP_TIMEOUT_MS);
 				if (r < 0)
 					return r;
 				if (wire_response_rc(rsp, rlen) == TPM2_RC_SUCCESS)
 					flushed++;
 				else
-					log_debug("rm: sweep: FlushContext(0x%08x): 0x%08x", h[k],
+					log_debug("rm: sweep: FlushContext(0x%08x): 0x%08x", l->handle[k],
 						  wire_response_rc(rsp, rlen));
 			}
 		}

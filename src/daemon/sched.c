@@ -48,12 +48,14 @@ struct sched {
 	bool reconnected;          /* the current job already had its one reconnect */
 	bool running;              /* re-entrancy guard of sched_run() */
 	struct sched_stats st;
+	struct job startup_job;    /* the daemon's: TPM2_Startup after a reset (JOB_INTERNAL) */
 	uint8_t scratch[TB_BUF_MAX]; /* step->rsp of jobs that want no answer */
 	uint8_t rsp[TB_BUF_MAX];     /* the backend's answer */
 };
 
 static void sched_run(struct sched *s);
 static void sched_on_backend(struct loop_io *io, uint32_t events);
+static void sched_startup_done(struct job *j, int r);
 
 static void
 sched_unwatch_backend(struct sched *s)
@@ -101,6 +103,7 @@ sched_new(struct loop *loop, struct backend *be, struct rm *rm,
 	s->be = be;
 	s->rm = rm;
 	s->p = *params;
+	job_init(&s->startup_job, JOB_INTERNAL, sched_startup_done, s);
 	s->be_fd_registered = -1;
 	TAILQ_INIT(&s->queue);
 	TAILQ_INIT(&s->parked);
@@ -333,21 +336,31 @@ sched_send(struct sched *s)
 	return 0;
 }
 
-/* The TPM lost its state: start it again and tell the RM. */
+/* The daemon's own job after a TPM reset: the RM's pending Startup, at once. */
+static void
+sched_startup_done(struct job *j, int r)
+{
+	struct sched *s = j->data;
+
+	if (r < 0)
+		log_errno(LOG_LVL_WARN, -r, "%s: TPM2_Startup after reset", s->be->desc);
+}
+
+/*
+ * The TPM lost its state.  The RM drops every handle and plans a
+ * TPM2_Startup as the next step of whatever job runs next (the one in
+ * flight re-plans after rm_abort); the startup job, at the head of the
+ * queue, makes sure that happens now even if no client sends anything.
+ */
 static void
 sched_tpm_restarted(struct sched *s)
 {
-	struct backend *be = s->be;
-	int r;
-
-	if ((r = be_startup(be)) == 0)
-		s->st.tpm_resets++; /* counted once the TPM is back */
-	if (r < 0)
-		log_errno(LOG_LVL_WARN, -r, "%s: TPM2_Startup after reset", be->desc);
-	else
-		log_warnx("%s: the TPM was reset underneath; started it again, "
-			  "clients' transient handles are gone", be->desc);
+	log_warnx("%s: the TPM was reset underneath; starting it again, "
+		  "clients' transient handles are gone", s->be->desc);
+	s->be->needs_startup = false;
 	rm_tpm_reset(s->rm);
+	if (s->startup_job.state == JOB_IDLE)
+		sched_submit_first(s, &s->startup_job);
 }
 
 /*
@@ -436,7 +449,7 @@ sched_start(struct sched *s, struct job *j)
 		r = rm_close(s->rm, j->rmc, &s->step);
 		break;
 	case JOB_INTERNAL:
-		r = -EOPNOTSUPP; /* no internal jobs yet */
+		r = rm_begin_internal(s->rm, j->cmd, j->cmd_len, &s->step);
 		break;
 	case JOB_COMMAND:
 	default:

@@ -34,7 +34,6 @@ struct sched_stats {
 	uint64_t tpm_commands;    /* commands sent to the TPM (RM's own included) */
 	uint64_t backend_errors;
 	uint64_t reconnects;
-	uint64_t tpm_resets;      /* TPM found un-started and started again */
 	uint64_t cancels;
 	uint64_t parks;           /* commands that had to wait (a session slot, a TPM warning) */
 	unsigned queued;          /* now */

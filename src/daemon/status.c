@@ -80,7 +80,7 @@ static const struct counter counters[] = {
 	 RMS(CT_U64, backoff_retries)},
 	{"backend_errors", false, "backend", "errors", SCH(CT_U64, backend_errors)},
 	{"reconnects", false, "backend", "reconnects", SCH(CT_U64, reconnects)},
-	{"tpm_resets", false, "backend", "TPM resets", SCH(CT_U64, tpm_resets)},
+	{"tpm_resets", false, "backend", "TPM resets (started again)", RMS(CT_U64, tpm_startups)},
 	{"cancels", false, "backend", "cancels", SCH(CT_U64, cancels)},
 	{"queued", false, "queue", "waiting", SCH(CT_UINT, queued)},
 	{"parked", false, "queue", "parked (waiting for a slot or a retry)", SCH(CT_UINT, parked)},
@@ -180,6 +180,102 @@ json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
+/* Renders rm_conn_handles() / rm_abandoned_handles() as text or JSON. */
+struct status_handles {
+	FILE *f;
+	bool json;
+	bool sessions; /* the sessions' list is open */
+	bool first;    /* nothing in the open list yet */
+};
+
+static const char *
+status_hstate(enum rm_handle_state st)
+{
+	return st == RM_H_LOADED ? "loaded" : st == RM_H_CLIENT_SAVED ? "client-saved" : "saved";
+}
+
+static void
+status_list_open(struct status_handles *sh, const char *name, bool after)
+{
+	if (sh->json)
+		fprintf(sh->f, "%s\"%s\": [", after ? ", " : "", name);
+	else
+		fprintf(sh->f, "%s%s:", after ? "; " : "", name);
+	sh->first = true;
+}
+
+static void
+status_list_close(struct status_handles *sh)
+{
+	if (sh->json)
+		fputc(']', sh->f);
+	else if (sh->first)
+		fputs(" -", sh->f);
+}
+
+static void
+status_conn_handle(const struct rm_handle_info *hi, void *ctx)
+{
+	struct status_handles *sh = ctx;
+	FILE *f = sh->f;
+
+	if (hi->session && !sh->sessions) {
+		status_list_close(sh);
+		status_list_open(sh, "sessions", true);
+		sh->sessions = true;
+	}
+	if (sh->json && hi->state == RM_H_LOADED && !hi->session)
+		fprintf(f,
+			"%s{\"handle\": \"0x%08x\", \"state\": \"%s\", \"tpm_handle\": \"0x%08x\"}",
+			sh->first ? "" : ", ", (unsigned)hi->handle, status_hstate(hi->state),
+			(unsigned)hi->tpm_handle);
+	else if (sh->json)
+		fprintf(f, "%s{\"handle\": \"0x%08x\", \"state\": \"%s\"}", sh->first ? "" : ", ",
+			(unsigned)hi->handle, status_hstate(hi->state));
+	else
+		fprintf(f, " 0x%08x(%s)", (unsigned)hi->handle, status_hstate(hi->state));
+	sh->first = false;
+}
+
+/* "objects": [...], "sessions": [...]  or  objects: 0x80000000(loaded) ...; sessions: - */
+static void
+status_conn_handles(const struct rm *rm, const struct rm_conn *rc, FILE *f, bool json)
+{
+	struct status_handles sh = {.f = f, .json = json};
+
+	status_list_open(&sh, "objects", false);
+	rm_conn_handles(rm, rc, status_conn_handle, &sh);
+	if (!sh.sessions) {
+		status_list_close(&sh);
+		status_list_open(&sh, "sessions", true);
+	}
+	status_list_close(&sh);
+}
+
+static void
+status_abandoned_handle(const struct rm_handle_info *hi, void *ctx)
+{
+	struct status_handles *sh = ctx;
+
+	if (sh->json)
+		fprintf(sh->f, "%s{\"handle\": \"0x%08x\", \"uid\": %lld}", sh->first ? "" : ", ",
+			(unsigned)hi->handle, (long long)hi->uid);
+	else
+		fprintf(sh->f, " 0x%08x(uid %lld)", (unsigned)hi->handle, (long long)hi->uid);
+	sh->first = false;
+}
+
+/* "abandoned": [{"handle": ..., "uid": 1000}]  or  abandoned sessions: 0x03000001(uid 1000) */
+static void
+status_abandoned(const struct rm *rm, FILE *f, bool json)
+{
+	struct status_handles sh = {.f = f, .json = json, .first = true};
+
+	fputs(json ? "\"abandoned\": [" : "abandoned sessions:", f);
+	rm_abandoned_handles(rm, status_abandoned_handle, &sh);
+	status_list_close(&sh);
+}
+
 /* The table's rows of one section from s, as JSON members; server rows only if with_srv. */
 static void
 json_counters(FILE *f, const struct snapshot *s, bool handles, bool with_srv)
@@ -231,7 +327,7 @@ status_json(struct server *srv, FILE *f)
 	fputs("}, \"handles\": {", f);
 	json_counters(f, &t, true, true);
 	fputs("}, ", f);
-	rm_describe_abandoned(shared->rm, f, true);
+	status_abandoned(shared->rm, f, true);
 	fputs(", \"instances\": [", f);
 	for (size_t i = 0; i < srv->n_inst; i++) {
 		const struct tpm_instance *ti = srv->inst[i];
@@ -259,7 +355,7 @@ status_json(struct server *srv, FILE *f)
 		fprintf(f, ", \"pid\": %d, \"uid\": %d, \"state\": \"%s\", \"commands\": %llu, ",
 			c->peer_known ? (int)c->peer.pid : -1, c->peer_known ? (int)c->peer.uid : -1,
 			conn_state_name(c), (unsigned long long)c->commands);
-		rm_conn_describe(c->inst->rm, c->rmc, f, true);
+		status_conn_handles(c->inst->rm, c->rmc, f, true);
 		fputc('}', f);
 		first = false;
 	}
@@ -309,7 +405,7 @@ status_text(struct server *srv, FILE *f)
 		shared->caps.transient_slots, shared->caps.loaded_sessions,
 		shared->caps.active_sessions_max, shared->caps.n_cc);
 	text_counters(f, &t, true, "");
-	rm_describe_abandoned(shared->rm, f, false);
+	status_abandoned(shared->rm, f, false);
 	fputc('\n', f);
 	fprintf(f, "\ninstances: %zu\n", srv->n_inst);
 	for (size_t i = 0; i < srv->n_inst; i++) {
@@ -330,7 +426,7 @@ status_text(struct server *srv, FILE *f)
 			c->fr->name, c->inst->name, c->peer_known ? (int)c->peer.pid : -1,
 			c->peer_known ? (int)c->peer.uid : -1, conn_state_name(c),
 			(unsigned long long)c->commands);
-		rm_conn_describe(c->inst->rm, c->rmc, f, false);
+		status_conn_handles(c->inst->rm, c->rmc, f, false);
 		fputc('\n', f);
 	}
 }

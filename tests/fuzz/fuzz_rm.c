@@ -6,7 +6,8 @@
  * injected at will.  Four connections (root and two users) start sessions,
  * create and load keys, flush, save and load contexts (their own blobs and
  * each other's), use sessions in handle and authorization areas, send raw
- * bytes, leave and come back; the TPM is reset underneath.  Parked commands
+ * bytes, leave and come back; the TPM is reset underneath (and must be
+ * started again by the RM); the daemon runs jobs of its own.  Parked commands
  * (RM_WAIT) are run again as the scheduler would: when a session slot is
  * freed, or with their time run out.
  *
@@ -144,6 +145,16 @@ build(uint32_t cc, const uint32_t *h, unsigned nh, const uint32_t *s, const uint
 	return off;
 }
 
+/* The RM's clock (params.now_ns): it moves by the pauses the RM asks for. */
+static uint64_t clock_ns;
+
+static uint64_t
+fake_now(void *ctx)
+{
+	(void)ctx;
+	return clock_ns;
+}
+
 static int
 drive(int r, struct fconn *c, struct rm_step *st)
 {
@@ -153,6 +164,27 @@ drive(int r, struct fconn *c, struct rm_step *st)
 	}
 	check(r == RM_DONE || r == RM_WAIT, "rm result");
 	return r;
+}
+
+/* A job of the daemon's own: the housekeeping owed, then GetRandom or nothing. */
+static void
+internal_job(bool with_cmd)
+{
+	uint8_t own[12], out[64];
+	struct rm_step st = {.rsp = out, .rsp_cap = sizeof(out)};
+	int r;
+
+	wire_hdr_put(own, TPM2_ST_NO_SESSIONS, sizeof(own), TPM2_CC_GetRandom);
+	put_be16(own + 10, 8);
+	r = rm_begin_internal(rm, with_cmd ? own : NULL, with_cmd ? sizeof(own) : 0, &st);
+	while (r == RM_SEND) {
+		size_t n = fake_tpm_run(&tpm, st.tpm_cmd, st.tpm_cmd_len, tbuf, sizeof(tbuf));
+		check(!st.client_cmd, "internal job at a client's locality");
+		r = rm_resume(rm, NULL, tbuf, n, &st);
+	}
+	check(r == RM_DONE, "internal job result");
+	check(!with_cmd || (st.rsp_len >= 10 && get_be32(out + 2) == st.rsp_len), "internal answer");
+	check(!tpm.unstarted, "the RM did not start the TPM");
 }
 
 /* Run the command in buf on step st; answered (true) or parked. */
@@ -173,6 +205,7 @@ run_step(struct fconn *c, uint8_t *buf, size_t len, struct rm_step *st)
 			return false;
 		}
 		/* a pause for a TPM warning: after a few, let its time run out */
+		clock_ns += (uint64_t)st->wait_ms * 1000000u;
 		if (tries > 4)
 			st->parked_ns = 1;
 	}
@@ -339,15 +372,20 @@ op(struct fconn *c)
 		run(c, n);
 		break;
 	}
-	default: /* the TPM is reset underneath */
-		if (next() < 32) {
+	default: { /* the TPM is reset underneath (the RM starts it); the daemon's own jobs */
+		uint8_t v = next();
+		if (v < 32) {
 			uint32_t gap = tpm.gap_max;
 			fake_tpm_init(&tpm);
 			tpm.active_max = 6;
 			tpm.gap_max = gap;
+			tpm.unstarted = true;
 			rm_tpm_reset(rm);
+		} else if (v < 48) {
+			internal_job(v & 1);
 		}
 		break;
+	}
 	}
 }
 
@@ -376,7 +414,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				    .max_objects_per_uid = 6,
 				    .max_sessions_per_uid = flags & 2 ? 5 : 0,
 				    .session_wait_ms = flags & 4 ? 60000 : 0,
-				    .retry_time_ms = flags & 8 ? 60000 : 0};
+				    .retry_time_ms = flags & 8 ? 60000 : 0,
+				    .now_ns = fake_now};
+	clock_ns = 3600000000000u; /* an hour in: parked_ns 1 is long ago */
 	check(rm_new(&params, &rm) == 0, "rm_new");
 	for (int i = 0; i < NCONN; i++) {
 		memset(&fc[i], 0, sizeof(fc[i]));

@@ -448,6 +448,18 @@ fake_tpm_run(struct fake_tpm *f, const uint8_t *cmd, size_t len, uint8_t *rsp, s
 		}
 		off = end;
 	}
+	if (cc == TPM2_CC_Startup) {
+		rc = f->startup_rc != 0 ? f->startup_rc
+		     : f->unstarted     ? TPM2_RC_SUCCESS
+					: TPM2_RC_INITIALIZE;
+		if (rc == TPM2_RC_SUCCESS)
+			f->unstarted = false;
+		goto out;
+	}
+	if (f->unstarted) {
+		rc = TPM2_RC_INITIALIZE;
+		goto out;
+	}
 	if (f->inject_n > 0 && cc != TPM2_CC_ContextSave && cc != TPM2_CC_ContextLoad &&
 	    cc != TPM2_CC_FlushContext) {
 		f->inject_n--;

@@ -57,6 +57,8 @@ struct fake_tpm {
 	unsigned sess_slots;  /* loaded sessions, enforced */
 	unsigned active_max;  /* active sessions, enforced */
 	bool seq_unsaveable;  /* ContextSave of sequence objects fails */
+	bool unstarted;       /* power-cycled: anything but TPM2_Startup gets TPM_RC_INITIALIZE */
+	uint32_t startup_rc;  /* not 0: TPM2_Startup answers this (and leaves it unstarted) */
 	uint32_t inject_rc;   /* answer the next inject_n non-context commands with this */
 	unsigned inject_n;
 	struct fake_obj obj[FAKE_OBJ_MAX];

@@ -3,7 +3,8 @@
  * rm_harness.h: the resource-manager unit tests' harness (test_rm.c,
  * test_rmsess.c): a fake TPM (fake_tpm.c), an RM over it driven the way
  * sched.c drives it (rm_begin, every RM_SEND to the TPM and its answer to
- * rm_resume, until RM_DONE; RM_WAIT as the scheduler parks), and builders
+ * rm_resume, until RM_DONE; RM_WAIT as the scheduler parks, on a fake
+ * clock), and builders
  * of the client commands the tests send.
  */
 #ifndef TB_RM_HARNESS_H
@@ -12,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "common/wire.h"
@@ -41,6 +43,10 @@ extern size_t pk_len;
 extern struct rm_step pk_step;
 extern const struct sess_use pw;
 extern uint8_t cmdbuf[TB_BUF_MAX];
+
+/* The RM's clock in these tests (params.now_ns): time moves only when told. */
+extern uint64_t clock_ns;
+void clock_advance_ms(unsigned ms);
 
 /* a new RM over tpm and caps with params (the old one freed) */
 void rm_start(void);
@@ -74,6 +80,10 @@ uint32_t ctx_load(struct rm_conn *rc, const uint8_t *blob, size_t len, uint32_t 
 uint32_t flush(struct rm_conn *rc, uint32_t h);
 size_t getcap(struct rm_conn *rc, uint32_t prop, uint32_t count, uint32_t *out, bool *more);
 bool swapped_out(struct rm_conn *rc, uint32_t h);
+/* What `tpmbroker status` prints (status.c's rendering of rm_conn_handles() and
+ * rm_abandoned_handles(), the same text and JSON) */
+void describe_conn(struct rm_conn *rc, FILE *f, bool json);
+void describe_abandoned(FILE *f, bool json);
 struct rm_stats stats(void);
 
 #endif

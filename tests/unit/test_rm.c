@@ -51,6 +51,45 @@ test_virtual_handles(void **state)
 	assert_int_equal(stats().rm_errors, 2);
 }
 
+/* Issue 14: virtual handles are handed out as a TPM hands out slots. */
+static void
+test_handle_reuse(void **state)
+{
+	struct rm_conn *a = conn(1000), *b = conn(1000);
+	uint32_t p, k[3], k4, id_old, id_new;
+	size_t mark;
+
+	(void)state;
+	p = create_primary(a);
+	k[0] = load(a, p);
+	k[1] = load(a, p);
+	k[2] = load(a, p);
+	assert_int_equal(k[2], ENT_TRANSIENT_FIRST + 3);
+	(void)create_primary(b);
+	id_old = id_of(a, k[1]);
+	assert_int_equal(flush(a, k[1]), TPM2_RC_SUCCESS);
+	/* the lowest free value comes back, for a new object */
+	k4 = load(a, p);
+	assert_int_equal(k4, k[1]);
+	id_new = id_of(a, k4);
+	assert_int_not_equal(id_new, id_old);
+	/* another connection's handle never reaches A's objects, reused value or not */
+	mark = tpm.n_log;
+	assert_int_equal(vendor_id(b, k[1], NULL), RC_H1);
+	assert_int_equal(flush(b, k[1]), RC_P1);
+	assert_int_equal(tpm.n_log, mark);
+	assert_int_equal(id_of(a, k4), id_new);
+	/* a swapped-out object's value too (the broker only forgets its context) */
+	assert_true(swapped_out(a, p) || swapped_out(a, k[0]));
+	{
+		uint32_t gone = swapped_out(a, p) ? p : k[0];
+		assert_int_equal(flush(a, gone), TPM2_RC_SUCCESS);
+		assert_int_equal(load(a, k[2]), gone);
+	}
+	/* the next value above every one in use */
+	assert_int_equal(load(a, k[2]), ENT_TRANSIENT_FIRST + 4);
+}
+
 static void
 test_isolation_use(void **state)
 {
@@ -645,7 +684,7 @@ test_abandoned_takeover(void **state)
 		char *buf = NULL, want[64];
 		size_t blen = 0;
 		FILE *f = open_memstream(&buf, &blen);
-		rm_describe_abandoned(rm, f, true);
+		describe_abandoned(f, true);
 		fclose(f);
 		snprintf(want, sizeof(want), "\"abandoned\": [{\"handle\": \"0x%08x\", \"uid\": 1000}]", s);
 		assert_string_equal(buf, want);
@@ -838,6 +877,137 @@ test_reset_mid_command(void **state)
 	assert_int_equal(get_be32(st.rsp + 6), TB_RM_RC(TPM2_RC_FAILURE));
 }
 
+/* A TPM reset: the RM sends TPM2_Startup before the command is sent again. */
+static void
+test_reset_startup_first(void **state)
+{
+	struct rm_conn *a = conn(1000);
+	struct rm_step st = {.rsp = rsp, .rsp_cap = sizeof(rsp)};
+	size_t len, mark;
+
+	(void)state;
+	(void)create_primary(a);
+	len = build(cmdbuf, TPM2_CC_GetRandom, NULL, 0, NULL, 0, "\0\x08", 2);
+	assert_int_equal(rm_begin(rm, a, cmdbuf, len, &st), RM_SEND);
+	/* power cycled while the command was at the backend */
+	fake_tpm_init(&tpm);
+	tpm.unstarted = true;
+	rm_tpm_reset(rm);
+	mark = tpm.n_log;
+	assert_int_equal(rm_abort(rm, a, -ECONNRESET, &st), RM_SEND);
+	assert_int_equal(get_be32(st.tpm_cmd + 6), TPM2_CC_Startup);
+	assert_int_equal(get_be16(st.tpm_cmd + 10), TPM2_SU_CLEAR);
+	assert_false(st.client_cmd); /* the RM's own: never at the client's locality */
+	assert_int_equal(drive(RM_SEND, a, &st), RM_DONE);
+	assert_int_equal(get_be32(rsp + 6), TPM2_RC_SUCCESS);
+	assert_int_equal(tpm.n_log, mark + 2);
+	assert_int_equal(tpm.log[mark].cc, TPM2_CC_Startup);
+	assert_int_equal(tpm.log[mark + 1].cc, TPM2_CC_GetRandom);
+	assert_int_equal(stats().tpm_startups, 1);
+	/* once is enough */
+	assert_int_equal(run(a, cmdbuf, len), TPM2_RC_SUCCESS);
+	assert_int_equal(fake_count(&tpm, mark, TPM2_CC_Startup), 1);
+	/* between jobs: the next job starts it; one the RM answers itself does not */
+	fake_tpm_init(&tpm);
+	tpm.unstarted = true;
+	rm_tpm_reset(rm);
+	mark = tpm.n_log;
+	assert_int_equal(vendor_id(a, ENT_TRANSIENT_FIRST, NULL), RC_H1);
+	assert_int_equal(tpm.n_log, mark);
+	(void)create_primary(a);
+	assert_int_equal(tpm.log[mark].cc, TPM2_CC_Startup);
+	assert_int_equal(stats().tpm_startups, 2);
+}
+
+/* A Startup that fails ends the job with the TPM's answer; the next job tries again. */
+static void
+test_reset_startup_fails(void **state)
+{
+	struct rm_conn *a = conn(1000);
+	size_t len, mark;
+
+	(void)state;
+	fake_tpm_init(&tpm);
+	tpm.unstarted = true;
+	tpm.startup_rc = TPM2_RC_FAILURE;
+	rm_tpm_reset(rm);
+	mark = tpm.n_log;
+	len = build(cmdbuf, TPM2_CC_GetRandom, NULL, 0, NULL, 0, "\0\x08", 2);
+	assert_int_equal(run(a, cmdbuf, len), TPM2_RC_FAILURE); /* the TPM's, not the RM's */
+	assert_int_equal(fake_count(&tpm, mark, TPM2_CC_GetRandom), 0);
+	assert_int_equal(stats().tpm_startups, 0);
+	assert_int_equal(stats().rm_errors, 0);
+	/* the mark was kept */
+	tpm.startup_rc = 0;
+	assert_int_equal(run(a, cmdbuf, len), TPM2_RC_SUCCESS);
+	assert_int_equal(fake_count(&tpm, mark, TPM2_CC_Startup), 2);
+	assert_int_equal(stats().tpm_startups, 1);
+	/* a TPM started behind the RM's back answers INITIALIZE: as good */
+	rm_tpm_reset(rm);
+	assert_int_equal(run(a, cmdbuf, len), TPM2_RC_SUCCESS);
+	assert_int_equal(fake_count_rc(&tpm, mark, TPM2_RC_INITIALIZE), 1);
+	assert_int_equal(stats().tpm_startups, 2);
+}
+
+/* The daemon's own jobs: housekeeping, then its command as it is. */
+static void
+test_internal_job(void **state)
+{
+	struct rm_conn *a = conn(1000);
+	struct rm_step st = {.rsp = rsp, .rsp_cap = sizeof(rsp)};
+	uint8_t own[64];
+	uint32_t o, vh = ENT_TRANSIENT_FIRST + 7;
+	size_t len, mark = tpm.n_log;
+
+	(void)state;
+	/* nothing owed, no command: done at once */
+	assert_int_equal(rm_begin_internal(rm, NULL, 0, &st), RM_DONE);
+	assert_int_equal(st.rsp_len, 0);
+	assert_int_equal(tpm.n_log, mark);
+	/* a reset owed: the housekeeping alone, without a response buffer */
+	fake_tpm_init(&tpm);
+	tpm.unstarted = true;
+	rm_tpm_reset(rm);
+	{
+		struct rm_step bare = {0};
+		assert_int_equal(rm_begin_internal(rm, NULL, 0, &bare), RM_SEND);
+		assert_int_equal(get_be32(bare.tpm_cmd + 6), TPM2_CC_Startup);
+		assert_int_equal(drive(RM_SEND, NULL, &bare), RM_DONE);
+		assert_int_equal(bare.rsp_len, 0);
+	}
+	assert_int_equal(stats().tpm_startups, 1);
+	assert_false(tpm.unstarted);
+	/* its command is sent as it is: no handle translation; the answer is copied */
+	o = create_primary(a);
+	assert_int_equal(o, ENT_TRANSIENT_FIRST);
+	mark = tpm.n_log;
+	len = build(own, FAKE_VENDOR_CC, &vh, 1, NULL, 0, NULL, 0);
+	assert_int_equal(rm_begin_internal(rm, own, len, &st), RM_SEND);
+	assert_ptr_equal(st.tpm_cmd, own);
+	assert_false(st.client_cmd);
+	assert_int_equal(drive(RM_SEND, NULL, &st), RM_DONE);
+	assert_int_equal(tpm.log[mark].h, vh);
+	assert_int_equal(get_be32(rsp + 6), tpm.log[mark].rc);
+	assert_int_equal(st.rsp_len, get_be32(rsp + 2));
+	/* a reset while it is at the backend: Startup, then the command again */
+	len = build(own, TPM2_CC_GetRandom, NULL, 0, NULL, 0, "\0\x04", 2);
+	assert_int_equal(rm_begin_internal(rm, own, len, &st), RM_SEND);
+	fake_tpm_init(&tpm);
+	tpm.unstarted = true;
+	rm_tpm_reset(rm);
+	mark = tpm.n_log;
+	assert_int_equal(rm_abort(rm, NULL, -ECONNRESET, &st), RM_SEND);
+	assert_int_equal(drive(RM_SEND, NULL, &st), RM_DONE);
+	assert_int_equal(tpm.log[mark].cc, TPM2_CC_Startup);
+	assert_int_equal(tpm.log[mark + 1].cc, TPM2_CC_GetRandom);
+	assert_int_equal(st.rsp_len, 10 + 2 + 4);
+	assert_int_equal(get_be32(rsp + 6), TPM2_RC_SUCCESS);
+	/* the TPM out of reach: an RM-layer failure */
+	assert_int_equal(rm_begin_internal(rm, own, len, &st), RM_SEND);
+	assert_int_equal(rm_abort(rm, NULL, -EIO, &st), RM_DONE);
+	assert_int_equal(get_be32(rsp + 6), TB_RM_RC(TPM2_RC_FAILURE));
+}
+
 static void
 test_startup_shutdown(void **state)
 {
@@ -897,16 +1067,71 @@ test_describe(void **state)
 		(void)create_primary(a);
 	(void)start_session(a, true);
 	f = open_memstream(&buf, &len);
-	rm_conn_describe(rm, a, f, true);
+	describe_conn(a, f, true);
 	fclose(f);
 	assert_non_null(strstr(buf, "\"objects\": [{\"handle\": \"0x80000000\", \"state\": \"saved\"}"));
 	assert_non_null(strstr(buf, "\"sessions\": [{\"handle\": \"0x03000000\", \"state\": \"loaded\"}]"));
 	free(buf);
 	f = open_memstream(&buf, &len);
-	rm_conn_describe(rm, a, f, false);
+	describe_conn(a, f, false);
 	fclose(f);
 	assert_non_null(strstr(buf, "objects: 0x80000000(saved) 0x80000001(loaded)"));
 	free(buf);
+}
+
+struct infos {
+	struct rm_handle_info hi[16];
+	unsigned n;
+};
+
+static void
+collect(const struct rm_handle_info *hi, void *ctx)
+{
+	struct infos *in = ctx;
+
+	if (in->n < 16)
+		in->hi[in->n++] = *hi;
+}
+
+/* What status.c renders from: objects first, then sessions; TPM handles of loaded objects. */
+static void
+test_handle_iteration(void **state)
+{
+	struct rm_conn *a = conn(1000), *b = conn(1001);
+	struct infos in = {0};
+	uint8_t blob[TB_BUF_MAX];
+	uint32_t s, s2;
+	size_t len;
+
+	(void)state;
+	s = start_session(a, true);
+	for (int i = 0; i < 4; i++)
+		(void)create_primary(a); /* the first is swapped out */
+	s2 = start_session(b, false);
+	assert_int_equal(ctx_save(b, s2, blob, &len), 0);
+	rm_conn_handles(rm, a, collect, &in);
+	assert_int_equal(in.n, 5);
+	assert_int_equal(in.hi[0].handle, ENT_TRANSIENT_FIRST);
+	assert_false(in.hi[0].session);
+	assert_int_equal(in.hi[0].state, RM_H_SAVED);
+	assert_int_equal(in.hi[0].tpm_handle, 0);
+	assert_int_equal(in.hi[3].handle, ENT_TRANSIENT_FIRST + 3);
+	assert_int_equal(in.hi[3].state, RM_H_LOADED);
+	assert_int_equal(in.hi[3].tpm_handle & 0xff000000u, ENT_TRANSIENT_FIRST);
+	assert_true(in.hi[4].session);
+	assert_int_equal(in.hi[4].handle, s);
+	assert_int_equal(in.hi[4].state, RM_H_LOADED);
+	assert_int_equal(in.hi[4].tpm_handle, 0);
+	assert_int_equal(in.hi[4].uid, 1000);
+	in.n = 0;
+	rm_abandoned_handles(rm, collect, &in);
+	assert_int_equal(in.n, 0);
+	close_conn(b);
+	rm_abandoned_handles(rm, collect, &in);
+	assert_int_equal(in.n, 1);
+	assert_int_equal(in.hi[0].handle, s2);
+	assert_int_equal(in.hi[0].state, RM_H_CLIENT_SAVED);
+	assert_int_equal(in.hi[0].uid, 1001);
 }
 
 int
@@ -914,6 +1139,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_virtual_handles, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_handle_reuse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_isolation_use, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_isolation_policy_session, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_isolation_flush, setup, teardown),
@@ -942,9 +1168,13 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_extensive_resync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tpm_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_mid_command, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_startup_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_startup_fails, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_internal_job, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_startup_shutdown, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quotas_and_malformed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_describe, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_handle_iteration, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("rm", tests, NULL, NULL);

@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <cmocka.h>
 
@@ -110,7 +109,7 @@ test_session_wait(void **state)
 	(void)fill_active(c, 5);
 	assert_int_equal(start_session_rc(c[64], true), RC_PARKED);
 	assert_true(pk_step.wait_ms > 0 && pk_step.wait_ms <= 5);
-	nanosleep(&(struct timespec){0, 6000000L}, NULL);
+	clock_advance_ms(6);
 	assert_int_equal(run_parked(c[64]), RC_SESS_FULL);
 	assert_int_equal(stats().session_wait_timeouts, 1);
 }

@@ -14,6 +14,7 @@
 #include "common/util.h"
 #include "common/wire.h"
 #include "daemon/caps.h"
+#include "daemon/tpmcmd.h"
 
 static void
 test_check_command(void **state)
@@ -150,6 +151,69 @@ test_caps_paging_and_vendor(void **state)
 	caps_free(&caps);
 }
 
+/* The broker's own commands: the bytes a TPM expects. */
+static void
+test_tpmcmd_build(void **state)
+{
+	static const uint8_t startup[] = {0x80, 0x01, 0, 0, 0, 12, 0, 0, 0x01, 0x44, 0, 0};
+	static const uint8_t flush[] = {0x80, 0x01, 0, 0, 0, 14, 0, 0, 0x01, 0x65, 0x80, 0, 0, 2};
+	static const uint8_t getcap[] = {0x80, 0x01, 0, 0, 0, 22, 0, 0, 0x01, 0x7a, 0, 0, 0, 1,
+					 0x80, 0, 0, 0, 0, 0, 0, 0xfe};
+	uint8_t b[64], ctx[] = {1, 2, 3};
+
+	(void)state;
+	assert_int_equal(tpmcmd_startup(b, sizeof(b), TPM2_SU_CLEAR), sizeof(startup));
+	assert_memory_equal(b, startup, sizeof(startup));
+	assert_int_equal(tpmcmd_flush_context(b, sizeof(b), 0x80000002u), sizeof(flush));
+	assert_memory_equal(b, flush, sizeof(flush));
+	assert_int_equal(tpmcmd_context_save(b, sizeof(b), 0x02000001u), 14);
+	assert_int_equal(get_be32(b + 6), TPM2_CC_ContextSave);
+	assert_int_equal(get_be32(b + 10), 0x02000001u);
+	assert_int_equal(tpmcmd_get_capability(b, sizeof(b), TPM2_CAP_HANDLES, 0x80000000u, 254),
+			 sizeof(getcap));
+	assert_memory_equal(b, getcap, sizeof(getcap));
+	assert_int_equal(tpmcmd_context_load(b, sizeof(b), ctx, 3), 13);
+	assert_memory_equal(b + 10, ctx, 3);
+	/* no room: nothing */
+	assert_int_equal(tpmcmd_get_capability(b, 21, TPM2_CAP_HANDLES, 0, 1), 0);
+	assert_int_equal(tpmcmd_context_load(b, 12, ctx, 3), 0);
+}
+
+/* TPMS_CONTEXT and handle lists read with libtss2-mu, and the RM's own answer. */
+static void
+test_tpmcmd_parse(void **state)
+{
+	TPMS_CONTEXT c = {.sequence = 0x0102030405060708ull, .savedHandle = 0x80000001u,
+			  .hierarchy = TPM2_RH_OWNER, .contextBlob = {.size = 3}};
+	TPML_HANDLE l = {.count = 2, .handle = {0x80000000u, 0x80000005u}};
+	TPMS_CAPABILITY_DATA d;
+	struct tpmcmd_context ctx;
+	uint8_t b[256];
+	size_t off = 0, len;
+	bool more = false;
+
+	(void)state;
+	assert_int_equal(Tss2_MU_TPMS_CONTEXT_Marshal(&c, b, sizeof(b), &off), 0);
+	assert_int_equal(tpmcmd_parse_context(b, off, &ctx), 0);
+	assert_true(ctx.sequence == 0x0102030405060708ull);
+	assert_int_equal(ctx.saved, 0x80000001u);
+	assert_int_equal(ctx.hierarchy, TPM2_RH_OWNER);
+	/* it must fill the buffer exactly */
+	assert_int_equal(tpmcmd_parse_context(b, off - 1, &ctx), -EBADMSG);
+	assert_int_equal(tpmcmd_parse_context(b, off + 1, &ctx), -EBADMSG);
+	len = tpmcmd_answer_handles(b, sizeof(b), &l, true);
+	assert_int_equal(len, 10 + 1 + 4 + 4 + 8);
+	assert_int_equal(tpmcmd_parse_capability(b, len, &more, &d), 0);
+	assert_true(more);
+	assert_int_equal(d.capability, TPM2_CAP_HANDLES);
+	assert_int_equal(d.data.handles.count, 2);
+	assert_int_equal(d.data.handles.handle[1], 0x80000005u);
+	assert_int_equal(tpmcmd_parse_capability(b, len - 1, &more, &d), -EBADMSG);
+	assert_int_equal(tpmcmd_answer_handles(b, len - 1, &l, true), 0);
+	wire_rc_response(b, sizeof(b), TPM2_RC_VALUE);
+	assert_int_equal(tpmcmd_parse_capability(b, 10, &more, &d), -EIO);
+}
+
 static void
 test_socket_path(void **state)
 {
@@ -175,6 +239,8 @@ main(void)
 		cmocka_unit_test(test_rc_response),
 		cmocka_unit_test(test_cursor),
 		cmocka_unit_test(test_caps_paging_and_vendor),
+		cmocka_unit_test(test_tpmcmd_build),
+		cmocka_unit_test(test_tpmcmd_parse),
 		cmocka_unit_test(test_socket_path),
 	};
 

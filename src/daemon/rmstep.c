@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * rmstep.c: the resource manager's building blocks, the bottom of its
+ * layers (rm_int.h): end a job (reply, park), send one of the RM's own
+ * commands (ContextSave, FlushContext, ContextLoad) and move the job to the
+ * state that waits for its answer, choose and evict a victim, pin what a
+ * command needs, quotas, the clock.  Nothing here plans: these are the steps
+ * the planner (rm.c) and its helpers put together.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <string.h>
+
+#include "../common/util.h"
+#include "../common/wire.h"
+#include "rm_int.h"
+#include "tpmcmd.h"
+
+uint64_t
+rm_now(const struct rm *rm)
+{
+	if (rm->params.now_ns != NULL)
+		return rm->params.now_ns(rm->params.clock_ctx);
+	return now_ns();
+}
+
+int
+rm_done(struct rm *rm)
+{
+	struct rm_job *j = &rm->job;
+
+	if (j->fresh != NULL) {
+		ent_free(&rm->tab, j->fresh);
+		j->fresh = NULL;
+	}
+	j->home = RS_IDLE;
+	j->state = RS_IDLE;
+	j->target = NULL;
+	j->subject = NULL;
+	return RM_DONE;
+}
+
+int
+rm_reply_len(struct rm *rm, struct rm_step *step, size_t len)
+{
+	step->rsp_len = len;
+	return rm_done(rm);
+}
+
+int
+rm_reply_rc(struct rm *rm, struct rm_step *step, uint32_t rc)
+{
+	if ((rc & TB_RM_LAYER) == TB_RM_LAYER)
+		rm->stats.rm_errors++;
+	/* an internal job may have no response buffer */
+	if (step->rsp == NULL || step->rsp_cap < TPM_HDR_SIZE)
+		return rm_reply_len(rm, step, 0);
+	return rm_reply_len(rm, step, wire_rc_response(step->rsp, step->rsp_cap, rc));
+}
+
+void
+rm_pin(struct rm *rm, struct rm_ent *e)
+{
+	struct rm_job *j = &rm->job;
+
+	if (e->pin == j->id)
+		return;
+	e->pin = j->id;
+	e->used = rm->turn;
+	e->used_cmd = j->rc->own.cmds;
+	j->pins[j->n_pins++] = e;
+}
+
+int
+rm_send(struct rm *rm, struct rm_step *step, enum rm_state state, struct rm_ent *target,
+	size_t len)
+{
+	rm->job.state = state;
+	rm->job.target = target;
+	step->tpm_cmd = rm->scratch;
+	step->tpm_cmd_len = len;
+	step->client_cmd = false;
+	return RM_SEND;
+}
+
+struct rm_ent *
+rm_victim(struct rm *rm, enum ent_kind kind)
+{
+	const struct rm_job *j = &rm->job;
+
+	return ent_victim(&rm->tab, kind, j->id, j->home == RS_COMMAND ? &j->rc->own : NULL);
+}
+
+int
+rm_evict(struct rm *rm, struct rm_ent *v, struct rm_step *step)
+{
+	if (v->kind == ENT_OBJECT && v->blob_valid)
+		return rm_send(rm, step, RS_EVICT, v,
+			       tpmcmd_flush_context(rm->scratch, sizeof(rm->scratch), v->phys));
+	return rm_send(rm, step, RS_SAVE, v,
+		       tpmcmd_context_save(rm->scratch, sizeof(rm->scratch),
+					   v->kind == ENT_OBJECT ? v->phys : v->handle));
+}
+
+int
+rm_send_flush(struct rm *rm, struct rm_ent *e, struct rm_step *step)
+{
+	uint32_t h = e->kind == ENT_OBJECT ? e->phys : e->handle;
+
+	return rm_send(rm, step, RS_FLUSH, e, tpmcmd_flush_context(rm->scratch, sizeof(rm->scratch), h));
+}
+
+int
+rm_send_load(struct rm *rm, struct rm_ent *e, struct rm_step *step, enum rm_state state)
+{
+	size_t len = tpmcmd_context_load(rm->scratch, sizeof(rm->scratch), e->blob, e->blob_len);
+
+	if (len == 0)
+		return -EMSGSIZE; /* blob_cap keeps it below max_command */
+	return rm_send(rm, step, state, e, len);
+}
+
+void
+rm_restore(struct rm_job *j)
+{
+	for (unsigned i = 0; i < j->pc.n_h; i++)
+		put_be32(j->cmd + rmp_handle_off(i), j->pc.h[i]);
+	if (j->param_patched) {
+		put_be32(j->cmd + j->pc.params, j->param_h);
+		j->param_patched = false;
+	}
+}
+
+unsigned
+rm_parked_ms(const struct rm *rm, const struct rm_step *step)
+{
+	uint64_t now = rm_now(rm);
+
+	if (step->parked_ns == 0 || now <= step->parked_ns)
+		return 0;
+	return (unsigned)MIN((now - step->parked_ns) / 1000000u, (uint64_t)UINT32_MAX);
+}
+
+int
+rm_park(struct rm *rm, struct rm_step *step, unsigned wait_ms, bool on_slot)
+{
+	rm_restore(&rm->job);
+	if (step->parked_ns == 0)
+		step->parked_ns = MAX(rm_now(rm), 1u);
+	step->wait_ms = wait_ms;
+	step->wake_on_slot = on_slot;
+	(void)rm_done(rm);
+	return RM_WAIT;
+}
+
+int
+rm_backoff(struct rm *rm, struct rm_step *step)
+{
+	unsigned waited = rm_parked_ms(rm, step), limit = rm->params.retry_time_ms, delay;
+
+	/* only a client's command can wait: nobody runs a close or internal job again */
+	if (rm->job.home != RS_COMMAND || waited >= limit)
+		return RM_PASS; /* the TPM's answer stands */
+	/* 1, 2, 4 ... 256 ms */
+	delay = MIN(1u << MIN(step->backoffs, 8u), limit - waited);
+	step->backoffs++;
+	rm->stats.backoff_retries++;
+	return rm_park(rm, step, MAX(delay, 1u), false);
+}
+
+bool
+rm_quota_full(struct rm *rm, const struct ent_owner *o, enum ent_kind kind)
+{
+	bool sess = kind == ENT_SESSION;
+	unsigned conn_limit = sess ? rm->params.max_sessions_per_conn : rm->params.max_objects_per_conn;
+	unsigned uid_limit = sess ? rm->max_sess_uid : rm->params.max_objects_per_uid;
+	bool full = (sess ? o->n_sess : o->n_objs) >= conn_limit;
+
+	/* root may open the TPM device itself: a per-user quota would buy nothing */
+	if (!full && o->uid != 0 && o->acct != NULL && uid_limit > 0)
+		full = o->acct->n[kind] >= uid_limit;
+	if (full)
+		rm->stats.quota_refusals++;
+	return full;
+}
+
+void
+rm_session_saved(struct rm *rm, struct rm_ent *e)
+{
+	if (e->seq > rm->ctx_seq)
+		rm->ctx_seq = e->seq;
+	rm->gap_check = true;
+}
