@@ -2,8 +2,10 @@
 /*
  * peer.h: who is on the other end of an accepted client connection, for
  * per-user/group/cgroup profiles.  Unix sockets: SO_PEERCRED, SO_PEERGROUPS
- * and the peer's cgroup v2 path from /proc.  Each call is a few syscalls,
- * bounded, and safe to run on the event loop at accept.
+ * and the peer's cgroup v2 path from /proc.  TCP (the mssim frontend): on
+ * loopback, the uid of the client's own socket from the kernel
+ * (NETLINK_SOCK_DIAG); elsewhere only the addresses.  Each call is a few
+ * syscalls, bounded, and safe to run on the event loop at accept.
  *
  * What each source can and cannot vouch for is said atop peer.c.
  */
@@ -12,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #define PEER_MAX_GROUPS 64
@@ -46,6 +49,18 @@ struct peer_id {
  * list would let a "deny group X" rule miss).
  */
 int peer_from_unix(int fd, struct peer_id *ret);
+
+/*
+ * Identity of an accepted TCP peer.  Loopback (127/8, ::1, ::ffff:127/104):
+ * the uid of the client's socket via NETLINK_SOCK_DIAG (exact 4-tuple of the
+ * client's socket: its src is our peer address, its dst our local address);
+ * else PEER_TCP_REMOTE with the addresses only (returns 0).  0 or -errno;
+ * on error ret holds what was learnt (source and addresses, uid_known false).
+ */
+int peer_from_tcp(int fd, struct peer_id *ret);
+
+/* true for 127.0.0.0/8, ::1 and ::ffff:127.0.0.0/104; false for NULL and other families */
+bool peer_addr_is_loopback(const struct sockaddr *sa);
 
 /*
  * The cgroup v2 path from the text of /proc/PID/cgroup, into ret (cap bytes).

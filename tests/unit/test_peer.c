@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * test_peer.c: peer identity against the real kernel.  Unix socketpairs and
- * listeners (SO_PEERCRED, SO_PEERGROUPS, /proc cgroup), with clients forked
- * under another uid when we are root; and the pure helpers on crafted input.
+ * listeners (SO_PEERCRED, SO_PEERGROUPS, /proc cgroup), TCP loopback over
+ * IPv4, IPv6 and v4-mapped IPv6 (sock_diag), with clients forked under
+ * another uid when we are root; and the pure helpers on crafted input.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <netinet/in.h>
+#include <pwd.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -80,6 +84,33 @@ unix_listener(struct sockaddr_un *sa, socklen_t *len)
 	*len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n);
 	assert_int_equal(bind(fd, (struct sockaddr *)sa, *len), 0);
 	assert_int_equal(listen(fd, 8), 0);
+	return fd;
+}
+
+/* A TCP listener on host:0; its address (with the port) in ss. */
+static int
+tcp_listener(int family, const char *host, struct sockaddr_storage *ss, socklen_t *len)
+{
+	int fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, 0), off = 0;
+
+	assert_true(fd >= 0);
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *s = (struct sockaddr_in *)ss;
+		s->sin_family = AF_INET;
+		assert_int_equal(inet_pton(AF_INET, host, &s->sin_addr), 1);
+		*len = sizeof(*s);
+	} else {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)ss;
+		s->sin6_family = AF_INET6;
+		assert_int_equal(inet_pton(AF_INET6, host, &s->sin6_addr), 1);
+		*len = sizeof(*s);
+		/* dual stack on [::], for the v4-mapped case */
+		assert_int_equal(setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)), 0);
+	}
+	assert_int_equal(bind(fd, (struct sockaddr *)ss, *len), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)ss, len), 0);
 	return fd;
 }
 
@@ -351,7 +382,246 @@ test_unix_zombie_peer(void **state)
 	(void)close(l);
 }
 
+/* ---- TCP ---- */
+
+static void
+fmt_addr(const struct sockaddr_storage *ss, char *buf, size_t cap)
+{
+	char h[INET6_ADDRSTRLEN];
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s = (const struct sockaddr_in *)ss;
+		assert_non_null(inet_ntop(AF_INET, &s->sin_addr, h, sizeof(h)));
+		snprintf(buf, cap, "%s:%u", h, ntohs(s->sin_port));
+	} else {
+		const struct sockaddr_in6 *s = (const struct sockaddr_in6 *)ss;
+		assert_non_null(inet_ntop(AF_INET6, &s->sin6_addr, h, sizeof(h)));
+		snprintf(buf, cap, "[%s]:%u", h, ntohs(s->sin6_port));
+	}
+}
+
+/* Same uid, no fork: the client socket is ours. */
+static void
+tcp_self(int lfamily, const char *lhost, int cfamily, const char *chost)
+{
+	struct sockaddr_storage ls, cs, to = {0}, as;
+	socklen_t llen, clen = sizeof(cs), tolen, alen = sizeof(as);
+	struct passwd *pw = getpwuid(getuid());
+	struct peer_id p;
+	char want[64];
+	int l = tcp_listener(lfamily, lhost, &ls, &llen), c, a;
+
+	/* connect to chost at the listener's port */
+	if (cfamily == AF_INET) {
+		struct sockaddr_in *s = (struct sockaddr_in *)&to;
+		s->sin_family = AF_INET;
+		s->sin_port = ((struct sockaddr_in6 *)&ls)->sin6_port;
+		if (lfamily == AF_INET)
+			s->sin_port = ((struct sockaddr_in *)&ls)->sin_port;
+		assert_int_equal(inet_pton(AF_INET, chost, &s->sin_addr), 1);
+		tolen = sizeof(*s);
+	} else {
+		struct sockaddr_in6 *s = (struct sockaddr_in6 *)&to;
+		s->sin6_family = AF_INET6;
+		s->sin6_port = ((struct sockaddr_in6 *)&ls)->sin6_port;
+		assert_int_equal(inet_pton(AF_INET6, chost, &s->sin6_addr), 1);
+		tolen = sizeof(*s);
+	}
+	c = socket(cfamily, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(c >= 0);
+	assert_int_equal(connect(c, (struct sockaddr *)&to, tolen), 0);
+	assert_int_equal(getsockname(c, (struct sockaddr *)&cs, &clen), 0);
+	a = accept4(l, (struct sockaddr *)&as, &alen, SOCK_CLOEXEC);
+	assert_true(a >= 0);
+
+	assert_int_equal(peer_from_tcp(a, &p), 0);
+	assert_int_equal(p.source, PEER_TCP_LOOPBACK);
+	assert_true(p.uid_known);
+	assert_int_equal(p.uid, getuid());
+	assert_int_equal(p.pid, 0);
+	if (pw != NULL) {
+		assert_int_equal(p.gid, pw->pw_gid);
+		assert_true(peer_in_group(&p, pw->pw_gid));
+		assert_true(p.n_groups >= 1);
+	}
+	fmt_addr(&as, want, sizeof(want)); /* as the server sees the client */
+	assert_string_equal(p.addr, want);
+	if (cfamily == lfamily) {      /* and as the client sees itself */
+		fmt_addr(&cs, want, sizeof(want));
+		assert_string_equal(p.addr, want);
+	}
+	(void)close(a);
+	(void)close(c);
+	(void)close(l);
+}
+
+static void
+test_tcp_v4_self(void **state)
+{
+	(void)state;
+	tcp_self(AF_INET, "127.0.0.1", AF_INET, "127.0.0.1");
+}
+
+static void
+test_tcp_v6_self(void **state)
+{
+	(void)state;
+	tcp_self(AF_INET6, "::1", AF_INET6, "::1");
+}
+
+/* [::] dual stack: an AF_INET client shows up as ::ffff:127.0.0.1 */
+static void
+test_tcp_v4mapped_self(void **state)
+{
+	(void)state;
+	tcp_self(AF_INET6, "::", AF_INET, "127.0.0.1");
+	tcp_self(AF_INET6, "::", AF_INET6, "::ffff:127.0.0.1"); /* a v6 client, mapped */
+}
+
+/* A client forked under uid NOBODY: the uid must be the client's, not ours. */
+static void
+tcp_other(int lfamily, const char *lhost, int cfamily, const char *chost, const char *want_pfx)
+{
+	static const gid_t nogroup[] = {NOBODY};
+	struct sockaddr_storage ls, to;
+	socklen_t llen;
+	struct peer_id p;
+	char desc[256];
+	int l, a;
+
+	l = tcp_listener(lfamily, lhost, &ls, &llen);
+	to = ls;
+	if (cfamily == AF_INET && lfamily == AF_INET6) {
+		struct sockaddr_in *s = (struct sockaddr_in *)&to;
+		in_port_t port = ((struct sockaddr_in6 *)&ls)->sin6_port;
+		memset(&to, 0, sizeof(to));
+		s->sin_family = AF_INET;
+		s->sin_port = port;
+		assert_int_equal(inet_pton(AF_INET, chost, &s->sin_addr), 1);
+		llen = sizeof(*s);
+	}
+	struct client c = {.family = cfamily, .to = (struct sockaddr *)&to, .to_len = llen,
+			   .drop = true, .gid = NOBODY, .groups = nogroup, .n_groups = 1};
+	client_spawn(&c);
+	a = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(a >= 0);
+	assert_int_equal(peer_from_tcp(a, &p), 0);
+	assert_int_equal(p.source, PEER_TCP_LOOPBACK);
+	assert_true(p.uid_known);
+	assert_int_equal(p.uid, NOBODY);
+	assert_int_equal(p.gid, getpwuid(NOBODY)->pw_gid);
+	assert_true(strncmp(p.addr, want_pfx, strlen(want_pfx)) == 0);
+	peer_describe(&p, desc, sizeof(desc));
+	print_message("%s\n", desc);
+	client_reap(&c);
+	(void)close(a);
+	(void)close(l);
+}
+
+static void
+test_tcp_v4_other_uid(void **state)
+{
+	(void)state;
+	if (!is_root(__func__))
+		skip();
+	tcp_other(AF_INET, "127.0.0.1", AF_INET, "127.0.0.1", "127.0.0.1:");
+}
+
+static void
+test_tcp_v6_other_uid(void **state)
+{
+	(void)state;
+	if (!is_root(__func__))
+		skip();
+	tcp_other(AF_INET6, "::1", AF_INET6, "::1", "[::1]:");
+}
+
+static void
+test_tcp_v4mapped_other_uid(void **state)
+{
+	(void)state;
+	if (!is_root(__func__))
+		skip();
+	tcp_other(AF_INET6, "::", AF_INET, "127.0.0.1", "[::ffff:127.0.0.1]:");
+}
+
+/*
+ * A client that closed before we asked: its socket is orphaned (and the
+ * kernel reports such sockets, and TIME_WAIT ones, as uid 0): unknown, never
+ * root and never the old uid.
+ */
+static void
+test_tcp_closed_client(void **state)
+{
+	static const gid_t nogroup[] = {NOBODY};
+	struct sockaddr_storage ls;
+	socklen_t llen;
+	struct peer_id p;
+	int l = tcp_listener(AF_INET, "127.0.0.1", &ls, &llen), a;
+
+	(void)state;
+	struct client c = {.family = AF_INET, .to = (struct sockaddr *)&ls, .to_len = llen,
+			   .close_early = true, .drop = geteuid() == 0, .gid = NOBODY,
+			   .groups = nogroup, .n_groups = 1};
+	client_spawn(&c);
+	client_reap(&c);
+	a = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(a >= 0);
+	assert_true(peer_from_tcp(a, &p) < 0);
+	assert_int_equal(p.source, PEER_TCP_LOOPBACK);
+	assert_false(p.uid_known);
+	assert_int_equal(p.uid, (uid_t)-1);
+	assert_true(strncmp(p.addr, "127.0.0.1:", 10) == 0);
+	(void)close(a);
+	(void)close(l);
+}
+
 /* ---- pure helpers ---- */
+
+static bool
+lo4(const char *s)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+
+	assert_int_equal(inet_pton(AF_INET, s, &sa.sin_addr), 1);
+	return peer_addr_is_loopback((struct sockaddr *)&sa);
+}
+
+static bool
+lo6(const char *s)
+{
+	struct sockaddr_in6 sa = {.sin6_family = AF_INET6};
+
+	assert_int_equal(inet_pton(AF_INET6, s, &sa.sin6_addr), 1);
+	return peer_addr_is_loopback((struct sockaddr *)&sa);
+}
+
+static void
+test_addr_is_loopback(void **state)
+{
+	struct sockaddr_un un = {.sun_family = AF_UNIX};
+
+	(void)state;
+	assert_true(lo4("127.0.0.1"));
+	assert_true(lo4("127.255.255.254"));
+	assert_true(lo4("127.1.2.3"));
+	assert_false(lo4("128.0.0.1"));
+	assert_false(lo4("126.255.255.255"));
+	assert_false(lo4("10.0.0.1"));
+	assert_false(lo4("0.0.0.0"));
+	assert_true(lo6("::1"));
+	assert_true(lo6("::ffff:127.0.0.1"));
+	assert_true(lo6("::ffff:127.9.9.9"));
+	assert_false(lo6("::ffff:10.0.0.1"));
+	assert_false(lo6("::ffff:128.0.0.1"));
+	assert_false(lo6("::"));
+	assert_false(lo6("::2"));
+	assert_false(lo6("::127.0.0.1")); /* v4-compatible, not mapped */
+	assert_false(lo6("fe80::1"));
+	assert_false(lo6("2001:db8::1"));
+	assert_false(peer_addr_is_loopback((struct sockaddr *)&un));
+	assert_false(peer_addr_is_loopback(NULL));
+}
 
 static void
 test_in_cgroup(void **state)
@@ -469,6 +739,14 @@ main(void)
 		cmocka_unit_test(test_unix_too_many_groups),
 		cmocka_unit_test(test_unix_dead_peer),
 		cmocka_unit_test(test_unix_zombie_peer),
+		cmocka_unit_test(test_tcp_v4_self),
+		cmocka_unit_test(test_tcp_v6_self),
+		cmocka_unit_test(test_tcp_v4mapped_self),
+		cmocka_unit_test(test_tcp_v4_other_uid),
+		cmocka_unit_test(test_tcp_v6_other_uid),
+		cmocka_unit_test(test_tcp_v4mapped_other_uid),
+		cmocka_unit_test(test_tcp_closed_client),
+		cmocka_unit_test(test_addr_is_loopback),
 		cmocka_unit_test(test_in_cgroup),
 		cmocka_unit_test(test_in_group),
 		cmocka_unit_test(test_cgroup_parse),
