@@ -7,6 +7,7 @@ set -euo pipefail
 PKGS=(
 	build-essential meson ninja-build pkg-config   # build
 	libtss2-dev libtpms-dev libssl-dev             # tss2-mu/rc/esys/tctildr, libtpms, libcrypto
+	libinih-dev                                    # the config file (INI)
 	libcmocka-dev                                  # unit tests
 	tpm2-tools swtpm swtpm-tools                   # integration tests: real clients, real simulator
 	tpm2-abrmd libtss2-tcti-tabrmd0 dbus           # the benchmark's comparison peer

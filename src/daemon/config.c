@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ini.h>
+#include <stdarg.h>
+
 #include "../common/proto.h"
 #include "../common/util.h"
 #include "config.h"
@@ -28,6 +31,7 @@ enum {
 	OPT_SESSION_WAIT,
 	OPT_RETRY_TIME,
 	OPT_USER,
+	OPT_CHECK,
 };
 
 static const struct option cfg_options[] = {
@@ -52,6 +56,7 @@ static const struct option cfg_options[] = {
 	{"session-wait", required_argument, NULL, OPT_SESSION_WAIT},
 	{"retry-time", required_argument, NULL, OPT_RETRY_TIME},
 	{"user", required_argument, NULL, OPT_USER},
+	{"check-config", no_argument, NULL, OPT_CHECK},
 	{NULL, 0, NULL, 0},
 };
 
@@ -80,7 +85,10 @@ cfg_usage(FILE *out)
 	      "                            mssim:ADDR:PORT       MS simulator protocol on TCP PORT (TPM)\n"
 	      "                                                  and PORT+1 (platform); loopback only\n"
 	      "                                                  unless ADDR says otherwise\n"
-	      "  -c, --config=FILE       read options from FILE (\"name = value\" lines, long names)\n"
+	      "  -c, --config=FILE       read settings and profiles from FILE (INI: [daemon] with\n"
+	      "                          these options' long names, [profile NAME] sections); the\n"
+	      "                          command line wins; SIGHUP reads it again\n"
+	      "      --check-config      check the configuration, print a summary and exit\n"
 	      "      --max-connections=N refuse commands of clients beyond N (default 1024)\n"
 	      "      --socket-mode=MODE  permissions of Unix sockets, octal (default 0666)\n"
 	      "      --backend-timeout=MS  one TPM command's limit (default 300000)\n"
@@ -116,40 +124,53 @@ cfg_usage(FILE *out)
 	      out);
 }
 
+/* Where a setting's error goes: the message, for the caller to print with its place. */
+struct cfg_err {
+	char msg[256];
+};
+
 static int
-cfg_uint(const char *name, const char *val, unsigned min, unsigned max, unsigned *ret)
+cfg_fail(struct cfg_err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int
+cfg_fail(struct cfg_err *e, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(e->msg, sizeof(e->msg), fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static int
+cfg_uint(const char *name, const char *val, unsigned min, unsigned max, unsigned *ret,
+	 struct cfg_err *e)
 {
 	char *end;
 	unsigned long v;
 
 	errno = 0;
 	v = strtoul(val, &end, 10);
-	if (errno != 0 || end == val || *end != '\0' || v < min || v > max) {
-		fprintf(stderr, "tpmbrokerd: --%s: '%s' is not a number in [%u, %u]\n", name, val,
-			min, max);
-		return -EINVAL;
-	}
+	if (errno != 0 || end == val || *end != '\0' || v < min || v > max)
+		return cfg_fail(e, "%s: '%s' is not a number in [%u, %u]", name, val, min, max);
 	*ret = (unsigned)v;
 	return 0;
 }
 
 static int
-cfg_add_listen(struct config *cfg, const char *spec)
+cfg_add_listen(struct config *cfg, const char *spec, struct cfg_err *e)
 {
 	struct cfg_listen *l;
 
-	if (cfg->n_listen >= CFG_MAX_LISTEN) {
-		fprintf(stderr, "tpmbrokerd: at most %d --listen options\n", CFG_MAX_LISTEN);
-		return -EINVAL;
-	}
+	if (cfg->n_listen >= CFG_MAX_LISTEN)
+		return cfg_fail(e, "at most %d listen options", CFG_MAX_LISTEN);
 	l = &cfg->listen[cfg->n_listen];
 	memset(l, 0, sizeof(*l));
 	if (strncmp(spec, "unix:", 5) == 0) {
 		l->kind = LISTEN_UNIX;
-		if (spec[5] == '\0' || strlen(spec + 5) >= sizeof(l->path)) {
-			fprintf(stderr, "tpmbrokerd: --listen %s: bad socket path\n", spec);
-			return -EINVAL;
-		}
+		if (spec[5] == '\0' || strlen(spec + 5) >= sizeof(l->path))
+			return cfg_fail(e, "listen %s: bad socket path", spec);
 		strcpy(l->path, spec + 5);
 	} else if (strncmp(spec, "mssim:", 6) == 0) {
 		const char *hp = spec + 6, *colon = strrchr(hp, ':');
@@ -161,36 +182,30 @@ cfg_add_listen(struct config *cfg, const char *spec)
 			colon = hp - 1;
 		} else {
 			hlen = (size_t)(colon - hp);
-			if (hlen == 0 || hlen >= sizeof(l->host)) {
-				fprintf(stderr, "tpmbrokerd: --listen %s: bad address\n", spec);
-				return -EINVAL;
-			}
+			if (hlen == 0 || hlen >= sizeof(l->host))
+				return cfg_fail(e, "listen %s: bad address", spec);
 			memcpy(l->host, hp, hlen);
 			l->host[hlen] = '\0';
 		}
-		if (cfg_uint("listen", colon + 1, 1, 65534, &l->port) < 0)
+		if (cfg_uint("listen", colon + 1, 1, 65534, &l->port, e) < 0)
 			return -EINVAL;
 	} else {
-		fprintf(stderr, "tpmbrokerd: --listen %s: expected unix:PATH or mssim:ADDR:PORT\n",
-			spec);
-		return -EINVAL;
+		return cfg_fail(e, "listen %s: expected unix:PATH or mssim:ADDR:PORT", spec);
 	}
 	cfg->n_listen++;
 	return 0;
 }
 
 static int
-cfg_set_socket(struct config *cfg, const char *path)
+cfg_set_socket(struct config *cfg, const char *path, struct cfg_err *e)
 {
 	/* the default socket is listen[0] */
 	if (strcmp(path, "none") == 0) {
 		cfg->no_unix = true;
 		return 0;
 	}
-	if (strlen(path) >= sizeof(cfg->listen[0].path) || path[0] == '\0') {
-		fprintf(stderr, "tpmbrokerd: --socket: path too long or empty\n");
-		return -EINVAL;
-	}
+	if (strlen(path) >= sizeof(cfg->listen[0].path) || path[0] == '\0')
+		return cfg_fail(e, "socket: path too long or empty");
 	cfg->no_unix = false;
 	strcpy(cfg->listen[0].path, path);
 	return 0;
@@ -198,22 +213,20 @@ cfg_set_socket(struct config *cfg, const char *path)
 
 /* Apply one option; shared by the command line and the config file. */
 static int
-cfg_apply(struct config *cfg, int opt, const char *name, const char *arg)
+cfg_apply(struct config *cfg, int opt, const char *name, const char *arg, struct cfg_err *e)
 {
 	unsigned v;
 
 	switch (opt) {
 	case 'b':
-		if (strlen(arg) >= sizeof(cfg->backend)) {
-			fprintf(stderr, "tpmbrokerd: --backend: too long\n");
-			return -EINVAL;
-		}
+		if (strlen(arg) >= sizeof(cfg->backend))
+			return cfg_fail(e, "backend: too long");
 		strcpy(cfg->backend, arg);
 		return 0;
 	case 's':
-		return cfg_set_socket(cfg, arg);
+		return cfg_set_socket(cfg, arg, e);
 	case 'l':
-		return cfg_add_listen(cfg, arg);
+		return cfg_add_listen(cfg, arg, e);
 	case 'v':
 		if (cfg->log_level < LOG_LVL_DEBUG)
 			cfg->log_level++;
@@ -222,106 +235,132 @@ cfg_apply(struct config *cfg, int opt, const char *name, const char *arg)
 		cfg->log_level = LOG_LVL_WARN;
 		return 0;
 	case OPT_MAX_CONN:
-		return cfg_uint(name, arg, 1, 1u << 20, &cfg->max_connections);
+		return cfg_uint(name, arg, 1, 1u << 20, &cfg->max_connections, e);
 	case OPT_SOCKET_MODE: {
 		char *end;
 		unsigned long m = strtoul(arg, &end, 8);
-		if (end == arg || *end != '\0' || m > 0777) {
-			fprintf(stderr, "tpmbrokerd: --socket-mode: '%s' is not an octal mode\n", arg);
-			return -EINVAL;
-		}
+		if (end == arg || *end != '\0' || m > 0777)
+			return cfg_fail(e, "socket-mode: '%s' is not an octal mode", arg);
 		cfg->socket_mode = (mode_t)m;
 		return 0;
 	}
 	case OPT_BACKEND_TIMEOUT:
-		return cfg_uint(name, arg, 10, 3600000, &cfg->backend_timeout_ms);
+		return cfg_uint(name, arg, 10, 3600000, &cfg->backend_timeout_ms, e);
 	case OPT_WRITE_TIMEOUT:
-		return cfg_uint(name, arg, 10, 3600000, &cfg->write_timeout_ms);
+		return cfg_uint(name, arg, 10, 3600000, &cfg->write_timeout_ms, e);
 	case OPT_MAX_OBJECTS:
-		return cfg_uint(name, arg, 1, 4096, &cfg->max_objects_per_conn);
+		return cfg_uint(name, arg, 1, 4096, &cfg->max_objects_per_conn, e);
 	case OPT_MAX_SESSIONS:
-		return cfg_uint(name, arg, 1, 4096, &cfg->max_sessions_per_conn);
+		return cfg_uint(name, arg, 1, 4096, &cfg->max_sessions_per_conn, e);
 	case OPT_MAX_ABANDONED_UID:
-		return cfg_uint(name, arg, 0, 4096, &cfg->max_abandoned_per_uid);
+		return cfg_uint(name, arg, 0, 4096, &cfg->max_abandoned_per_uid, e);
 	case OPT_MAX_ABANDONED:
-		if (cfg_uint(name, arg, 0, 4096, &v) < 0)
+		if (cfg_uint(name, arg, 0, 4096, &v, e) < 0)
 			return -EINVAL;
 		cfg->max_abandoned = v;
 		return 0;
 	case OPT_MAX_OBJECTS_UID:
-		return cfg_uint(name, arg, 0, 1u << 20, &cfg->max_objects_per_uid);
+		return cfg_uint(name, arg, 0, 1u << 20, &cfg->max_objects_per_uid, e);
 	case OPT_MAX_SESSIONS_UID:
-		return cfg_uint(name, arg, 0, 4096, &cfg->max_sessions_per_uid);
+		return cfg_uint(name, arg, 0, 4096, &cfg->max_sessions_per_uid, e);
 	case OPT_SESSION_WAIT:
-		return cfg_uint(name, arg, 0, 3600000, &cfg->session_wait_ms);
+		return cfg_uint(name, arg, 0, 3600000, &cfg->session_wait_ms, e);
 	case OPT_RETRY_TIME:
-		return cfg_uint(name, arg, 0, 600000, &cfg->retry_time_ms);
+		return cfg_uint(name, arg, 0, 600000, &cfg->retry_time_ms, e);
 	case OPT_USER:
-		if (strlen(arg) >= sizeof(cfg->user)) {
-			fprintf(stderr, "tpmbrokerd: --user: too long\n");
-			return -EINVAL;
-		}
+		if (strlen(arg) >= sizeof(cfg->user))
+			return cfg_fail(e, "user: too long");
 		strcpy(cfg->user, arg);
 		return 0;
 	default:
-		return -EINVAL;
+		return cfg_fail(e, "%s: not a setting", name);
 	}
 }
 
-static char *
-cfg_trim(char *s)
-{
-	char *e;
+/* ---- the config file: INI, [daemon] and [profile NAME] sections (libinih) ---- */
 
-	while (*s == ' ' || *s == '\t')
-		s++;
-	e = s + strlen(s);
-	while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\n' || e[-1] == '\r'))
-		*--e = '\0';
-	return s;
+struct cfg_ini {
+	struct config *cfg;
+	char section[96];        /* the section of the last line seen */
+	struct profile *prof;    /* the [profile NAME] being read; NULL in [daemon] */
+	bool profiles;           /* the file defines profiles: the built-in ones are dropped */
+	struct cfg_err err;      /* the first error */
+	bool failed;
+};
+
+/* One "key = value" line in section; 1 to go on, 0 for an error (libinih's way). */
+static int
+cfg_ini_line(void *user, const char *section, const char *key, const char *value)
+{
+	struct cfg_ini *ini = user;
+	struct config *cfg = ini->cfg;
+	struct cfg_err e = {{0}};
+	const struct option *o;
+	int r;
+
+	if (ini->failed)
+		return 0; /* libinih goes on; the first error is the one to report */
+	if (strcmp(section, ini->section) != 0) {
+		snprintf(ini->section, sizeof(ini->section), "%s", section);
+		ini->prof = NULL;
+		if (strncmp(section, "profile ", 8) == 0) {
+			if (!ini->profiles) {
+				cfg->policy.n = 0;
+				ini->profiles = true;
+			}
+			if (policy_add(&cfg->policy, section + 8, 0, &ini->prof, e.msg,
+				       sizeof(e.msg)) < 0)
+				goto fail;
+		} else if (section[0] != '\0' && strcmp(section, "daemon") != 0) {
+			cfg_fail(&e, "unknown section [%s] (daemon, profile NAME)", section);
+			goto fail;
+		}
+	}
+	if (ini->prof != NULL) {
+		if (policy_set(ini->prof, key, value, e.msg, sizeof(e.msg)) < 0)
+			goto fail;
+		return 1;
+	}
+	for (o = cfg_options; o->name != NULL; o++)
+		if (strcmp(o->name, key) == 0)
+			break;
+	if (o->name == NULL || o->val == 'c' || o->val == 'h' || o->val == 'V' ||
+	    o->val == OPT_CHECK) {
+		cfg_fail(&e, "unknown setting '%s'", key);
+		goto fail;
+	}
+	if ((r = cfg_apply(cfg, o->val, o->name, value, &e)) < 0)
+		goto fail;
+	return 1;
+fail:
+	ini->err = e;
+	ini->failed = true;
+	return 0;
 }
 
 static int
 cfg_read_file(struct config *cfg, const char *path)
 {
-	FILE *f = fopen(path, "re");
-	char line[1024];
-	unsigned lineno = 0;
-	int r = 0;
+	struct cfg_ini ini = {.cfg = cfg};
+	int line;
 
-	if (f == NULL) {
-		fprintf(stderr, "tpmbrokerd: %s: %s\n", path, strerror(errno));
-		return -errno;
+	if (strlen(path) >= sizeof(cfg->config_path)) {
+		fprintf(stderr, "tpmbrokerd: --config: path too long\n");
+		return -EINVAL;
 	}
-	while (r == 0 && fgets(line, sizeof(line), f) != NULL) {
-		char *s = cfg_trim(line), *eq, *key, *val;
-		const struct option *o;
-
-		lineno++;
-		if (*s == '\0' || *s == '#')
-			continue;
-		eq = strchr(s, '=');
-		key = cfg_trim(s);
-		val = "";
-		if (eq != NULL) {
-			*eq = '\0';
-			key = cfg_trim(s);
-			val = cfg_trim(eq + 1);
-		}
-		for (o = cfg_options; o->name != NULL; o++)
-			if (strcmp(o->name, key) == 0)
-				break;
-		if (o->name == NULL || o->val == 'c' || o->val == 'h' || o->val == 'V' ||
-		    (o->has_arg == required_argument && eq == NULL)) {
-			fprintf(stderr, "tpmbrokerd: %s:%u: unknown or malformed setting '%s'\n", path,
-				lineno, key);
-			r = -EINVAL;
-			break;
-		}
-		r = cfg_apply(cfg, o->val, o->name, val);
+	strcpy(cfg->config_path, path);
+	line = ini_parse(path, cfg_ini_line, &ini);
+	if (line < 0) {
+		fprintf(stderr, "tpmbrokerd: %s: %s\n", path,
+			line == -1 ? strerror(errno) : "out of memory");
+		return -EINVAL;
 	}
-	(void)fclose(f);
-	return r;
+	if (line > 0) {
+		fprintf(stderr, "tpmbrokerd: %s:%d: %s\n", path, line,
+			ini.failed ? ini.err.msg : "not a \"key = value\" line or a [section]");
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static void
@@ -348,12 +387,14 @@ cfg_defaults(struct config *cfg)
 	cfg->session_wait_ms = 10000;
 	cfg->retry_time_ms = 2000;
 	cfg->log_level = LOG_LVL_INFO;
+	policy_defaults(&cfg->policy);
 }
 
 int
 cfg_parse(int argc, char **argv, struct config *cfg)
 {
 	const char *optstr = "b:s:l:c:vqhV";
+	struct cfg_err e = {{0}};
 	int opt, r;
 
 	cfg_defaults(cfg);
@@ -378,12 +419,17 @@ cfg_parse(int argc, char **argv, struct config *cfg)
 			return 1;
 		case 'c':
 			break;
+		case OPT_CHECK:
+			cfg->check_only = true;
+			break;
 		case '?':
 			fprintf(stderr, "Try 'tpmbrokerd --help' for more information.\n");
 			return -EINVAL;
 		default:
-			if ((r = cfg_apply(cfg, opt, name, optarg)) < 0)
+			if ((r = cfg_apply(cfg, opt, name, optarg, &e)) < 0) {
+				fprintf(stderr, "tpmbrokerd: --%s\n", e.msg);
 				return r;
+			}
 		}
 	}
 	if (optind < argc) {

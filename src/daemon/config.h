@@ -2,8 +2,9 @@
 /*
  * config.h: every tunable and every hard limit of the daemon, in one place.
  * Sources, later ones win: built-in defaults, the config file
- * (--config FILE, "key = value" lines using the long option names),
- * the command line.
+ * (--config FILE: INI; [daemon] "key = value" lines with the long option
+ * names, also before any section; [profile NAME] sections, policy.h), the
+ * command line.  A file that defines profiles replaces the built-in ones.
  */
 #ifndef TB_CONFIG_H
 #define TB_CONFIG_H
@@ -11,9 +12,11 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <sys/types.h>
 
 #include "../common/log.h"
+#include "policy.h"
 
 #define CFG_MAX_LISTEN 8
 
@@ -51,6 +54,9 @@ struct config {
 	unsigned retry_time_ms;        /* TPM warnings retried with backoff this long */
 	char user[64];          /* drop privileges to this user after set-up; "" keeps root */
 	enum log_level log_level;
+	struct policy policy;   /* the profiles, in match order */
+	char config_path[256];  /* --config, "" if none: what SIGHUP reads again */
+	bool check_only;        /* --check-config */
 };
 
 /*

@@ -17,10 +17,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "../common/ccnames.h"
 #include "../common/log.h"
 #include "../common/util.h"
+#include "caps.h"
 #include "conn.h"
 #include "instance.h"
+#include "policy.h"
 #include "sched.h"
 #include "server.h"
 
@@ -57,59 +60,212 @@ conn_reset_input(struct conn *c)
 	c->in_payload = false;
 }
 
+/* ---- admission: who it is, what it may do, whether there is room ---- */
+
+static struct uid_count *
+uid_count_find(struct server *srv, uid_t uid, bool create)
+{
+	struct uid_count *u;
+	unsigned b = (unsigned)uid % SRV_UID_BUCKETS;
+
+	LIST_FOREACH(u, &srv->uid_conns[b], entry)
+		if (u->uid == uid)
+			return u;
+	if (!create || (u = calloc(1, sizeof(*u))) == NULL)
+		return NULL;
+	u->uid = uid;
+	LIST_INSERT_HEAD(&srv->uid_conns[b], u, entry);
+	return u;
+}
+
+static unsigned
+uid_conns(struct server *srv, uid_t uid)
+{
+	struct uid_count *u = uid_count_find(srv, uid, false);
+
+	return u != NULL ? u->n : 0;
+}
+
+static void
+uid_conns_put(struct server *srv, uid_t uid)
+{
+	struct uid_count *u = uid_count_find(srv, uid, false);
+
+	if (u != NULL && --u->n == 0) {
+		LIST_REMOVE(u, entry);
+		free(u);
+	}
+}
+
+static void linger_arm(struct server *srv);
+
+static void
+linger_expire(struct loop_timer *t)
+{
+	struct server *srv = t->data;
+	struct linger_ring *lr = &srv->linger;
+	uint64_t now = now_ns();
+
+	while (lr->n > 0 && lr->until[lr->head] <= now) {
+		(void)close(lr->fd[lr->head]);
+		lr->head = (lr->head + 1) % SRV_LINGER_MAX;
+		lr->n--;
+	}
+	linger_arm(srv);
+}
+
+static void
+linger_arm(struct server *srv)
+{
+	struct linger_ring *lr = &srv->linger;
+	uint64_t now = now_ns(), until;
+
+	if (lr->n == 0)
+		return;
+	until = lr->until[lr->head];
+	loop_timer_arm(srv->loop, &lr->timer, until > now ? until - now : 0, linger_expire, srv);
+}
+
+/* Keep fd open for a moment (closing the oldest one if the ring is full). */
+static void
+linger_add(struct server *srv, int fd)
+{
+	struct linger_ring *lr = &srv->linger;
+
+	if (lr->n == SRV_LINGER_MAX) {
+		(void)close(lr->fd[lr->head]);
+		lr->head = (lr->head + 1) % SRV_LINGER_MAX;
+		lr->n--;
+	}
+	lr->fd[(lr->head + lr->n) % SRV_LINGER_MAX] = fd;
+	lr->until[(lr->head + lr->n) % SRV_LINGER_MAX] = now_ns() + SRV_LINGER_NS;
+	lr->n++;
+	if (!lr->timer.armed)
+		linger_arm(srv);
+}
+
+void
+conn_linger_flush(struct server *srv)
+{
+	struct linger_ring *lr = &srv->linger;
+
+	loop_timer_disarm(srv->loop, &lr->timer);
+	while (lr->n > 0) {
+		(void)close(lr->fd[lr->head]);
+		lr->head = (lr->head + 1) % SRV_LINGER_MAX;
+		lr->n--;
+	}
+}
+
+/*
+ * No room for this peer: answer RETRY ("try again later", in TPM terms)
+ * once, without allocating anything for it, and shut the socket for
+ * writing.  The answer is sent before the client asks: its command goes
+ * into a socket that is still open (no EPIPE), and its first receive reads
+ * the answer, then the end.  The fd itself is closed a second later.
+ */
+static void
+conn_refuse(struct server *srv, int fd, const struct framer *fr, const char *why)
+{
+	uint8_t out[FRAMER_WRAP_MAX + TPM_HDR_SIZE];
+	size_t len = fr->wrap(out, wire_rc_response(out + fr->rsp_head, TPM_HDR_SIZE,
+						    TB_RM_RC(TPM2_RC_RETRY)));
+
+	srv->st.conns_refused++;
+	srv->st.broker_answers++;
+	log_debug("%s: connection refused: %s", fr->name, why);
+	(void)send(fd, out, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	(void)shutdown(fd, SHUT_WR);
+	linger_add(srv, fd);
+}
+
 int
 conn_new(struct server *srv, struct tpm_instance *inst, int fd, const struct framer *fr,
-	 struct conn **ret)
+	 const char *listen, struct conn **ret)
 {
-	struct conn *c = calloc(1, sizeof(*c));
+	struct peer_id peer = {0};
+	const struct profile *prof;
+	struct uid_count *uc = NULL;
+	struct rm_peer rp;
+	struct conn *c;
 	int r;
 
-	if (c == NULL)
+	*ret = NULL;
+	if (fr->peer_creds)
+		(void)peer_from_unix(fd, &peer);
+	else
+		(void)peer_from_tcp(fd, &peer);
+	prof = policy_match(&srv->cfg.policy, &peer, listen);
+	if (srv->n_conns >= srv->cfg.max_connections) {
+		conn_refuse(srv, fd, fr, "over --max-connections");
+		return 0;
+	}
+	if (peer.uid_known && prof != NULL && prof->max_connections_per_user > 0 &&
+	    uid_conns(srv, peer.uid) >= prof->max_connections_per_user) {
+		conn_refuse(srv, fd, fr, "over the profile's max-connections-per-user");
+		return 0;
+	}
+	if (inst == NULL)
+		inst = srv->inst[0]; /* private instances will be named by the profile */
+	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return -ENOMEM;
+	if (peer.uid_known && (uc = uid_count_find(srv, peer.uid, true)) == NULL) {
+		free(c);
+		return -ENOMEM;
+	}
 	c->srv = srv;
 	c->inst = inst;
 	c->fr = fr;
 	c->state = CONN_READ;
+	c->peer = peer;
+	c->profile = prof;
+	snprintf(c->listen, sizeof(c->listen), "%s", listen != NULL ? listen : "");
 	c->id = ++srv->next_conn_id;
-	c->peer.uid = (uid_t)-1;
-	c->peer.gid = (gid_t)-1;
-	if (fr->peer_creds) {
-		struct ucred cred;
-		socklen_t len = sizeof(cred);
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-			c->peer.uid = cred.uid;
-			c->peer.gid = cred.gid;
-			c->peer.pid = cred.pid;
-			c->peer_known = true;
-		}
-	}
 	conn_reset_input(c);
-	if ((r = rm_conn_new(inst->rm, &c->peer, &c->rmc)) < 0) {
-		free(c);
-		return r;
-	}
+	rp = (struct rm_peer){.uid = peer.uid_known ? peer.uid : (uid_t)-1,
+			      .gid = peer.uid_known ? peer.gid : (gid_t)-1,
+			      .pid = peer.pid};
+	if ((r = rm_conn_new(inst->rm, &rp, &c->rmc)) < 0)
+		goto fail;
 	job_init(&c->job, JOB_COMMAND, conn_job_done, c);
 	c->job.rmc = c->rmc;
 	c->job.owner_id = c->id;
 	if ((r = loop_io_add(srv->loop, &c->io, fd, EPOLLIN | EPOLLRDHUP, conn_on_io, c)) < 0) {
 		struct rm_step step = {0};
 		(void)rm_close(inst->rm, c->rmc, &step); /* owns nothing yet: RM_DONE */
-		free(c);
-		return r;
+		goto fail;
 	}
+	if (uc != NULL)
+		uc->n++;
 	TAILQ_INSERT_TAIL(&srv->conns, c, entry);
 	srv->n_conns++;
 	srv->st.conns_total++;
 	inst->n_conns++;
 	inst->conns_total++;
-	if (srv->n_conns > srv->cfg.max_connections) {
-		c->refused = true;
-		srv->st.conns_refused++;
+	if (log_get_level() >= LOG_LVL_DEBUG) {
+		char who[160];
+		peer_describe(&c->peer, who, sizeof(who));
+		log_debug("conn %llu: new %s %s, profile %s, on %s", (unsigned long long)c->id,
+			  fr->name, who, prof != NULL ? prof->name : "(none)", inst->name);
 	}
-	log_debug("conn %llu: new %s peer pid %d uid %d on %s", (unsigned long long)c->id,
-		  fr->name, (int)c->peer.pid, (int)c->peer.uid, inst->name);
 	*ret = c;
 	return 0;
+fail:
+	if (uc != NULL && uc->n == 0) {
+		LIST_REMOVE(uc, entry);
+		free(uc);
+	}
+	free(c);
+	return r;
+}
+
+void
+conn_rematch_all(struct server *srv)
+{
+	struct conn *c;
+
+	TAILQ_FOREACH(c, &srv->conns, entry)
+		c->profile = policy_match(&srv->cfg.policy, &c->peer, c->listen);
 }
 
 /* ---- output ---- */
@@ -279,6 +435,25 @@ conn_fill(struct conn *c, uint8_t *buf, size_t *len, size_t want)
 	return 1;
 }
 
+/* A profile refused cc: log it once per connection and command. */
+static void
+conn_denied(struct conn *c, uint32_t cc, uint8_t locality, uint32_t rc)
+{
+	const char *name = cc_name(cc);
+	char who[160];
+
+	c->srv->st.policy_denied++;
+	for (unsigned i = 0; i < c->n_denied; i++)
+		if (c->denied[i] == cc)
+			return;
+	if (c->n_denied < ARRAY_SIZE(c->denied))
+		c->denied[c->n_denied++] = cc;
+	peer_describe(&c->peer, who, sizeof(who));
+	log_info("conn %llu: %s%s (0x%x) at locality %u refused (0x%08x): profile %s, %s",
+		 (unsigned long long)c->id, name != NULL ? "TPM2_" : "", name != NULL ? name : "command",
+		 cc, locality, rc, c->profile != NULL ? c->profile->name : "(none)", who);
+}
+
 static void
 conn_command_ready(struct conn *c, uint8_t locality)
 {
@@ -292,9 +467,11 @@ conn_command_ready(struct conn *c, uint8_t locality)
 		conn_send_rc(c, TB_RM_RC(rc));
 		return;
 	}
-	if (c->refused) {
-		/* over --max-connections: "try again later", in TPM terms */
-		conn_send_rc(c, TB_RM_RC(TPM2_RC_RETRY));
+	rc = policy_check(c->profile, c->cmd, h.size, locality,
+			  caps_find(&c->inst->caps, h.code));
+	if (rc != 0) {
+		conn_denied(c, h.code, locality, rc);
+		conn_send_rc(c, rc);
 		return;
 	}
 	c->state = CONN_BUSY;
@@ -315,7 +492,8 @@ conn_status(struct conn *c, bool json)
 	char *text = NULL;
 	size_t len = 0;
 
-	if (!c->peer_known || (c->peer.uid != 0 && c->peer.uid != srv->uid) ||
+	if (!c->fr->peer_creds || !c->peer.uid_known ||
+	    (c->peer.uid != 0 && c->peer.uid != srv->uid) ||
 	    c->fr->wrap_status == NULL || srv->render_status == NULL) {
 		srv->st.status_denied++;
 		conn_send_rc(c, TB_RC_DENIED);
@@ -489,6 +667,8 @@ conn_kill(struct conn *c, const char *why)
 	TAILQ_REMOVE(&srv->conns, c, entry);
 	srv->n_conns--;
 	c->inst->n_conns--;
+	if (c->peer.uid_known)
+		uid_conns_put(srv, c->peer.uid);
 	free(c->big_out);
 	c->big_out = NULL;
 	c->state = CONN_DEAD;

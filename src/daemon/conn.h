@@ -31,6 +31,7 @@
 #include "framer.h"
 #include "job.h"
 #include "loop.h"
+#include "peer.h"
 #include "rm.h"
 
 struct server;
@@ -51,12 +52,15 @@ struct conn {
 	struct rm_conn *rmc;          /* owned by the rm; released by the close job */
 	struct job job;               /* its command, then its close */
 	enum conn_state state;
-	struct rm_peer peer;
-	bool peer_known;        /* SO_PEERCRED worked (Unix socket) */
+	struct peer_id peer;    /* who is on the other end (peer.h) */
+	const struct profile *profile; /* what it may do; an entry of srv->cfg.policy, matched
+					* again when the config is reloaded; NULL: nothing */
+	char listen[80];        /* the listener it came in on ("unix:/run/...") */
+	uint32_t denied[4];     /* commands whose refusal was logged (once per command) */
+	unsigned n_denied;
 	uint64_t id;
 	bool close_after_write;
 	bool cancelled;         /* a CANCEL arrived while its command ran */
-	bool refused;           /* over --max-connections: every command gets RETRY */
 	struct loop_timer write_timer;
 	TAILQ_ENTRY(conn) entry;   /* server->conns while alive */
 	uint64_t commands;
@@ -74,9 +78,20 @@ struct conn {
 	uint8_t *big_out;       /* owned; NULL unless a status reply is pending */
 };
 
-/* Take over an accepted socket speaking fr, bound to instance inst. */
+/*
+ * Take over an accepted socket speaking fr, that came in on listener
+ * listen: identify the peer, match its profile, and bind it to instance
+ * inst (NULL: the one its profile names).  A peer over --max-connections or
+ * its profile's per-user cap gets one TPM-format answer (RETRY) and the
+ * socket is closed: 0 and *ret NULL.  <0: fd is not taken (the caller
+ * closes it).
+ */
 int conn_new(struct server *srv, struct tpm_instance *inst, int fd, const struct framer *fr,
-	     struct conn **ret);
+	     const char *listen, struct conn **ret);
+/* Close the refused connections still lingering (at exit). */
+void conn_linger_flush(struct server *srv);
+/* The profiles were reloaded: match every connection's profile again. */
+void conn_rematch_all(struct server *srv);
 
 /* Close now: unregister, close the fd, queue the close job (two-phase). */
 void conn_kill(struct conn *c, const char *why);

@@ -74,8 +74,8 @@ listen_on_accept(struct loop_io *io, uint32_t events)
 			int one = 1;
 			(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 		}
-		/* one instance today; the policy issue binds by peer */
-		if ((r = conn_new(l->srv, l->srv->inst[0], fd, l->fr, &c)) < 0) {
+		/* the instance: the one the peer's profile names */
+		if ((r = conn_new(l->srv, NULL, fd, l->fr, l->name, &c)) < 0) {
 			log_errno(LOG_LVL_WARN, -r, "%s: new connection", l->name);
 			(void)close(fd);
 		}

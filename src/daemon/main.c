@@ -3,7 +3,9 @@
  * main.c: start like ntpd: parse the configuration, open the TPM, learn its
  * commands and sizes, bind the sockets, drop privileges, then enter the
  * loop.  SIGTERM/SIGINT: stop accepting, release every client's TPM
- * resources through the scheduler, exit.
+ * resources through the scheduler, exit.  SIGHUP: read the configuration
+ * again; profiles and limits apply to the next command of every client; a
+ * file with errors leaves the running configuration as it is.
  */
 #include <errno.h>
 #include <grp.h>
@@ -36,6 +38,8 @@
 struct signals {
 	struct loop_io io;
 	struct server *srv;
+	int argc;                /* the command line, read again on SIGHUP */
+	char **argv;
 	struct loop_timer drain;
 	unsigned drain_polls;
 	bool stopping;
@@ -60,6 +64,48 @@ drain_check(struct loop_timer *t)
 	loop_timer_arm(sg->srv->loop, t, DRAIN_POLL_NS, drain_check, sg);
 }
 
+/* A setting that only a restart changes: warn when the new file changes it. */
+static void
+restart_only(const char *what, bool changed)
+{
+	if (changed)
+		log_warnx("SIGHUP: %s changed: that needs a restart; kept as it is", what);
+}
+
+static void
+reload(struct signals *sg)
+{
+	struct server *srv = sg->srv;
+	struct config *n = calloc(1, sizeof(*n));
+	const struct config *o = &srv->cfg;
+
+	if (n == NULL) {
+		log_warnx("SIGHUP: out of memory; configuration unchanged");
+		return;
+	}
+	optind = 0;
+	if (cfg_parse(sg->argc, sg->argv, n) != 0) {
+		log_warnx("SIGHUP: %s has errors (above); the running configuration stays",
+			  o->config_path[0] != '\0' ? o->config_path : "the command line");
+		free(n);
+		return;
+	}
+	restart_only("the backend", strcmp(n->backend, o->backend) != 0);
+	restart_only("the frontends (socket, listen)",
+		     n->n_listen != o->n_listen || n->no_unix != o->no_unix ||
+			     memcmp(n->listen, o->listen, sizeof(n->listen)) != 0);
+	restart_only("the user", strcmp(n->user, o->user) != 0);
+	srv->cfg.policy = n->policy;
+	srv->cfg.max_connections = n->max_connections;
+	srv->cfg.write_timeout_ms = n->write_timeout_ms;
+	srv->cfg.log_level = n->log_level;
+	log_set_level(n->log_level);
+	conn_rematch_all(srv);
+	log_info("SIGHUP: configuration read again: %zu profiles, up to %u connections",
+		 n->policy.n, n->max_connections);
+	free(n);
+}
+
 static void
 on_signal(struct loop_io *io, uint32_t events)
 {
@@ -71,6 +117,11 @@ on_signal(struct loop_io *io, uint32_t events)
 	(void)events;
 	if (read(io->fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
 		return;
+	if (si.ssi_signo == SIGHUP) {
+		if (!sg->stopping)
+			reload(sg);
+		return;
+	}
 	if (sg->stopping) {
 		log_warnx("second signal: exiting now");
 		loop_quit(srv->loop, 0);
@@ -173,6 +224,7 @@ setup_signals(struct server *srv, struct signals *sg)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) < 0)
 		return -errno;
 	fd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC);
@@ -211,6 +263,24 @@ raise_nofile(unsigned max_connections)
 			  (unsigned long long)rl.rlim_cur, max_connections);
 }
 
+/* --check-config: the file parsed; say what it amounts to. */
+static int
+check_config(const struct config *cfg)
+{
+	printf("%s: ok\n", cfg->config_path[0] != '\0' ? cfg->config_path : "(no --config)");
+	printf("backend %s, %zu frontends, up to %u connections\n", cfg->backend,
+	       cfg->n_listen - (cfg->no_unix ? 1 : 0), cfg->max_connections);
+	for (size_t i = 0; i < cfg->policy.n; i++) {
+		const struct profile *p = &cfg->policy.p[i];
+		printf("profile %s%s: matches %s%zu users, %zu groups, %zu cgroups, %zu listeners; "
+		       "localities 0x%02x\n",
+		       p->name, p->line == 0 && cfg->config_path[0] == '\0' ? " (built in)" : "",
+		       p->match_any ? "everyone; " : "", p->n_uid, p->n_gid, p->n_cgroup,
+		       p->n_listen, p->localities);
+	}
+	return 0;
+}
+
 static struct instance_params
 instance_params(const struct config *cfg)
 {
@@ -241,6 +311,10 @@ main(int argc, char **argv)
 	r = cfg_parse(argc, argv, &srv.cfg);
 	if (r != 0)
 		return r > 0 ? 0 : 2;
+	if (srv.cfg.check_only)
+		return check_config(&srv.cfg);
+	sg.argc = argc;
+	sg.argv = argv;
 	log_init("tpmbrokerd", srv.cfg.log_level);
 	raise_nofile(srv.cfg.max_connections);
 	TAILQ_INIT(&srv.conns);
@@ -266,6 +340,7 @@ main(int argc, char **argv)
 
 	for (size_t i = 0; i < srv.n_listeners; i++)
 		listener_free(&srv, srv.listeners[i]);
+	conn_linger_flush(&srv);
 	for (size_t i = 0; i < srv.n_inst; i++)
 		instance_free(srv.inst[i]);
 	loop_io_del(srv.loop, &sg.io);

@@ -13,6 +13,7 @@
 #include <sys/queue.h>
 
 #include "config.h"
+#include "loop.h"
 
 struct loop;
 struct conn;
@@ -24,9 +25,32 @@ TAILQ_HEAD(conn_list, conn);
 /* TPM instances one daemon serves: "shared" today, private ones later */
 #define SRV_MAX_INSTANCES 16
 
+/* live connections of one uid (the per-user connection cap) */
+struct uid_count {
+	uid_t uid;
+	unsigned n;
+	LIST_ENTRY(uid_count) entry;
+};
+#define SRV_UID_BUCKETS 256
+
+/*
+ * Refused connections, answered and shut for writing, kept open a moment
+ * so that the client's first command does not fail with EPIPE before it
+ * reads the answer: fds only, no buffers; the oldest goes first when full.
+ */
+#define SRV_LINGER_MAX 256
+#define SRV_LINGER_NS 1000000000u
+struct linger_ring {
+	int fd[SRV_LINGER_MAX];
+	uint64_t until[SRV_LINGER_MAX];
+	unsigned head, n;
+	struct loop_timer timer;
+};
+
 struct server_stats {
 	uint64_t conns_total;
-	uint64_t conns_refused;  /* over --max-connections */
+	uint64_t conns_refused;  /* over --max-connections or the profile's per-user cap */
+	uint64_t policy_denied;  /* commands a profile did not allow (never sent to the TPM) */
 	uint64_t frames_bad;     /* malformed frames and commands */
 	uint64_t broker_answers; /* TPM-format answers the broker made instead of the TPM */
 	uint64_t status_denied;  /* status requests refused (not root, not the daemon's uid) */
@@ -45,6 +69,8 @@ struct server {
 	uint64_t started_ns;
 	uid_t uid;               /* the daemon's uid: may ask for status */
 	struct server_stats st;
+	struct linger_ring linger;
+	LIST_HEAD(, uid_count) uid_conns[SRV_UID_BUCKETS]; /* owned entries; n > 0 */
 	/*
 	 * Render the status text (status.c's status_render; main.c wires it,
 	 * so that the connections need not know how status is made).

@@ -52,6 +52,7 @@ static const struct counter counters[] = {
 	 RMS(CT_U64, rm_errors)},
 	{"bad_frames", false, "commands", "bad frames", SRV(frames_bad)},
 	{"status_denied", false, "commands", "status requests refused", SRV(status_denied)},
+	{"policy_denied", false, "commands", "refused by a profile", SRV(policy_denied)},
 	{"objects", true, "handles", "objects", RMS(CT_UINT, objects)},
 	{"objects_loaded", true, "handles", "objects in the TPM", RMS(CT_UINT, objects_loaded)},
 	{"sessions", true, "handles", "sessions", RMS(CT_UINT, sessions)},
@@ -352,9 +353,12 @@ status_json(struct server *srv, FILE *f)
 			"%s{\"id\": %llu, \"protocol\": \"%s\", \"instance\": ",
 			first ? "" : ", ", (unsigned long long)c->id, c->fr->name);
 		json_str(f, c->inst->name);
-		fprintf(f, ", \"pid\": %d, \"uid\": %d, \"state\": \"%s\", \"commands\": %llu, ",
-			c->peer_known ? (int)c->peer.pid : -1, c->peer_known ? (int)c->peer.uid : -1,
-			conn_state_name(c), (unsigned long long)c->commands);
+		fprintf(f, ", \"pid\": %d, \"uid\": %d, \"profile\": ",
+			c->peer.pid > 0 ? (int)c->peer.pid : -1,
+			c->peer.uid_known ? (int)c->peer.uid : -1);
+		json_str(f, c->profile != NULL ? c->profile->name : "");
+		fprintf(f, ", \"state\": \"%s\", \"commands\": %llu, ", conn_state_name(c),
+			(unsigned long long)c->commands);
 		status_conn_handles(c->inst->rm, c->rmc, f, true);
 		fputc('}', f);
 		first = false;
@@ -419,12 +423,13 @@ status_text(struct server *srv, FILE *f)
 			text_counters(f, &s, false, "    ");
 	}
 	if (!TAILQ_EMPTY(&srv->conns))
-		fprintf(f, "\n%6s %-14s %-8s %7s %6s %-8s %9s  %s\n", "ID", "PROTOCOL", "INSTANCE",
-			"PID", "UID", "STATE", "COMMANDS", "HANDLES");
+		fprintf(f, "\n%6s %-14s %-8s %7s %6s %-8s %-8s %9s  %s\n", "ID", "PROTOCOL",
+			"INSTANCE", "PID", "UID", "PROFILE", "STATE", "COMMANDS", "HANDLES");
 	TAILQ_FOREACH(c, &srv->conns, entry) {
-		fprintf(f, "%6llu %-14s %-8s %7d %6d %-8s %9llu  ", (unsigned long long)c->id,
-			c->fr->name, c->inst->name, c->peer_known ? (int)c->peer.pid : -1,
-			c->peer_known ? (int)c->peer.uid : -1, conn_state_name(c),
+		fprintf(f, "%6llu %-14s %-8s %7d %6d %-8s %-8s %9llu  ", (unsigned long long)c->id,
+			c->fr->name, c->inst->name, c->peer.pid > 0 ? (int)c->peer.pid : -1,
+			c->peer.uid_known ? (int)c->peer.uid : -1,
+			c->profile != NULL ? c->profile->name : "-", conn_state_name(c),
 			(unsigned long long)c->commands);
 		status_conn_handles(c->inst->rm, c->rmc, f, false);
 		fputc('\n', f);

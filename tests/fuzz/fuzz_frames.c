@@ -112,7 +112,8 @@ run_one(const uint8_t *data, size_t size, const struct framer *fr)
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0 ||
 	    socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, gv) < 0 ||
 	    fcntl_nonblock(sv[0]) < 0 || fcntl_nonblock(gv[0]) < 0 || fcntl_nonblock(sv[1]) < 0 ||
-	    conn_new(&srv, ti, sv[0], fr, &c) < 0 || conn_new(&srv, ti, gv[0], &framer_tb, &good) < 0)
+	    conn_new(&srv, ti, sv[0], fr, "fuzz", &c) < 0 || c == NULL ||
+	    conn_new(&srv, ti, gv[0], &framer_tb, "fuzz", &good) < 0 || good == NULL)
 		abort();
 	/* feed the bytes in chunks, draining whatever the daemon answers */
 	while (off < size) {

@@ -209,7 +209,8 @@ client_of(struct tpm_instance *ti, const struct framer *fr)
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	assert_int_equal(fcntl_nonblock(sv[0]), 0);
-	assert_int_equal(conn_new(&srv, ti, sv[0], fr, &c), 0);
+	assert_int_equal(conn_new(&srv, ti, sv[0], fr, "unix:test", &c), 0);
+	assert_non_null(c);
 	return sv[1];
 }
 

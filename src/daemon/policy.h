@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * policy.h: who may do what.  Profiles are read from the config file
+ * ([profile NAME] sections); a connection gets the first profile, in file
+ * order, whose match holds for its peer (peer.h) and the listener it came
+ * in on.  A profile says which commands the peer may send, at which
+ * localities, which hierarchies and PCRs its commands may name, and how
+ * many connections its user may hold.
+ *
+ * A refusal never reaches the TPM: the client gets a TPM response with the
+ * resource-manager layer:
+ *   0x000B0120  TPM_RC_DISABLED  the command, or a hierarchy or PCR it names,
+ *                                is not allowed to this peer
+ *   0x000B0907  TPM_RC_LOCALITY  the locality is not allowed to this peer
+ */
+#ifndef TB_POLICY_H
+#define TB_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <tss2/tss2_tpm2_types.h>
+
+#include "peer.h"
+
+#define POLICY_MAX_PROFILES 32
+#define POLICY_NAME_MAX 32
+#define POLICY_MAX_MATCH 8
+/* command codes 0x100..0x4ff (TPM 2.0 uses 0x11f..0x1a0), by commandIndex */
+#define POLICY_CC_BITS 1024u
+
+/* refusals (see above) */
+#define POLICY_RC_DENIED 0x000B0120u
+#define POLICY_RC_LOCALITY 0x000B0907u
+
+/* the hierarchies a profile may name in a command's handle area */
+enum policy_hierarchy {
+	PH_OWNER = 1u << 0,
+	PH_ENDORSEMENT = 1u << 1,
+	PH_PLATFORM = 1u << 2, /* and PLATFORM_NV */
+	PH_LOCKOUT = 1u << 3,
+	PH_NULL = 1u << 4,
+	PH_ALL = 0x1fu,
+};
+
+struct profile {
+	char name[POLICY_NAME_MAX];
+	/* match: any of these; a profile that names none matches nobody (a template) */
+	bool match_any;
+	uid_t uid[POLICY_MAX_MATCH];
+	size_t n_uid;
+	gid_t gid[POLICY_MAX_MATCH];
+	size_t n_gid;
+	char cgroup[POLICY_MAX_MATCH][128]; /* path prefixes */
+	size_t n_cgroup;
+	char listen[POLICY_MAX_MATCH][80];  /* listener names: "mssim:127.0.0.1:2321" */
+	size_t n_listen;
+	/* what it may send */
+	uint8_t cc_allowed[POLICY_CC_BITS / 8]; /* bit per commandIndex - 0x100 */
+	bool vendor_allowed;                    /* commands with the vendor bit */
+	uint8_t localities;                     /* bit per locality 0..4 */
+	unsigned hierarchies;                   /* enum policy_hierarchy */
+	uint32_t pcrs;                          /* PCR_Extend/Event/Reset may name these (bit n) */
+	/* how much */
+	unsigned max_connections_per_user;      /* 0: no limit of its own */
+	unsigned line;                          /* where it was defined (0: built in) */
+};
+
+struct policy {
+	struct profile p[POLICY_MAX_PROFILES];
+	size_t n;
+};
+
+/* The shipped profiles: admin (root, group tss), user (everyone else). */
+void policy_defaults(struct policy *pol);
+
+/*
+ * Add a profile NAME (from a "[profile NAME]" line) with the built-in
+ * defaults of an unknown peer: everything allowed at locality 0, matching
+ * nobody until a match key says so.  -EEXIST / -ENOSPC with a message.
+ */
+int policy_add(struct policy *pol, const char *name, unsigned line, struct profile **ret,
+	       char *err, size_t errcap);
+/* Apply "key = value" of a profile section.  0, or -EINVAL with a message in err. */
+int policy_set(struct profile *p, const char *key, const char *value, char *err, size_t errcap);
+
+/* The first profile whose match holds, or NULL (then nothing is allowed). */
+const struct profile *policy_match(const struct policy *pol, const struct peer_id *peer,
+				   const char *listen);
+/* The same profile in another policy (after a reload), by name; NULL if gone. */
+const struct profile *policy_find(const struct policy *pol, const char *name);
+
+/*
+ * May a peer of profile p send this command?  cmd has passed
+ * wire_check_command(); attr is the command's TPMA_CC, or NULL if the TPM
+ * does not know it (then only the command code is judged).  0, or the RC
+ * to answer with (POLICY_RC_*).  A command the TPM lacks is not judged
+ * (0): the RM answers it TPM_RC_COMMAND_CODE as the TPM would.
+ */
+uint32_t policy_check(const struct profile *p, const uint8_t *cmd, size_t len, uint8_t locality,
+		      const TPMA_CC *attr);
+
+#endif
