@@ -1,10 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * be_mssim.c: the Microsoft / IBM TPM simulator protocol (TpmTcpProtocol.h).
- * TPM port P: TPM_SEND_COMMAND (8), u8 locality, be32 size, command; answer
- * be32 size, response, be32 0.  Platform port P+1: one be32 signal, answer
- * be32 0.  At open we power the simulator on and enable NV, as tpm2-tss
- * does; POWER_ON on a running simulator is a no-op there.
+ * be_mssim.c: the client side of the Microsoft / IBM TPM simulator
+ * protocol (src/common/mssim.h has the wire format).  At open we power
+ * the simulator on and enable NV, as tpm2-tss does; POWER_ON on a running
+ * simulator is a no-op there.
  *
  * A cancel is CANCEL_ON while the command runs and CANCEL_OFF once its
  * response is in (the simulator keeps the flag until told).  Neither waits
@@ -27,21 +26,11 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/mssim.h"
 #include "../common/util.h"
 #include "../common/wire.h"
 #include "backend.h"
 #include "be_sock.h"
-
-enum {
-	MS_POWER_ON = 1,
-	MS_POWER_OFF = 2,
-	MS_SEND_COMMAND = 8,
-	MS_CANCEL_ON = 9,
-	MS_CANCEL_OFF = 10,
-	MS_NV_ON = 11,
-	MS_SESSION_END = 20,
-};
-#define MS_CMD_HEAD 9u /* be32 signal, u8 locality, be32 size */
 
 enum ms_state { MS_IDLE, MS_HEAD, MS_BODY, MS_TRAILER };
 
@@ -51,10 +40,10 @@ struct mssim {
 	enum ms_state state;
 	bool cancel_on;    /* CANCEL_ON sent for the command in flight */
 	unsigned acks_due; /* platform acks not read yet */
-	uint8_t head[4];   /* response size prefix, then the trailer */
+	uint8_t head[MSSIM_U32_SIZE]; /* response size prefix, then the trailer */
 	size_t head_have;
 	size_t have, want; /* response bytes */
-	uint8_t out[MS_CMD_HEAD + TB_BUF_MAX]; /* one send per command */
+	uint8_t out[MSSIM_CMD_HEAD_SIZE + TB_BUF_MAX]; /* one send per command */
 };
 
 /* Read the acks of signals sent without waiting; a broken link is -errno. */
@@ -137,7 +126,7 @@ ms_connect(struct backend *be)
 		ms_disconnect(be);
 		return r;
 	}
-	if ((r = ms_signal(be, MS_POWER_ON)) < 0 || (r = ms_signal(be, MS_NV_ON)) < 0) {
+	if ((r = ms_signal(be, MSSIM_POWER_ON)) < 0 || (r = ms_signal(be, MSSIM_NV_ON)) < 0) {
 		log_errno(LOG_LVL_WARN, -r, "%s: power on", be->desc);
 		ms_disconnect(be);
 		return r;
@@ -156,7 +145,7 @@ ms_close(struct backend *be)
 	if (ms == NULL)
 		return;
 	/* polite, not needed: the simulator also ends the session on EOF */
-	put_be32(end, MS_SESSION_END);
+	put_be32(end, MSSIM_SESSION_END);
 	if (be->fd >= 0 && ms->state == MS_IDLE)
 		(void)be_send_all(be->fd, end, sizeof(end), 100);
 	if (ms->plat_fd >= 0)
@@ -199,11 +188,11 @@ ms_submit(struct backend *be, const uint8_t *cmd, size_t len, uint8_t locality)
 		return -EBUSY;
 	if (len > TB_BUF_MAX)
 		return -EMSGSIZE;
-	put_be32(ms->out, MS_SEND_COMMAND);
+	put_be32(ms->out, MSSIM_SEND_COMMAND);
 	ms->out[4] = locality;
 	put_be32(ms->out + 5, (uint32_t)len);
-	memcpy(ms->out + MS_CMD_HEAD, cmd, len);
-	if ((r = be_send_all(be->fd, ms->out, MS_CMD_HEAD + len, BE_SOCK_TIMEOUT_MS)) < 0)
+	memcpy(ms->out + MSSIM_CMD_HEAD_SIZE, cmd, len);
+	if ((r = be_send_all(be->fd, ms->out, MSSIM_CMD_HEAD_SIZE + len, BE_SOCK_TIMEOUT_MS)) < 0)
 		return r;
 	ms->head_have = ms->have = 0;
 	ms->state = MS_HEAD;
@@ -219,7 +208,7 @@ ms_step(struct backend *be, uint8_t *rsp, size_t cap)
 
 	switch (ms->state) {
 	case MS_HEAD:
-		if ((r = be_read_some(be->fd, ms->head, &ms->head_have, 4)) <= 0)
+		if ((r = be_read_some(be->fd, ms->head, &ms->head_have, MSSIM_U32_SIZE)) <= 0)
 			return r;
 		ms->want = get_be32(ms->head);
 		if (ms->want < TPM_HDR_SIZE || ms->want > cap) {
@@ -235,7 +224,7 @@ ms_step(struct backend *be, uint8_t *rsp, size_t cap)
 		ms->state = MS_TRAILER;
 		return 1;
 	case MS_TRAILER:
-		if ((r = be_read_some(be->fd, ms->head, &ms->head_have, 4)) <= 0)
+		if ((r = be_read_some(be->fd, ms->head, &ms->head_have, MSSIM_U32_SIZE)) <= 0)
 			return r;
 		if (get_be32(ms->head) != 0) {
 			log_warnx("%s: response trailer 0x%x, not 0", be->desc, get_be32(ms->head));
@@ -264,7 +253,7 @@ ms_finish(struct backend *be, uint8_t *rsp, size_t cap, size_t *ret_len)
 	ms->state = MS_IDLE;
 	if (ms->cancel_on) {
 		ms->cancel_on = false;
-		if (ms_signal_nowait(be, MS_CANCEL_OFF) < 0)
+		if (ms_signal_nowait(be, MSSIM_CANCEL_OFF) < 0)
 			log_warnx("%s: CANCEL_OFF not sent; the next command may be cancelled",
 				  be->desc);
 	}
@@ -282,7 +271,7 @@ ms_cancel(struct backend *be)
 
 	if (ms->state == MS_IDLE || ms->cancel_on)
 		return 0;
-	if ((r = ms_signal_nowait(be, MS_CANCEL_ON)) < 0)
+	if ((r = ms_signal_nowait(be, MSSIM_CANCEL_ON)) < 0)
 		return r;
 	ms->cancel_on = true;
 	return 0;
@@ -296,7 +285,7 @@ ms_power_cycle(struct backend *be)
 
 	if (ms->state != MS_IDLE)
 		return -EBUSY;
-	if ((r = ms_signal(be, MS_POWER_OFF)) < 0 || (r = ms_signal(be, MS_POWER_ON)) < 0)
+	if ((r = ms_signal(be, MSSIM_POWER_OFF)) < 0 || (r = ms_signal(be, MSSIM_POWER_ON)) < 0)
 		return r;
 	be->needs_startup = true;
 	return 0;

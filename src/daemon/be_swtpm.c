@@ -2,8 +2,8 @@
 /*
  * be_swtpm.c: swtpm's TCP data port carries raw TPM commands and responses
  * (no framing: the response's own header gives its size).  The control
- * port (port+1 unless ctrl=) takes swtpm's control commands (swtpm_ioctls(4):
- * be32 command code, payload; answer be32 result, payload), one exchange
+ * port (port+1 unless ctrl=) takes swtpm's control commands (src/common/
+ * swtpm_ctrl.h), one exchange
  * per connection as tpm2-tss's swtpm TCTI does, for locality, cancel and
  * power.
  *
@@ -29,23 +29,12 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/swtpm_ctrl.h"
 #include "../common/util.h"
 #include "../common/wire.h"
 #include "backend.h"
 #include "be_sock.h"
 
-/* swtpm control commands (swtpm_ioctls(4)) */
-enum {
-	SWTPM_CMD_INIT = 0x02,
-	SWTPM_CMD_GET_TPMESTABLISHED = 0x04,
-	SWTPM_CMD_SET_LOCALITY = 0x05,
-	SWTPM_CMD_CANCEL_TPM_CMD = 0x09,
-};
-/* results on the control channel are TPM 1.2 codes */
-enum {
-	SWTPM_RES_BAD_ORDINAL = 0x0a, /* also: "the TPM is not running" */
-	SWTPM_RES_BAD_LOCALITY = 0x3d,
-};
 #define SWTPM_LOCALITY_UNKNOWN (-1)
 
 struct swtpm {
@@ -234,7 +223,7 @@ swtpm_submit(struct backend *be, const uint8_t *cmd, size_t len, uint8_t localit
 
 	if (sw->inflight)
 		return -EBUSY;
-	if (locality > 4) /* CMD_SET_LOCALITY takes 0..4 */
+	if (locality > SWTPM_LOCALITY_MAX)
 		return -EOPNOTSUPP;
 	swtpm_reap_cancel(sw);
 	if (locality != sw->locality && (r = swtpm_set_locality(be, locality)) < 0)
