@@ -215,28 +215,6 @@ lt_worker(void *arg)
 }
 
 static int
-mkdir_p(const char *dir, mode_t mode)
-{
-	char buf[PATH_MAX];
-	size_t n = strlen(dir);
-
-	if (n == 0 || n >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, dir, n + 1);
-	for (char *p = buf + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, mode) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
-static int
 lt_default_dir(char *buf, size_t cap)
 {
 	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");

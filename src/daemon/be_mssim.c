@@ -208,7 +208,7 @@ ms_step(struct backend *be, uint8_t *rsp, size_t cap)
 
 	switch (ms->state) {
 	case MS_HEAD:
-		if ((r = be_read_some(be->fd, ms->head, &ms->head_have, MSSIM_U32_SIZE)) <= 0)
+		if ((r = read_some(be->fd, ms->head, &ms->head_have, MSSIM_U32_SIZE)) <= 0)
 			return r;
 		ms->want = get_be32(ms->head);
 		if (ms->want < TPM_HDR_SIZE || ms->want > cap) {
@@ -218,13 +218,13 @@ ms_step(struct backend *be, uint8_t *rsp, size_t cap)
 		ms->state = MS_BODY;
 		return 1;
 	case MS_BODY:
-		if ((r = be_read_some(be->fd, rsp, &ms->have, ms->want)) <= 0)
+		if ((r = read_some(be->fd, rsp, &ms->have, ms->want)) <= 0)
 			return r;
 		ms->head_have = 0;
 		ms->state = MS_TRAILER;
 		return 1;
 	case MS_TRAILER:
-		if ((r = be_read_some(be->fd, ms->head, &ms->head_have, MSSIM_U32_SIZE)) <= 0)
+		if ((r = read_some(be->fd, ms->head, &ms->head_have, MSSIM_U32_SIZE)) <= 0)
 			return r;
 		if (get_be32(ms->head) != 0) {
 			log_warnx("%s: response trailer 0x%x, not 0", be->desc, get_be32(ms->head));

@@ -160,30 +160,13 @@ be_send_all(int fd, const void *buf, size_t len, int timeout_ms)
 }
 
 int
-be_read_some(int fd, uint8_t *buf, size_t *have, size_t want)
-{
-	while (*have < want) {
-		ssize_t n = read(fd, buf + *have, want - *have);
-		if (n > 0)
-			*have += (size_t)n;
-		else if (n == 0)
-			return -EPIPE;
-		else if (errno == EINTR)
-			continue;
-		else
-			return errno == EAGAIN ? 0 : -errno;
-	}
-	return 1;
-}
-
-int
 be_recv_all(int fd, void *buf, size_t len, int timeout_ms)
 {
 	uint64_t deadline = now_ns() + (uint64_t)timeout_ms * 1000000u;
 	size_t have = 0;
 	int r;
 
-	while ((r = be_read_some(fd, buf, &have, len)) == 0)
+	while ((r = read_some(fd, buf, &have, len)) == 0)
 		if ((r = be_wait(fd, POLLIN, deadline)) < 0)
 			return r;
 	return r < 0 ? r : 0;

@@ -2,7 +2,8 @@
 /*
  * be_sock.h: what the TCP backends (swtpm, mssim) share: parsing host and
  * port, connecting with a deadline, a blocking-with-deadline write of a
- * small request, and a resumable non-blocking reader for responses.
+ * small request and read of its answer (responses are read with util.h's
+ * read_some()).
  */
 #ifndef TB_BE_SOCK_H
 #define TB_BE_SOCK_H
@@ -35,11 +36,5 @@ int be_tcp_connect(const char *host, unsigned port, int *ret_fd);
 int be_send_all(int fd, const void *buf, size_t len, int timeout_ms);
 /* Read exactly len bytes, waiting up to timeout_ms (control exchanges). */
 int be_recv_all(int fd, void *buf, size_t len, int timeout_ms);
-
-/*
- * Resumable reader: read into buf until *have == want; 1 done, 0 would
- * block, -EPIPE on EOF, -errno otherwise.  Never reads past want.
- */
-int be_read_some(int fd, uint8_t *buf, size_t *have, size_t want);
 
 #endif

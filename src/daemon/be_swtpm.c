@@ -247,7 +247,7 @@ swtpm_finish(struct backend *be, uint8_t *rsp, size_t cap, size_t *ret_len)
 	if (cap < TPM_HDR_SIZE)
 		return -EMSGSIZE;
 	for (;;) {
-		r = be_read_some(be->fd, rsp, &sw->have, sw->want);
+		r = read_some(be->fd, rsp, &sw->have, sw->want);
 		if (r == 0)
 			return 0;
 		if (r < 0)
