@@ -530,6 +530,7 @@ test_swtpm_slow_ctrl(void **state)
  * A cancel does not wait for the control channel's connect: with swtpm's
  * control thread busy with another client and its accept queue full (SYNs
  * dropped), cancel() still returns at once, and the command still ends.
+ * Nor does a SET_LOCALITY: submit() returns, finish() writes it later.
  */
 static void
 test_swtpm_cancel_nowait(void **state)
@@ -567,9 +568,25 @@ test_swtpm_cancel_nowait(void **state)
 	assert_true(dt < 50 * 1000000ull);
 	assert_int_equal(bt_wait(be, rsp, sizeof(rsp), &rlen, NULL), 1);
 	assert_int_equal(rlen, sizeof(getrandom_rsp));
+
+	/*
+	 * SET_LOCALITY too: submit() returns while the control connect hangs;
+	 * be->fd reports when it is up (EPOLLOUT through the waiter), once
+	 * the queue has room and the SYN is sent again (1 s later)
+	 */
+	fake_set(&f, ANS_NORMAL, 0);
+	t0 = now_ns();
+	assert_int_equal(be->ops->submit(be, m.b, m.c.off, 2), 0);
+	assert_true(now_ns() - t0 < 50 * 1000000ull);
 	for (size_t i = 0; i < ARRAY_SIZE(fill); i++)
 		close(fill[i]);
 	close(busy);
+	assert_int_equal(bt_wait(be, rsp, sizeof(rsp), &rlen, NULL), 1);
+	print_message("# SET_LOCALITY through a full accept queue: %.0f ms\n",
+		      (double)(now_ns() - t0) / 1e6);
+	fake_wait_ctrl(&f, 3);
+	assert_int_equal(f.ctrl[2], 0x05);
+	assert_int_equal(f.ctrl_arg[2], 2);
 	be_close(be);
 	fake_stop(&f);
 }
