@@ -26,7 +26,18 @@
  * DONE       submit (answer abandoned)    QUEUED    drop the old answer
  * QUEUED,    submit                       -         -EBUSY
  *  RUNNING
- * any        close                        -         wait for the job, stop the worker
+ * QUEUED     close                        -         drop it, stop the worker
+ * RUNNING    close                        -         wait up to DEV_CLOSE_WAIT_MS for it
+ * RUNNING    close, still after the wait  -         orphan: the worker frees all when
+ *                                                   the driver returns
+ * other      close                        -         stop the worker
+ *
+ * close() is bounded: it returns within DEV_CLOSE_WAIT_MS (2 s, the
+ * kernel's TPM2 "long" command duration) even if the TPM holds a command
+ * longer (key generation on a slow TPM: tens of seconds).  It does not
+ * cut the command short: nothing can, the driver waits with its own
+ * timeouts.  The orphaned worker keeps the device open until the driver
+ * returns; at daemon exit the process ends first.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../common/log.h"
@@ -42,16 +54,20 @@
 #include "../common/wire.h"
 #include "backend.h"
 
+#define DEV_CLOSE_WAIT_MS 2000
+
 enum dev_job { DEV_IDLE, DEV_QUEUED, DEV_RUNNING, DEV_DONE };
 
 struct tpmdev {
 	char path[128];
 	int tpm_fd;
+	int ev_fd;           /* eventfd, be->fd; owned here so an orphaned worker can use it */
 	pthread_t thread;
-	pthread_mutex_t mu;  /* guards job and stop; the buffers follow job's owner */
-	pthread_cond_t cv;
+	pthread_mutex_t mu;  /* guards job, stop and orphan; the buffers follow job's owner */
+	pthread_cond_t cv;   /* CLOCK_MONOTONIC */
 	enum dev_job job;
 	bool stop;
+	bool orphan;         /* close() left: the worker frees everything when it is done */
 	int err;             /* of the job: 0 or -errno */
 	size_t cmd_len, rsp_len;
 	uint8_t cmd[TB_BUF_MAX];
@@ -80,12 +96,22 @@ dev_exchange(struct tpmdev *d)
 	return 0;
 }
 
+static void
+dev_free(struct tpmdev *d)
+{
+	pthread_mutex_destroy(&d->mu);
+	pthread_cond_destroy(&d->cv);
+	(void)close(d->tpm_fd);
+	(void)close(d->ev_fd);
+	free(d);
+}
+
 static void *
 dev_worker(void *arg)
 {
-	struct backend *be = arg;
-	struct tpmdev *d = be->priv;
+	struct tpmdev *d = arg;
 	uint64_t one = 1;
+	bool orphan;
 
 	pthread_mutex_lock(&d->mu);
 	for (;;) {
@@ -98,11 +124,16 @@ dev_worker(void *arg)
 		d->err = dev_exchange(d);
 		pthread_mutex_lock(&d->mu);
 		d->job = DEV_DONE;
-		if (write(be->fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
-			log_errno(LOG_LVL_WARN, errno, "%s: eventfd", be->desc);
+		if (d->orphan)
+			break;
+		if (write(d->ev_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+			log_errno(LOG_LVL_WARN, errno, "device %s: eventfd", d->path);
 		pthread_cond_broadcast(&d->cv); /* close() may wait for the job */
 	}
+	orphan = d->orphan;
 	pthread_mutex_unlock(&d->mu);
+	if (orphan)
+		dev_free(d); /* nobody else has d any more */
 	return NULL;
 }
 
@@ -130,28 +161,44 @@ dev_close(struct backend *be)
 {
 	struct tpmdev *d = be->priv;
 
+	struct timespec deadline;
+
 	if (d == NULL)
 		return;
+	be->fd = -1;
+	be->priv = NULL;
+	(void)clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += DEV_CLOSE_WAIT_MS / 1000;
+	deadline.tv_nsec += (DEV_CLOSE_WAIT_MS % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
 	pthread_mutex_lock(&d->mu);
-	while (d->job == DEV_QUEUED || d->job == DEV_RUNNING)
-		pthread_cond_wait(&d->cv, &d->mu);
-	d->stop = true;
+	d->stop = true; /* a QUEUED job is dropped: the worker stops before it */
 	pthread_cond_signal(&d->cv);
+	/* a RUNNING one: the driver has the command; let it end, for a while */
+	while (d->job == DEV_RUNNING)
+		if (pthread_cond_timedwait(&d->cv, &d->mu, &deadline) == ETIMEDOUT)
+			break;
+	if (d->job == DEV_RUNNING) {
+		d->orphan = true;
+		pthread_mutex_unlock(&d->mu);
+		log_warnx("device %s: a command still runs after %d ms; closing without it",
+			  d->path, DEV_CLOSE_WAIT_MS);
+		(void)pthread_detach(d->thread);
+		return;
+	}
 	pthread_mutex_unlock(&d->mu);
 	pthread_join(d->thread, NULL);
-	pthread_mutex_destroy(&d->mu);
-	pthread_cond_destroy(&d->cv);
-	(void)close(d->tpm_fd);
-	(void)close(be->fd);
-	be->fd = -1;
-	free(d);
-	be->priv = NULL;
+	dev_free(d);
 }
 
 static int
 dev_open(struct backend *be, const char *args)
 {
 	_cleanup_(freep) struct tpmdev *d = calloc(1, sizeof(*d));
+	pthread_condattr_t ca;
 	int r;
 
 	if (d == NULL)
@@ -172,25 +219,27 @@ dev_open(struct backend *be, const char *args)
 			log_errno(LOG_LVL_ERR, -r, "%s", d->path);
 		return r;
 	}
-	if ((be->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
+	if ((d->ev_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
 		r = -errno;
 		log_errno(LOG_LVL_ERR, -r, "%s: eventfd", d->path);
 		(void)close(d->tpm_fd);
 		return r;
 	}
 	pthread_mutex_init(&d->mu, NULL);
-	pthread_cond_init(&d->cv, NULL);
-	be->priv = d;
-	if ((r = -pthread_create(&d->thread, NULL, dev_worker, be)) < 0) {
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&d->cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if ((r = -pthread_create(&d->thread, NULL, dev_worker, d)) < 0) {
 		log_errno(LOG_LVL_ERR, -r, "%s: worker thread", d->path);
 		pthread_mutex_destroy(&d->mu);
 		pthread_cond_destroy(&d->cv);
 		(void)close(d->tpm_fd);
-		(void)close(be->fd);
-		be->fd = -1;
-		be->priv = NULL;
+		(void)close(d->ev_fd);
 		return r;
 	}
+	be->fd = d->ev_fd;
+	be->priv = d;
 	snprintf(be->desc, sizeof(be->desc), "device %s", d->path);
 	d = NULL; /* owned by be->priv now */
 	/* firmware or the kernel has run TPM2_Startup: needs_startup stays false */
