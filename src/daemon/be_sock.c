@@ -124,19 +124,30 @@ be_connect_one(const struct addrinfo *ai, uint64_t deadline, int *ret_fd)
 	return 0;
 }
 
-int
-be_resolve(const char *host, unsigned port, struct be_sockaddr *ret)
+/* getaddrinfo for a TCP host:port; the caller frees *ret.  May block on DNS. */
+static int
+be_lookup(const char *host, unsigned port, struct addrinfo **ret)
 {
 	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-	struct addrinfo *res = NULL;
 	char portstr[16];
 	int r;
 
 	snprintf(portstr, sizeof(portstr), "%u", port);
-	if ((r = getaddrinfo(host, portstr, &hints, &res)) != 0) {
+	if ((r = getaddrinfo(host, portstr, &hints, ret)) != 0) {
 		log_warnx("%s: %s", host, gai_strerror(r));
 		return -EHOSTUNREACH;
 	}
+	return 0;
+}
+
+int
+be_resolve(const char *host, unsigned port, struct be_sockaddr *ret)
+{
+	struct addrinfo *res;
+	int r;
+
+	if ((r = be_lookup(host, port, &res)) < 0)
+		return r;
 	if (res->ai_addrlen > sizeof(ret->ss)) {
 		freeaddrinfo(res);
 		return -EAFNOSUPPORT;
@@ -220,17 +231,12 @@ be_waiter_fini(struct be_waiter *w)
 int
 be_tcp_connect(const char *host, unsigned port, int *ret_fd)
 {
-	struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
-	struct addrinfo *res = NULL;
 	uint64_t deadline = now_ns() + (uint64_t)BE_SOCK_TIMEOUT_MS * 1000000u;
-	char portstr[16];
+	struct addrinfo *res;
 	int r;
 
-	snprintf(portstr, sizeof(portstr), "%u", port);
-	if ((r = getaddrinfo(host, portstr, &hints, &res)) != 0) {
-		log_warnx("%s: %s", host, gai_strerror(r));
-		return -EHOSTUNREACH;
-	}
+	if ((r = be_lookup(host, port, &res)) < 0)
+		return r;
 	r = -ECONNREFUSED;
 	for (const struct addrinfo *ai = res; ai != NULL; ai = ai->ai_next)
 		if ((r = be_connect_one(ai, deadline, ret_fd)) == 0)

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * be_sock.h: what the TCP backends (swtpm, mssim) share: parsing host and
- * port, connecting with a deadline, a blocking-with-deadline write of a
- * small request and read of its answer (responses are read with util.h's
- * read_some()).
+ * port; resolving once; connecting with a deadline (open, reconnect) or
+ * without waiting (in the loop); sending without waiting (be_send_some,
+ * the twin of util.h's read_some) and the waiter fd for EPOLLOUT; and the
+ * waits with a deadline that only open, reconnect and power cycle use.
  */
 #ifndef TB_BE_SOCK_H
 #define TB_BE_SOCK_H
