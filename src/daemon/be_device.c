@@ -276,6 +276,7 @@ static int
 dev_finish(struct backend *be, uint8_t *rsp, size_t cap, size_t *ret_len)
 {
 	struct tpmdev *d = be->priv;
+	struct tpm_hdr h = {0};
 	uint64_t v;
 	int r = 1;
 
@@ -292,9 +293,9 @@ dev_finish(struct backend *be, uint8_t *rsp, size_t cap, size_t *ret_len)
 			r = d->err;
 			/* EBUSY: an earlier response was never read (another user of the fd) */
 			log_errno(LOG_LVL_WARN, -r, "%s", be->desc);
-		} else if (d->rsp_len < TPM_HDR_SIZE || get_be32(d->rsp + 2) != d->rsp_len) {
+		} else if (wire_hdr_parse(d->rsp, d->rsp_len, &h) < 0 || h.size != d->rsp_len) {
 			log_warnx("%s: %zu-byte response with size field %u", be->desc, d->rsp_len,
-				  d->rsp_len >= TPM_HDR_SIZE ? get_be32(d->rsp + 2) : 0);
+				  d->rsp_len >= TPM_HDR_SIZE ? h.size : 0);
 			r = -EBADMSG;
 		} else if (d->rsp_len > cap) {
 			r = -EMSGSIZE;

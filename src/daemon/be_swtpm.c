@@ -278,6 +278,7 @@ static int
 sw_read(struct backend *be, uint8_t *rsp, size_t cap, size_t *ret_len)
 {
 	struct swtpm *sw = be->priv;
+	struct tpm_hdr h;
 	int r;
 
 	for (;;) {
@@ -285,7 +286,9 @@ sw_read(struct backend *be, uint8_t *rsp, size_t cap, size_t *ret_len)
 			return r;
 		if (sw->want > TPM_HDR_SIZE)
 			break; /* body complete */
-		sw->want = get_be32(rsp + 2);
+		if ((r = wire_hdr_parse(rsp, sw->have, &h)) < 0)
+			return r;
+		sw->want = h.size;
 		if (sw->want < TPM_HDR_SIZE || sw->want > cap) {
 			log_warnx("%s: response size %zu outside [10, %zu]", be->desc, sw->want, cap);
 			return -EBADMSG;
