@@ -343,11 +343,11 @@ swtpm_connect(struct backend *be)
 	struct swtpm *sw = be->priv;
 	int fd, r;
 
+	sw_idle(be); /* the command in flight, if any, is lost either way */
 	if ((r = be_tcp_connect(sw->addr.host, sw->addr.port, &fd)) < 0) {
 		log_errno(LOG_LVL_WARN, -r, "%s: connect", be->desc);
 		return r;
 	}
-	sw_idle(be);
 	if (sw->data_fd >= 0)
 		(void)close(sw->data_fd);
 	be->fd = sw->data_fd = fd;
