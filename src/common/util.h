@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
 
 #define _cleanup_(f) __attribute__((cleanup(f)))
@@ -72,7 +73,23 @@ uint64_t now_ns(void);
 
 /* Write all of buf to a blocking fd; -errno on failure. */
 int write_all(int fd, const void *buf, size_t len);
-/* Read exactly len bytes from a blocking fd; -EPIPE on EOF. */
+/*
+ * The one reader of exactly want bytes, resumable: *have counts what is
+ * in buf across calls.  1 complete; 0 the fd would block (wait for POLLIN
+ * and call again); -EPIPE on EOF; -errno.  Never reads past want, so the
+ * bytes of the next message stay in the kernel.
+ */
+int read_some(int fd, void *buf, size_t *have, size_t want);
+/*
+ * Read exactly len bytes from a blocking fd (read_some to the end);
+ * -EPIPE on EOF, -EAGAIN when SO_RCVTIMEO ran out or the fd is non-blocking.
+ */
 int read_all(int fd, void *buf, size_t len);
+
+/*
+ * Create dir and its missing parents (parents 0755, dir itself mode); an
+ * existing directory is success.  0 or -errno.
+ */
+int mkdir_p(const char *dir, mode_t mode);
 
 #endif

@@ -65,6 +65,7 @@ be_transact(struct backend *be, const uint8_t *cmd, size_t len, uint8_t *rsp, si
 	if ((r = be->ops->submit(be, cmd, len, 0)) < 0)
 		return r;
 	for (;;) {
+		/* be->fd as it is now: submit() and finish() may have moved it */
 		struct pollfd pfd = {.fd = be->fd, .events = POLLIN};
 		uint64_t now = now_ns();
 		int wait_ms;

@@ -6,8 +6,35 @@
  * The interface is asynchronous so the event loop never blocks on the TPM:
  * submit() hands one command over and returns at once; be->fd becomes
  * readable when (part of) the response is there; finish() collects it.
- * Socket and device backends use their own fd; libtpms runs the command on
- * a worker thread and signals an eventfd.  Exactly one command is in flight.
+ * Socket backends use their own fd; libtpms and the device run the command
+ * on a worker thread and signal an eventfd.  Exactly one command is in
+ * flight.
+ *
+ * The loop never waits on a backend: submit(), finish() and cancel() make
+ * non-blocking system calls only (no poll(), no deadline, no wait on the
+ * TPM).  A command that needs more than one exchange (swtpm: SET_LOCALITY
+ * on the control channel, then the command on the data port) is a state
+ * machine that finish() advances.  Hence:
+ *
+ *   be->fd may change across submit() and finish() calls: the scheduler
+ *   re-registers be->fd (EPOLLIN, level-triggered) after every submit()
+ *   and after every finish() that returns 0.  cancel() never changes it.
+ *   After a finish() that returns 1 or -errno, be->fd is the idle link's
+ *   fd again; re-registering it before the next submit() (as
+ *   sched_watch_backend() does) is enough.  reconnect() changes it too.
+ *   A backend hands out as be->fd only fds that stay open until
+ *   reconnect() or close() (swtpm: its data socket or a private epoll fd,
+ *   never a short-lived control socket), so a registration one step
+ *   behind is harmless: never a closed fd whose number was reused.
+ *
+ *   finish() may return -EOPNOTSUPP: the command never reached the TPM
+ *   (swtpm refused the locality) and the link is fine; treat it as
+ *   submit()'s -EOPNOTSUPP (an RM-layer TPM_RC_LOCALITY for the client),
+ *   not as a broken link to reconnect.
+ *
+ * open(), reconnect(), power_cycle() and close() may block, with bounds
+ * each backend file states (connect and control deadlines of 5 s): they run
+ * at start-up and shutdown, or on the failure path after a broken link.
  *
  * All functions return >= 0 or -errno.
  */
@@ -29,16 +56,24 @@ struct backend_ops {
 	 * be->desc, and be->needs_startup if the TPM must get TPM2_Startup.
 	 */
 	int (*open)(struct backend *be, const char *args);
-	/* Start one command; cmd is copied or written out before returning. */
+	/*
+	 * Start one command; cmd is copied or written out before returning.
+	 * Errors here mean nothing was sent (-EOPNOTSUPP: locality), or the
+	 * link is broken (the caller may reconnect()).  May change be->fd.
+	 */
 	int (*submit)(struct backend *be, const uint8_t *cmd, size_t len, uint8_t locality);
 	/*
 	 * Called when be->fd is readable.  1: the whole response is in rsp,
 	 * *ret_len set.  0: not complete yet, wait for be->fd again.
 	 * -errno: the command is lost (connection broken, response larger
-	 * than cap, ...); the caller may reconnect().
+	 * than cap, ...); the caller may reconnect().  -EOPNOTSUPP: see above.
+	 * Returning 0 it may have changed be->fd.
 	 */
 	int (*finish)(struct backend *be, uint8_t *rsp, size_t cap, size_t *ret_len);
-	/* Ask the TPM to cancel the command in flight.  NULL: unsupported. */
+	/*
+	 * Ask the TPM to cancel the command in flight, without waiting for
+	 * anything; the command still ends through finish().  NULL: unsupported.
+	 */
 	int (*cancel)(struct backend *be);
 	/*
 	 * Re-establish the link after an error (simulator restarted).  May
@@ -53,7 +88,7 @@ struct backend_ops {
 struct backend {
 	const struct backend_ops *ops;
 	void *priv;         /* owned by the backend file */
-	int fd;             /* readable when a submitted command has (part of) its answer */
+	int fd;             /* readable when finish() has work; may change (above) */
 	bool needs_startup; /* the TPM was (re)powered: send TPM2_Startup(CLEAR) */
 	char desc[192];     /* "swtpm 127.0.0.1:2321", for logs and status */
 };
@@ -72,8 +107,8 @@ int be_open(const char *spec, struct backend **ret);
 void be_close(struct backend *be);
 
 /*
- * Synchronous round trip (start-up, tests, tools): submit, poll be->fd,
- * finish; -ETIMEDOUT after timeout_ms.
+ * Synchronous round trip (start-up, tests, tools): submit, poll be->fd
+ * (read again before every poll), finish; -ETIMEDOUT after timeout_ms.
  */
 int be_transact(struct backend *be, const uint8_t *cmd, size_t len, uint8_t *rsp, size_t cap,
 		size_t *ret_len, int timeout_ms);

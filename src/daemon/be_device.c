@@ -9,101 +9,81 @@
  * triggered epoll_wait() that re-polls the fd blocks for the whole command
  * (measured on 6.1: epoll_wait(0) took 25 ms during a 25 ms CreatePrimary),
  * and kernels before 4.20 have no non-blocking mode at all.  So, as for
- * libtpms, one worker thread does the blocking write() (the driver sends
- * the command and waits for the TPM) and read() (the whole response), and
- * signals an eventfd, which is be->fd.
+ * libtpms, a be_worker (be_worker.h) does the blocking write() (the
+ * driver sends the command and waits for the TPM) and read() (the whole
+ * response) on its thread, and signals an eventfd, which is be->fd.
  *
  * The kernel has no locality control for user space (firmware or the
  * driver picks it): commands at another locality than 0 are refused.  No
  * cancel (the driver has none for user space), no reconnect (the kernel
  * finishes or fails a command with its own timeouts), no power cycle.
  *
- * job state  event                        next      action
- * IDLE       submit                       QUEUED    copy command, signal the worker
- * QUEUED     worker wakes                 RUNNING   write(), read() (lock dropped)
- * RUNNING    read() returns or fails      DONE      write the eventfd
- * DONE       finish                       IDLE      check and copy the response out
- * DONE       submit (answer abandoned)    QUEUED    drop the old answer
- * QUEUED,    submit                       -         -EBUSY
- *  RUNNING
- * any        close                        -         wait for the job, stop the worker
+ * close() is bounded: it waits DEV_CLOSE_WAIT_MS (2 s, the kernel's TPM2
+ * "long" command duration) at most for a command the TPM has, then leaves
+ * the worker as an orphan that closes the device and frees the state when
+ * the driver returns (key generation on a slow TPM: tens of seconds).
+ * Nothing can cut the command short: the driver waits with its own
+ * timeouts.  At daemon exit the process ends first.
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "../common/log.h"
 #include "../common/util.h"
 #include "../common/wire.h"
 #include "backend.h"
+#include "be_worker.h"
 
-enum dev_job { DEV_IDLE, DEV_QUEUED, DEV_RUNNING, DEV_DONE };
+#define DEV_CLOSE_WAIT_MS 2000
 
 struct tpmdev {
 	char path[128];
-	int tpm_fd;
-	pthread_t thread;
-	pthread_mutex_t mu;  /* guards job and stop; the buffers follow job's owner */
-	pthread_cond_t cv;
-	enum dev_job job;
-	bool stop;
-	int err;             /* of the job: 0 or -errno */
+	int tpm_fd;          /* owned */
+	struct be_worker w;  /* its ev_fd is be->fd */
+	/* the job: the worker's while it runs, the loop's otherwise */
+	int err;             /* 0 or -errno */
 	size_t cmd_len, rsp_len;
 	uint8_t cmd[TB_BUF_MAX];
 	uint8_t rsp[TB_BUF_MAX];
 };
 
-/* The blocking exchange of one job; 0 or -errno. */
-static int
-dev_exchange(struct tpmdev *d)
+/* The blocking exchange of one job, on the worker. */
+static void
+dev_run(void *arg)
 {
+	struct tpmdev *d = arg;
 	ssize_t n;
 
+	d->err = 0;
 	do
 		n = write(d->tpm_fd, d->cmd, d->cmd_len);
 	while (n < 0 && errno == EINTR);
-	if (n < 0)
-		return -errno;
-	if ((size_t)n != d->cmd_len)
-		return -EIO; /* the driver takes a command whole or not at all */
+	if (n < 0 || (size_t)n != d->cmd_len) {
+		/* the driver takes a command whole or not at all */
+		d->err = n < 0 ? -errno : -EIO;
+		return;
+	}
 	do
 		n = read(d->tpm_fd, d->rsp, sizeof(d->rsp));
 	while (n < 0 && errno == EINTR);
 	if (n < 0)
-		return -errno;
-	d->rsp_len = (size_t)n;
-	return 0;
+		d->err = -errno;
+	else
+		d->rsp_len = (size_t)n;
 }
 
-static void *
-dev_worker(void *arg)
+/* An orphaned worker's end: the driver returned at last. */
+static void
+dev_free(void *arg)
 {
-	struct backend *be = arg;
-	struct tpmdev *d = be->priv;
-	uint64_t one = 1;
+	struct tpmdev *d = arg;
 
-	pthread_mutex_lock(&d->mu);
-	for (;;) {
-		while (d->job != DEV_QUEUED && !d->stop)
-			pthread_cond_wait(&d->cv, &d->mu);
-		if (d->stop)
-			break;
-		d->job = DEV_RUNNING;
-		pthread_mutex_unlock(&d->mu);
-		d->err = dev_exchange(d);
-		pthread_mutex_lock(&d->mu);
-		d->job = DEV_DONE;
-		if (write(be->fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
-			log_errno(LOG_LVL_WARN, errno, "%s: eventfd", be->desc);
-		pthread_cond_broadcast(&d->cv); /* close() may wait for the job */
-	}
-	pthread_mutex_unlock(&d->mu);
-	return NULL;
+	(void)close(d->tpm_fd);
+	free(d);
 }
 
 static int
@@ -132,20 +112,14 @@ dev_close(struct backend *be)
 
 	if (d == NULL)
 		return;
-	pthread_mutex_lock(&d->mu);
-	while (d->job == DEV_QUEUED || d->job == DEV_RUNNING)
-		pthread_cond_wait(&d->cv, &d->mu);
-	d->stop = true;
-	pthread_cond_signal(&d->cv);
-	pthread_mutex_unlock(&d->mu);
-	pthread_join(d->thread, NULL);
-	pthread_mutex_destroy(&d->mu);
-	pthread_cond_destroy(&d->cv);
-	(void)close(d->tpm_fd);
-	(void)close(be->fd);
 	be->fd = -1;
-	free(d);
 	be->priv = NULL;
+	if (be_worker_stop(&d->w, DEV_CLOSE_WAIT_MS)) {
+		log_warnx("device %s: a command still runs after %d ms; closing without it",
+			  d->path, DEV_CLOSE_WAIT_MS);
+		return; /* d is the worker's now */
+	}
+	dev_free(d);
 }
 
 static int
@@ -172,27 +146,13 @@ dev_open(struct backend *be, const char *args)
 			log_errno(LOG_LVL_ERR, -r, "%s", d->path);
 		return r;
 	}
-	if ((be->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
-		r = -errno;
-		log_errno(LOG_LVL_ERR, -r, "%s: eventfd", d->path);
+	if ((r = be_worker_start(&d->w, "device", dev_run, dev_free, d)) < 0) {
 		(void)close(d->tpm_fd);
 		return r;
 	}
-	pthread_mutex_init(&d->mu, NULL);
-	pthread_cond_init(&d->cv, NULL);
-	be->priv = d;
-	if ((r = -pthread_create(&d->thread, NULL, dev_worker, be)) < 0) {
-		log_errno(LOG_LVL_ERR, -r, "%s: worker thread", d->path);
-		pthread_mutex_destroy(&d->mu);
-		pthread_cond_destroy(&d->cv);
-		(void)close(d->tpm_fd);
-		(void)close(be->fd);
-		be->fd = -1;
-		be->priv = NULL;
-		return r;
-	}
-	snprintf(be->desc, sizeof(be->desc), "device %s", d->path);
-	d = NULL; /* owned by be->priv now */
+	be->fd = d->w.ev_fd;
+	be->priv = TAKE_PTR(d);
+	snprintf(be->desc, sizeof(be->desc), "device %s", ((struct tpmdev *)be->priv)->path);
 	/* firmware or the kernel has run TPM2_Startup: needs_startup stays false */
 	return 0;
 }
@@ -201,61 +161,44 @@ static int
 dev_submit(struct backend *be, const uint8_t *cmd, size_t len, uint8_t locality)
 {
 	struct tpmdev *d = be->priv;
-	uint64_t v;
-	int r = 0;
+	int r;
 
 	if (locality != 0)
 		return -EOPNOTSUPP;
 	if (len > sizeof(d->cmd))
 		return -EMSGSIZE;
-	pthread_mutex_lock(&d->mu);
-	if (d->job == DEV_QUEUED || d->job == DEV_RUNNING) {
-		r = -EBUSY;
-	} else {
-		if (d->job == DEV_DONE) /* reset the eventfd of an answer nobody took */
-			(void)!read(be->fd, &v, sizeof(v));
-		memcpy(d->cmd, cmd, len);
-		d->cmd_len = len;
-		d->job = DEV_QUEUED;
-		pthread_cond_signal(&d->cv);
-	}
-	pthread_mutex_unlock(&d->mu);
-	return r;
+	if ((r = be_worker_claim(&d->w)) < 0)
+		return r;
+	memcpy(d->cmd, cmd, len);
+	d->cmd_len = len;
+	be_worker_queue(&d->w);
+	return 0;
 }
 
 static int
 dev_finish(struct backend *be, uint8_t *rsp, size_t cap, size_t *ret_len)
 {
 	struct tpmdev *d = be->priv;
-	uint64_t v;
-	int r = 1;
+	struct tpm_hdr h = {0};
+	int r;
 
-	if (read(be->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		return -errno;
-	pthread_mutex_lock(&d->mu);
-	if (d->job == DEV_QUEUED || d->job == DEV_RUNNING) {
-		r = 0; /* an abandoned job's wake-up: keep waiting */
-	} else if (d->job == DEV_IDLE) {
-		r = -EPROTO;
-	} else {
-		d->job = DEV_IDLE;
-		if (d->err < 0) {
-			r = d->err;
-			/* EBUSY: an earlier response was never read (another user of the fd) */
-			log_errno(LOG_LVL_WARN, -r, "%s", be->desc);
-		} else if (d->rsp_len < TPM_HDR_SIZE || get_be32(d->rsp + 2) != d->rsp_len) {
-			log_warnx("%s: %zu-byte response with size field %u", be->desc, d->rsp_len,
-				  d->rsp_len >= TPM_HDR_SIZE ? get_be32(d->rsp + 2) : 0);
-			r = -EBADMSG;
-		} else if (d->rsp_len > cap) {
-			r = -EMSGSIZE;
-		} else {
-			memcpy(rsp, d->rsp, d->rsp_len);
-			*ret_len = d->rsp_len;
-		}
+	if ((r = be_worker_collect(&d->w)) <= 0)
+		return r;
+	if (d->err < 0) {
+		/* EBUSY: an earlier response was never read (another user of the fd) */
+		log_errno(LOG_LVL_WARN, -d->err, "%s", be->desc);
+		return d->err;
 	}
-	pthread_mutex_unlock(&d->mu);
-	return r;
+	if (wire_hdr_parse(d->rsp, d->rsp_len, &h) < 0 || h.size != d->rsp_len) {
+		log_warnx("%s: %zu-byte response with size field %u", be->desc, d->rsp_len,
+			  d->rsp_len >= TPM_HDR_SIZE ? h.size : 0);
+		return -EBADMSG;
+	}
+	if (d->rsp_len > cap)
+		return -EMSGSIZE;
+	memcpy(rsp, d->rsp, d->rsp_len);
+	*ret_len = d->rsp_len;
+	return 1;
 }
 
 const struct backend_ops be_device_ops = {

@@ -7,33 +7,27 @@
  * lock (flock on DIR/.lock) keeps a second daemon off the same state.
  *
  * libtpms computes in the calling thread and an RSA key generation takes
- * hundreds of ms, so commands run on one worker thread; completion is an
- * eventfd the event loop watches (be->fd).  libtpms is a process-wide
- * singleton: one libtpms backend per process.
+ * hundreds of ms, so commands run on a be_worker (be_worker.h): one worker
+ * thread, completion on an eventfd the event loop watches (be->fd).
+ * libtpms is a process-wide singleton: one libtpms backend per process.
  *
  * Volatile state (loaded objects, sessions) is not saved at close: a
  * daemon restart is a TPM power cycle, and the daemon sends
  * TPM2_Startup(CLEAR), as firmware does after a reboot.
  *
- * job state  event                        next      action
- * IDLE       submit                       QUEUED    copy command, signal the worker
- * QUEUED     worker wakes                 RUNNING   TPMLIB_Process (lock dropped)
- * RUNNING    TPMLIB_Process returns       DONE      write the eventfd
+ * The job table is be_worker.h's, with TPMLIB_Process as the job; and:
  * RUNNING    cancel                       RUNNING   TPMLIB_CancelCommand
- * DONE       finish                       IDLE      copy the response out
- * DONE       submit (answer abandoned)    QUEUED    drop the old answer
- * QUEUED,    submit, power_cycle          -         -EBUSY
+ * QUEUED,    power_cycle                  -         -EBUSY
  *  RUNNING
- * any        close                        -         wait for the job, stop the worker
+ * RUNNING    close                        -         wait for it (libtpms may be
+ *                                                   writing its NV), however long
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -45,17 +39,12 @@
 #include "../common/util.h"
 #include "../common/wire.h"
 #include "backend.h"
-
-enum lt_job { LT_IDLE, LT_QUEUED, LT_RUNNING, LT_DONE };
+#include "be_worker.h"
 
 struct libtpms {
 	char dir[PATH_MAX - 64];
 	int lock_fd;
-	pthread_t thread;
-	pthread_mutex_t mu;  /* guards job and stop; the job fields follow job's owner */
-	pthread_cond_t cv;
-	enum lt_job job;
-	bool stop;
+	struct be_worker w;  /* its ev_fd is be->fd; the job fields follow the job's owner */
 	bool broken;         /* MainInit failed at a power cycle: no TPM until reopened */
 	uint8_t locality;    /* of the job; read by lt_io_locality on the worker */
 	uint8_t cmd[TB_BUF_MAX];
@@ -187,53 +176,13 @@ lt_io_pp(TPM_BOOL *pp, uint32_t tpm_number)
 	return TPM_SUCCESS;
 }
 
-static void *
-lt_worker(void *arg)
+/* The job, on the worker: while it runs only that thread touches cmd, rbuf, rlen, result. */
+static void
+lt_run(void *arg)
 {
-	struct backend *be = arg;
-	struct libtpms *lt = be->priv;
-	uint64_t one = 1;
+	struct libtpms *lt = arg;
 
-	pthread_mutex_lock(&lt->mu);
-	for (;;) {
-		while (lt->job != LT_QUEUED && !lt->stop)
-			pthread_cond_wait(&lt->cv, &lt->mu);
-		if (lt->stop)
-			break;
-		lt->job = LT_RUNNING;
-		pthread_mutex_unlock(&lt->mu);
-		/* while RUNNING only this thread touches cmd, rbuf, rlen, result */
-		lt->result = TPMLIB_Process(&lt->rbuf, &lt->rlen, &lt->rbufsize, lt->cmd, lt->cmd_len);
-		pthread_mutex_lock(&lt->mu);
-		lt->job = LT_DONE;
-		if (write(be->fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
-			log_errno(LOG_LVL_WARN, errno, "libtpms: eventfd");
-		pthread_cond_broadcast(&lt->cv); /* close() may wait for the job */
-	}
-	pthread_mutex_unlock(&lt->mu);
-	return NULL;
-}
-
-static int
-mkdir_p(const char *dir, mode_t mode)
-{
-	char buf[PATH_MAX];
-	size_t n = strlen(dir);
-
-	if (n == 0 || n >= sizeof(buf))
-		return -ENAMETOOLONG;
-	memcpy(buf, dir, n + 1);
-	for (char *p = buf + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(buf, mode) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
+	lt->result = TPMLIB_Process(&lt->rbuf, &lt->rlen, &lt->rbufsize, lt->cmd, lt->cmd_len);
 }
 
 static int
@@ -346,18 +295,11 @@ lt_open(struct backend *be, const char *args)
 		return r;
 	}
 	lt->lock_fd = -1;
-	pthread_mutex_init(&lt->mu, NULL);
-	pthread_cond_init(&lt->cv, NULL);
 	be->priv = lt;
 	lt_self = lt; /* the callbacks find the directory here */
 
 	if ((r = lt_lock(lt)) < 0)
 		goto fail;
-	if ((be->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) < 0) {
-		r = -errno;
-		log_errno(LOG_LVL_ERR, -r, "libtpms: eventfd");
-		goto fail;
-	}
 	if (TPMLIB_ChooseTPMVersion(TPMLIB_TPM_VERSION_2) != TPM_SUCCESS ||
 	    TPMLIB_RegisterCallbacks(&cbs) != TPM_SUCCESS) {
 		log_msg(LOG_LVL_ERR, "libtpms: cannot select TPM 2.0 or register callbacks");
@@ -371,131 +313,93 @@ lt_open(struct backend *be, const char *args)
 		r = -EIO;
 		goto fail;
 	}
-	if ((r = -pthread_create(&lt->thread, NULL, lt_worker, be)) < 0) {
-		log_errno(LOG_LVL_ERR, -r, "libtpms: worker thread");
+	if ((r = be_worker_start(&lt->w, "libtpms", lt_run, NULL, lt)) < 0) {
 		TPMLIB_Terminate();
 		goto fail;
 	}
+	be->fd = lt->w.ev_fd;
 	be->needs_startup = true;
 	snprintf(be->desc, sizeof(be->desc), "libtpms %.170s", lt->dir);
 	return 0;
 fail:
-	if (be->fd >= 0)
-		(void)close(be->fd);
-	be->fd = -1;
 	if (lt->lock_fd >= 0)
 		(void)close(lt->lock_fd);
-	pthread_mutex_destroy(&lt->mu);
-	pthread_cond_destroy(&lt->cv);
 	free(lt);
 	be->priv = NULL;
 	lt_self = NULL;
 	return r;
 }
 
-/* Reset the eventfd counter of an answer nobody collected. */
-static void
-lt_drain(struct backend *be)
-{
-	uint64_t v;
-
-	(void)!read(be->fd, &v, sizeof(v));
-}
-
 static int
 lt_submit(struct backend *be, const uint8_t *cmd, size_t len, uint8_t locality)
 {
 	struct libtpms *lt = be->priv;
-	int r = 0;
+	int r;
 
 	if (len > sizeof(lt->cmd))
 		return -EMSGSIZE;
-	pthread_mutex_lock(&lt->mu);
-	if (lt->broken) {
-		r = -EIO;
-	} else if (lt->job == LT_QUEUED || lt->job == LT_RUNNING) {
-		r = -EBUSY;
-	} else {
-		if (lt->job == LT_DONE)
-			lt_drain(be);
-		memcpy(lt->cmd, cmd, len);
-		lt->cmd_len = (uint32_t)len;
-		lt->locality = locality;
-		lt->job = LT_QUEUED;
-		pthread_cond_signal(&lt->cv);
-	}
-	pthread_mutex_unlock(&lt->mu);
-	return r;
+	if (lt->broken)
+		return -EIO;
+	if ((r = be_worker_claim(&lt->w)) < 0)
+		return r;
+	memcpy(lt->cmd, cmd, len);
+	lt->cmd_len = (uint32_t)len;
+	lt->locality = locality;
+	be_worker_queue(&lt->w);
+	return 0;
 }
 
 static int
 lt_finish(struct backend *be, uint8_t *rsp, size_t cap, size_t *ret_len)
 {
 	struct libtpms *lt = be->priv;
-	uint64_t v;
-	int r = 1;
+	int r;
 
-	if (read(be->fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		return -errno;
-	pthread_mutex_lock(&lt->mu);
-	if (lt->job == LT_QUEUED || lt->job == LT_RUNNING) {
-		r = 0; /* an earlier, abandoned job's wake-up: keep waiting */
-	} else if (lt->job == LT_IDLE) {
-		r = -EPROTO;
-	} else {
-		lt->job = LT_IDLE;
-		if (lt->result != TPM_SUCCESS || lt->rlen < TPM_HDR_SIZE) {
-			log_warnx("libtpms: TPMLIB_Process failed: 0x%x", lt->result);
-			r = -EIO;
-		} else if (lt->rlen > cap) {
-			r = -EMSGSIZE;
-		} else {
-			memcpy(rsp, lt->rbuf, lt->rlen);
-			*ret_len = lt->rlen;
-		}
+	if ((r = be_worker_collect(&lt->w)) <= 0)
+		return r;
+	if (lt->result != TPM_SUCCESS || lt->rlen < TPM_HDR_SIZE) {
+		log_warnx("libtpms: TPMLIB_Process failed: 0x%x", lt->result);
+		return -EIO;
 	}
-	pthread_mutex_unlock(&lt->mu);
-	return r;
+	if (lt->rlen > cap)
+		return -EMSGSIZE;
+	memcpy(rsp, lt->rbuf, lt->rlen);
+	*ret_len = lt->rlen;
+	return 1;
 }
 
 static int
 lt_cancel(struct backend *be)
 {
 	struct libtpms *lt = be->priv;
-	int r = 0;
 
-	/* libtpms clears the flag when a command starts: only a running one can see it */
-	pthread_mutex_lock(&lt->mu);
-	if (lt->job == LT_RUNNING && TPMLIB_CancelCommand() != TPM_SUCCESS)
-		r = -EIO;
-	pthread_mutex_unlock(&lt->mu);
-	return r;
+	/*
+	 * libtpms clears the flag when a command starts: only a running one
+	 * can see it, and one that ends meanwhile leaves none behind
+	 */
+	if (be_worker_running(&lt->w) && TPMLIB_CancelCommand() != TPM_SUCCESS)
+		return -EIO;
+	return 0;
 }
 
 static int
 lt_power_cycle(struct backend *be)
 {
 	struct libtpms *lt = be->priv;
-	int r = 0;
+	int r;
 
-	pthread_mutex_lock(&lt->mu);
-	if (lt->job == LT_QUEUED || lt->job == LT_RUNNING) {
-		r = -EBUSY;
-	} else {
-		if (lt->job == LT_DONE)
-			lt_drain(be);
-		lt->job = LT_IDLE;
-		TPMLIB_Terminate();
-		lt->broken = TPMLIB_MainInit() != TPM_SUCCESS;
-		if (lt->broken) {
-			log_msg(LOG_LVL_ERR, "libtpms: TPMLIB_MainInit failed at power cycle "
-				"(state in %s damaged?)", lt->dir);
-			r = -EIO;
-		}
-		be->needs_startup = true;
+	/* the worker is idle and stays so: only this thread queues jobs */
+	if ((r = be_worker_claim(&lt->w)) < 0)
+		return r;
+	TPMLIB_Terminate();
+	lt->broken = TPMLIB_MainInit() != TPM_SUCCESS;
+	be->needs_startup = true;
+	if (lt->broken) {
+		log_msg(LOG_LVL_ERR, "libtpms: TPMLIB_MainInit failed at power cycle "
+			"(state in %s damaged?)", lt->dir);
+		return -EIO;
 	}
-	pthread_mutex_unlock(&lt->mu);
-	return r;
+	return 0;
 }
 
 static void
@@ -505,21 +409,12 @@ lt_close(struct backend *be)
 
 	if (lt == NULL)
 		return;
-	pthread_mutex_lock(&lt->mu);
-	/* let a queued or running command end: libtpms may be writing its NV */
-	while (lt->job == LT_QUEUED || lt->job == LT_RUNNING)
-		pthread_cond_wait(&lt->cv, &lt->mu);
-	lt->stop = true;
-	pthread_cond_signal(&lt->cv);
-	pthread_mutex_unlock(&lt->mu);
-	pthread_join(lt->thread, NULL);
+	/* a running command may be writing libtpms' NV: let it end */
+	(void)be_worker_stop(&lt->w, -1);
 	TPMLIB_Terminate();
 	free(lt->rbuf);
-	(void)close(be->fd);
 	be->fd = -1;
 	(void)close(lt->lock_fd);
-	pthread_mutex_destroy(&lt->mu);
-	pthread_cond_destroy(&lt->cv);
 	free(lt);
 	be->priv = NULL;
 	lt_self = NULL;

@@ -1,18 +1,25 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * be_mssim.c: the Microsoft / IBM TPM simulator protocol (TpmTcpProtocol.h).
- * TPM port P: TPM_SEND_COMMAND (8), u8 locality, be32 size, command; answer
- * be32 size, response, be32 0.  Platform port P+1: one be32 signal, answer
- * be32 0.  At open we power the simulator on and enable NV, as tpm2-tss
- * does; POWER_ON on a running simulator is a no-op there.
+ * be_mssim.c: the client side of the Microsoft / IBM TPM simulator
+ * protocol (src/common/mssim.h has the wire format).  At open we power
+ * the simulator on and enable NV, as tpm2-tss does; POWER_ON on a running
+ * simulator is a no-op there.
  *
- * A cancel is CANCEL_ON while the command runs and CANCEL_OFF once its
- * response is in (the simulator keeps the flag until told).  Neither waits
- * for its ack, which a single-threaded simulator sends only after the
- * command: acks_due counts them, and the next blocking signal reads them.
+ * submit(), finish() and cancel() never wait: the command is written
+ * without blocking (a full socket is resumed from finish(), be->fd then
+ * being a private epoll fd that reports EPOLLOUT), and so are the platform
+ * signals of a cancel.  A cancel is CANCEL_ON while the command runs and
+ * CANCEL_OFF once its response is in (the simulator keeps the flag until
+ * told).  Neither waits for its ack, which a single-threaded simulator
+ * sends only after the command: acks_due counts them, and the next
+ * blocking signal reads them.  Blocking, bounded: open() and reconnect()
+ * (two connects, POWER_ON and NV_ON: 5 s each, BE_SOCK_TIMEOUT_MS),
+ * power_cycle() (two signals, 5 s each plus acks due), close() (none).
  *
  * TPM link    event                        next        action
- * IDLE        submit                       HEAD        send 8, locality, size, command
+ * IDLE        submit                       SEND        write 8, locality, size, command
+ * SEND        all written                  HEAD
+ * SEND        socket full                  SEND        be->fd: waiter for EPOLLOUT
  * HEAD        4 bytes, size in [10, cap]   BODY
  * HEAD        size outside [10, cap]       IDLE        -EBADMSG
  * BODY        size bytes                   TRAILER
@@ -21,40 +28,34 @@
  * any         EOF, error                   IDLE        -EPIPE/-errno, caller reconnect()s
  */
 #include <errno.h>
+#include <sys/epoll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/mssim.h"
 #include "../common/util.h"
 #include "../common/wire.h"
 #include "backend.h"
 #include "be_sock.h"
 
-enum {
-	MS_POWER_ON = 1,
-	MS_POWER_OFF = 2,
-	MS_SEND_COMMAND = 8,
-	MS_CANCEL_ON = 9,
-	MS_CANCEL_OFF = 10,
-	MS_NV_ON = 11,
-	MS_SESSION_END = 20,
-};
-#define MS_CMD_HEAD 9u /* be32 signal, u8 locality, be32 size */
-
-enum ms_state { MS_IDLE, MS_HEAD, MS_BODY, MS_TRAILER };
+enum ms_state { MS_IDLE, MS_SEND, MS_HEAD, MS_BODY, MS_TRAILER };
 
 struct mssim {
 	struct be_addr addr;
-	int plat_fd;
+	int tpm_fd;        /* owned; be->fd unless waiting to write */
+	int plat_fd;       /* owned */
+	struct be_waiter wait;
 	enum ms_state state;
 	bool cancel_on;    /* CANCEL_ON sent for the command in flight */
 	unsigned acks_due; /* platform acks not read yet */
-	uint8_t head[4];   /* response size prefix, then the trailer */
+	uint8_t head[MSSIM_U32_SIZE]; /* response size prefix, then the trailer */
 	size_t head_have;
 	size_t have, want; /* response bytes */
-	uint8_t out[MS_CMD_HEAD + TB_BUF_MAX]; /* one send per command */
+	size_t out_len, out_sent;
+	uint8_t out[MSSIM_CMD_HEAD_SIZE + TB_BUF_MAX]; /* the command, framed */
 };
 
 /* Read the acks of signals sent without waiting; a broken link is -errno. */
@@ -74,16 +75,29 @@ ms_collect_acks(struct backend *be, int timeout_ms)
 	return 0;
 }
 
+/*
+ * A signal whose ack is read later; never waits.  4 bytes into the
+ * platform socket always fit: the simulator reads it between commands and
+ * we send at most two signals per command.
+ */
 static int
 ms_signal_nowait(struct backend *be, uint32_t sig)
 {
 	struct mssim *ms = be->priv;
-	uint8_t buf[4];
+	uint8_t buf[MSSIM_U32_SIZE];
+	size_t sent = 0;
 	int r;
 
 	put_be32(buf, sig);
-	if ((r = be_send_all(ms->plat_fd, buf, sizeof(buf), BE_SOCK_TIMEOUT_MS)) < 0)
+	if ((r = be_send_some(ms->plat_fd, buf, &sent, sizeof(buf))) < 0)
 		return r;
+	if (r == 0 && sent == 0)
+		return -EAGAIN;
+	if (r == 0) {
+		/* half a signal: the platform link is out of step until reconnect */
+		log_warnx("%s: platform signal %u half sent", be->desc, sig);
+		return -EIO;
+	}
 	ms->acks_due++;
 	return 0;
 }
@@ -114,11 +128,12 @@ ms_disconnect(struct backend *be)
 {
 	struct mssim *ms = be->priv;
 
-	if (be->fd >= 0)
-		(void)close(be->fd);
+	be_waiter_clear(&ms->wait);
+	if (ms->tpm_fd >= 0)
+		(void)close(ms->tpm_fd);
 	if (ms->plat_fd >= 0)
 		(void)close(ms->plat_fd);
-	be->fd = ms->plat_fd = -1;
+	be->fd = ms->tpm_fd = ms->plat_fd = -1;
 	ms->state = MS_IDLE;
 	ms->cancel_on = false;
 	ms->acks_due = 0;
@@ -132,12 +147,13 @@ ms_connect(struct backend *be)
 
 	ms_disconnect(be);
 	if ((r = be_tcp_connect(ms->addr.host, ms->addr.port + 1, &ms->plat_fd)) < 0 ||
-	    (r = be_tcp_connect(ms->addr.host, ms->addr.port, &be->fd)) < 0) {
+	    (r = be_tcp_connect(ms->addr.host, ms->addr.port, &ms->tpm_fd)) < 0) {
 		log_errno(LOG_LVL_WARN, -r, "%s: connect", be->desc);
 		ms_disconnect(be);
 		return r;
 	}
-	if ((r = ms_signal(be, MS_POWER_ON)) < 0 || (r = ms_signal(be, MS_NV_ON)) < 0) {
+	be->fd = ms->tpm_fd;
+	if ((r = ms_signal(be, MSSIM_POWER_ON)) < 0 || (r = ms_signal(be, MSSIM_NV_ON)) < 0) {
 		log_errno(LOG_LVL_WARN, -r, "%s: power on", be->desc);
 		ms_disconnect(be);
 		return r;
@@ -151,17 +167,20 @@ static void
 ms_close(struct backend *be)
 {
 	struct mssim *ms = be->priv;
-	uint8_t end[4];
+	uint8_t end[MSSIM_U32_SIZE];
+	size_t sent = 0;
 
 	if (ms == NULL)
 		return;
-	/* polite, not needed: the simulator also ends the session on EOF */
-	put_be32(end, MS_SESSION_END);
-	if (be->fd >= 0 && ms->state == MS_IDLE)
-		(void)be_send_all(be->fd, end, sizeof(end), 100);
+	/* polite, not needed, not waited for: the simulator also ends the session on EOF */
+	put_be32(end, MSSIM_SESSION_END);
+	if (ms->tpm_fd >= 0 && ms->state == MS_IDLE)
+		(void)be_send_some(ms->tpm_fd, end, &sent, sizeof(end));
+	sent = 0;
 	if (ms->plat_fd >= 0)
-		(void)be_send_all(ms->plat_fd, end, sizeof(end), 100);
+		(void)be_send_some(ms->plat_fd, end, &sent, sizeof(end));
 	ms_disconnect(be);
+	be_waiter_fini(&ms->wait);
 	free(ms);
 	be->priv = NULL;
 }
@@ -175,19 +194,23 @@ ms_open(struct backend *be, const char *args)
 
 	if (ms == NULL)
 		return -ENOMEM;
-	ms->plat_fd = -1;
+	ms->tpm_fd = ms->plat_fd = -1;
 	be->priv = ms;
-	if ((r = be_addr_parse("mssim", args, keys, &ms->addr)) < 0)
+	if ((r = be_addr_parse("mssim", args, keys, &ms->addr)) < 0 ||
+	    (r = be_waiter_init(&ms->wait)) < 0)
 		goto fail;
 	snprintf(be->desc, sizeof(be->desc), "mssim %s:%u", ms->addr.host, ms->addr.port);
 	if ((r = ms_connect(be)) < 0)
 		goto fail;
 	return 0;
 fail:
+	be_waiter_fini(&ms->wait);
 	free(ms);
 	be->priv = NULL;
 	return r;
 }
+
+static int ms_step(struct backend *be, uint8_t *rsp, size_t cap);
 
 static int
 ms_submit(struct backend *be, const uint8_t *cmd, size_t len, uint8_t locality)
@@ -199,14 +222,20 @@ ms_submit(struct backend *be, const uint8_t *cmd, size_t len, uint8_t locality)
 		return -EBUSY;
 	if (len > TB_BUF_MAX)
 		return -EMSGSIZE;
-	put_be32(ms->out, MS_SEND_COMMAND);
+	put_be32(ms->out, MSSIM_SEND_COMMAND);
 	ms->out[4] = locality;
 	put_be32(ms->out + 5, (uint32_t)len);
-	memcpy(ms->out + MS_CMD_HEAD, cmd, len);
-	if ((r = be_send_all(be->fd, ms->out, MS_CMD_HEAD + len, BE_SOCK_TIMEOUT_MS)) < 0)
-		return r;
+	memcpy(ms->out + MSSIM_CMD_HEAD_SIZE, cmd, len);
+	ms->out_len = MSSIM_CMD_HEAD_SIZE + len;
+	ms->out_sent = 0;
 	ms->head_have = ms->have = 0;
-	ms->state = MS_HEAD;
+	ms->state = MS_SEND;
+	if ((r = ms_step(be, NULL, 0)) < 0) {
+		ms->state = MS_IDLE;
+		be_waiter_clear(&ms->wait);
+		be->fd = ms->tpm_fd;
+		return r;
+	}
 	return 0;
 }
 
@@ -218,8 +247,21 @@ ms_step(struct backend *be, uint8_t *rsp, size_t cap)
 	int r;
 
 	switch (ms->state) {
+	case MS_SEND:
+		if ((r = be_send_some(ms->tpm_fd, ms->out, &ms->out_sent, ms->out_len)) < 0)
+			return r;
+		if (r == 0) {
+			if ((r = be_waiter_watch(&ms->wait, ms->tpm_fd, EPOLLOUT)) < 0)
+				return r;
+			be->fd = ms->wait.ep;
+			return 0;
+		}
+		be_waiter_clear(&ms->wait);
+		be->fd = ms->tpm_fd;
+		ms->state = MS_HEAD;
+		return rsp == NULL ? 0 : 1; /* from submit: the answer cannot be there yet */
 	case MS_HEAD:
-		if ((r = be_read_some(be->fd, ms->head, &ms->head_have, 4)) <= 0)
+		if ((r = read_some(ms->tpm_fd, ms->head, &ms->head_have, MSSIM_U32_SIZE)) <= 0)
 			return r;
 		ms->want = get_be32(ms->head);
 		if (ms->want < TPM_HDR_SIZE || ms->want > cap) {
@@ -229,13 +271,13 @@ ms_step(struct backend *be, uint8_t *rsp, size_t cap)
 		ms->state = MS_BODY;
 		return 1;
 	case MS_BODY:
-		if ((r = be_read_some(be->fd, rsp, &ms->have, ms->want)) <= 0)
+		if ((r = read_some(ms->tpm_fd, rsp, &ms->have, ms->want)) <= 0)
 			return r;
 		ms->head_have = 0;
 		ms->state = MS_TRAILER;
 		return 1;
 	case MS_TRAILER:
-		if ((r = be_read_some(be->fd, ms->head, &ms->head_have, 4)) <= 0)
+		if ((r = read_some(ms->tpm_fd, ms->head, &ms->head_have, MSSIM_U32_SIZE)) <= 0)
 			return r;
 		if (get_be32(ms->head) != 0) {
 			log_warnx("%s: response trailer 0x%x, not 0", be->desc, get_be32(ms->head));
@@ -262,9 +304,11 @@ ms_finish(struct backend *be, uint8_t *rsp, size_t cap, size_t *ret_len)
 	if (r == 0)
 		return 0;
 	ms->state = MS_IDLE;
+	be_waiter_clear(&ms->wait);
+	be->fd = ms->tpm_fd;
 	if (ms->cancel_on) {
 		ms->cancel_on = false;
-		if (ms_signal_nowait(be, MS_CANCEL_OFF) < 0)
+		if (ms_signal_nowait(be, MSSIM_CANCEL_OFF) < 0)
 			log_warnx("%s: CANCEL_OFF not sent; the next command may be cancelled",
 				  be->desc);
 	}
@@ -282,7 +326,7 @@ ms_cancel(struct backend *be)
 
 	if (ms->state == MS_IDLE || ms->cancel_on)
 		return 0;
-	if ((r = ms_signal_nowait(be, MS_CANCEL_ON)) < 0)
+	if ((r = ms_signal_nowait(be, MSSIM_CANCEL_ON)) < 0)
 		return r;
 	ms->cancel_on = true;
 	return 0;
@@ -296,7 +340,7 @@ ms_power_cycle(struct backend *be)
 
 	if (ms->state != MS_IDLE)
 		return -EBUSY;
-	if ((r = ms_signal(be, MS_POWER_OFF)) < 0 || (r = ms_signal(be, MS_POWER_ON)) < 0)
+	if ((r = ms_signal(be, MSSIM_POWER_OFF)) < 0 || (r = ms_signal(be, MSSIM_POWER_ON)) < 0)
 		return r;
 	be->needs_startup = true;
 	return 0;

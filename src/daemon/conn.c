@@ -412,27 +412,19 @@ conn_update_events(struct conn *c)
 static int
 conn_fill(struct conn *c, uint8_t *buf, size_t *len, size_t want)
 {
-	while (*len < want) {
-		ssize_t n = read(c->io.fd, buf + *len, want - *len);
-		if (n > 0 && c->fr->tcp) {
-			/*
-			 * tpm2-tss's mssim TCTI writes the frame header and the
-			 * command separately; with Nagle on its side, our delayed
-			 * ACK would stall every command ~40 ms.  Ack at once.
-			 */
-			int one = 1;
-			(void)setsockopt(c->io.fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
-		}
-		if (n > 0)
-			*len += (size_t)n;
-		else if (n == 0)
-			return -EPIPE;
-		else if (errno == EINTR)
-			continue;
-		else
-			return errno == EAGAIN ? 0 : -errno;
+	size_t before = *len;
+	int r = read_some(c->io.fd, buf, len, want);
+
+	if (*len > before && c->fr->tcp) {
+		/*
+		 * tpm2-tss's mssim TCTI writes the frame header and the command
+		 * separately; with Nagle on its side, our delayed ACK would
+		 * stall every command ~40 ms.  Ack at once.
+		 */
+		int one = 1;
+		(void)setsockopt(c->io.fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof(one));
 	}
-	return 1;
+	return r;
 }
 
 /* A profile refused cc: log it once per connection and command. */

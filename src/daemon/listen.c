@@ -96,8 +96,9 @@ listen_finish(struct server *srv, int fd, const struct framer *fr, struct listen
 	return 0;
 }
 
+/* The directory a socket file goes into, made if missing (0755, as /run/NAME). */
 static int
-mkdir_parents(const char *path)
+mkdir_socket_dir(const char *path)
 {
 	char dir[108];
 	char *slash;
@@ -107,17 +108,7 @@ mkdir_parents(const char *path)
 	if (slash == NULL || slash == dir)
 		return 0;
 	*slash = '\0';
-	for (char *p = dir + 1; *p != '\0'; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-			return -errno;
-		*p = '/';
-	}
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-		return -errno;
-	return 0;
+	return mkdir_p(dir, 0755);
 }
 
 int
@@ -133,7 +124,7 @@ listen_unix(struct server *srv, const char *path, mode_t mode, struct listener *
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, path);
-	if ((r = mkdir_parents(path)) < 0) {
+	if ((r = mkdir_socket_dir(path)) < 0) {
 		log_errno(LOG_LVL_ERR, -r, "%s: creating its directory", path);
 		return r;
 	}

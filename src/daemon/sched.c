@@ -513,7 +513,10 @@ sched_on_backend(struct loop_io *io, uint32_t events)
 	s->waiting = false;
 	loop_timer_disarm(s->loop, &s->be_timer);
 	s->running = true;
-	if (r < 0) {
+	if (r == -EOPNOTSUPP) {
+		/* the backend could not set the locality; the link is fine */
+		r = rm_abort(s->rm, s->cur->rmc, r, &s->step);
+	} else if (r < 0) {
 		r = sched_backend_failed(s, r);
 	} else if (wire_response_rc(s->rsp, len) == TPM2_RC_INITIALIZE &&
 		   get_be32(s->step.tpm_cmd + 6) != TPM2_CC_Startup) {

@@ -110,6 +110,7 @@ struct fake {
 	/* swtpm */
 	bool not_running;  /* GET_TPMESTABLISHED says so until CMD_INIT */
 	bool reject_loc4;
+	int loc_delay_ms;  /* SET_LOCALITY is answered this late (swtpm busy) */
 	/* mssim */
 	int ack_delay_ms;  /* platform acks come late (single-threaded simulator) */
 };
@@ -223,6 +224,12 @@ swtpm_ctrl_thread(void *arg)
 		if (cmd == 0x09 && f->ack_delay_ms > 0) {
 			pthread_mutex_unlock(&f->mu);
 			usleep(300 * 1000);
+			pthread_mutex_lock(&f->mu);
+		}
+		if (cmd == 0x05 && f->loc_delay_ms > 0) {
+			int ms = f->loc_delay_ms;
+			pthread_mutex_unlock(&f->mu);
+			usleep((useconds_t)ms * 1000);
 			pthread_mutex_lock(&f->mu);
 		}
 		if (cmd == 0x04 && f->not_running)
@@ -465,6 +472,125 @@ test_swtpm_no_ctrl(void **state)
 	fake_stop(&f);
 }
 
+/*
+ * The loop never waits on swtpm's control channel: a SET_LOCALITY answered
+ * 2 s late leaves submit() immediate and be->fd quiet until the answer, and
+ * every finish() immediate.
+ */
+static void
+test_swtpm_slow_ctrl(void **state)
+{
+	struct fake f = {.lfd = {-1, -1}, .loc_delay_ms = 2000};
+	struct backend *be;
+	uint8_t rsp[64];
+	size_t rlen = 0;
+	struct bt_cmd m;
+	uint64_t t0, t, worst = 0;
+	int r = 0, polls = 0;
+
+	(void)state;
+	fake_start(&f, swtpm_data_thread, swtpm_ctrl_thread);
+	be = fake_open(&f, "swtpm");
+	bt_getrandom(&m, 4);
+	t0 = now_ns();
+	assert_int_equal(be->ops->submit(be, m.b, m.c.off, 3), 0);
+	assert_true(now_ns() - t0 < 100 * 1000000ull);
+	/* the daemon's loop: poll be->fd as it is now, finish() when readable */
+	while (r == 0 && now_ns() - t0 < 10 * 1000000000ull) {
+		struct pollfd p = {.fd = be->fd, .events = POLLIN};
+		polls++;
+		if (poll(&p, 1, 20) != 1)
+			continue;
+		t = now_ns();
+		r = be->ops->finish(be, rsp, sizeof(rsp), &rlen);
+		worst = MAX(worst, now_ns() - t);
+	}
+	print_message("# SET_LOCALITY 2 s late: %d polls, longest finish() %.2f ms\n", polls,
+		      (double)worst / 1e6);
+	assert_int_equal(r, 1);
+	assert_int_equal(rlen, sizeof(getrandom_rsp));
+	assert_true(now_ns() - t0 >= 1900 * 1000000ull);
+	assert_true(polls > 50);                 /* the loop went round while swtpm was busy */
+	assert_true(worst < 50 * 1000000ull);
+	assert_int_equal(fake_n_ctrl(&f), 2);
+	assert_int_equal(f.ctrl[1], 0x05);
+	assert_int_equal(f.ctrl_arg[1], 3);
+	assert_int_equal(f.n_cmds, 1);
+	/* be->fd is the data socket again: the next command at 3 goes straight there */
+	pthread_mutex_lock(&f.mu);
+	f.loc_delay_ms = 0;
+	pthread_mutex_unlock(&f.mu);
+	assert_int_equal(getrandom_at(be, 3, rsp, &rlen, NULL), 1);
+	assert_int_equal(fake_n_ctrl(&f), 2);
+	be_close(be);
+	fake_stop(&f);
+}
+
+/*
+ * A cancel does not wait for the control channel's connect: with swtpm's
+ * control thread busy with another client and its accept queue full (SYNs
+ * dropped), cancel() still returns at once, and the command still ends.
+ * Nor does a SET_LOCALITY: submit() returns, finish() writes it later.
+ */
+static void
+test_swtpm_cancel_nowait(void **state)
+{
+	struct fake f = {.lfd = {-1, -1}};
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	int busy, fill[24];
+	struct backend *be;
+	uint8_t rsp[64];
+	size_t rlen;
+	struct bt_cmd m;
+	uint64_t t0, dt;
+
+	(void)state;
+	fake_start(&f, swtpm_data_thread, swtpm_ctrl_thread);
+	be = fake_open(&f, "swtpm");
+	assert_int_equal(getrandom_at(be, 0, rsp, &rlen, NULL), 1);
+	/* a client that connects and says nothing: the control thread waits on it */
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons((uint16_t)(f.port + 1));
+	busy = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(busy, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	usleep(50000); /* accepted, now in read() */
+	for (size_t i = 0; i < ARRAY_SIZE(fill); i++) {
+		fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		(void)connect(fill[i], (struct sockaddr *)&sa, sizeof(sa));
+	}
+	fake_set(&f, ANS_DRIBBLE, 0);
+	bt_getrandom(&m, 4);
+	assert_int_equal(be->ops->submit(be, m.b, m.c.off, 0), 0);
+	t0 = now_ns();
+	assert_int_equal(be->ops->cancel(be), 0);
+	dt = now_ns() - t0;
+	print_message("# cancel with the control port's queue full: %.2f ms\n", (double)dt / 1e6);
+	assert_true(dt < 50 * 1000000ull);
+	assert_int_equal(bt_wait(be, rsp, sizeof(rsp), &rlen, NULL), 1);
+	assert_int_equal(rlen, sizeof(getrandom_rsp));
+
+	/*
+	 * SET_LOCALITY too: submit() returns while the control connect hangs;
+	 * be->fd reports when it is up (EPOLLOUT through the waiter), once
+	 * the queue has room and the SYN is sent again (1 s later)
+	 */
+	fake_set(&f, ANS_NORMAL, 0);
+	t0 = now_ns();
+	assert_int_equal(be->ops->submit(be, m.b, m.c.off, 2), 0);
+	assert_true(now_ns() - t0 < 50 * 1000000ull);
+	for (size_t i = 0; i < ARRAY_SIZE(fill); i++)
+		close(fill[i]);
+	close(busy);
+	assert_int_equal(bt_wait(be, rsp, sizeof(rsp), &rlen, NULL), 1);
+	print_message("# SET_LOCALITY through a full accept queue: %.0f ms\n",
+		      (double)(now_ns() - t0) / 1e6);
+	fake_wait_ctrl(&f, 3);
+	assert_int_equal(f.ctrl[2], 0x05);
+	assert_int_equal(f.ctrl_arg[2], 2);
+	be_close(be);
+	fake_stop(&f);
+}
+
 /* ---- fake mssim ---- */
 
 static void *
@@ -694,6 +820,8 @@ main(void)
 		cmocka_unit_test(test_swtpm),
 		cmocka_unit_test(test_swtpm_not_running),
 		cmocka_unit_test(test_swtpm_no_ctrl),
+		cmocka_unit_test(test_swtpm_slow_ctrl),
+		cmocka_unit_test(test_swtpm_cancel_nowait),
 		cmocka_unit_test(test_mssim),
 		cmocka_unit_test(test_device_paths),
 		cmocka_unit_test(test_specs),

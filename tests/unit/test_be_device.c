@@ -210,7 +210,7 @@ answer_late(void *arg)
 	return NULL;
 }
 
-/* close() with a command at the TPM waits for it (the driver would too) */
+/* close() with a command at the TPM waits for it, for a while (the driver would too) */
 static void
 test_close_busy(void **state)
 {
@@ -229,6 +229,40 @@ test_close_busy(void **state)
 	be_close(be);
 	assert_true(now_ns() - t0 >= 50 * 1000000ull);
 	pthread_join(t, NULL);
+	close(tpm_fd);
+	tpm_fd = -1;
+}
+
+/*
+ * close() is bounded: a TPM that keeps the command (here: never answers)
+ * holds it 2 s, not forever; the worker lets go of the device when the
+ * driver returns (here: the fake TPM hangs up).
+ */
+static void
+test_close_stuck(void **state)
+{
+	struct backend *be;
+	struct bt_cmd m;
+	uint64_t t0, dt;
+
+	(void)state;
+	assert_int_equal(be_open("device:/fake/tpm0", &be), 0);
+	bt_getrandom(&m, 4);
+	assert_int_equal(be->ops->submit(be, m.b, m.c.off, 0), 0);
+	tpm_takes(&m);
+	t0 = now_ns();
+	be_close(be);
+	dt = now_ns() - t0;
+	print_message("# close with a command the TPM never answers: %.0f ms\n", (double)dt / 1e6);
+	assert_true(dt >= 1900 * 1000000ull);
+	assert_true(dt < 3000 * 1000000ull);
+	/* the driver returns at last: the orphaned worker frees its state */
+	close(tpm_fd);
+	tpm_fd = -1;
+	usleep(100 * 1000);
+	/* and the device can be opened again */
+	assert_int_equal(be_open("device:/fake/tpm0", &be), 0);
+	be_close(be);
 	close(tpm_fd);
 	tpm_fd = -1;
 }
@@ -263,6 +297,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_close_busy),
+		cmocka_unit_test(test_close_stuck),
 		cmocka_unit_test(test_open_errors),
 	};
 
