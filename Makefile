@@ -14,7 +14,7 @@ ARGS       ?=
 # make bench-ab: the git revision to compare with (the previous release)
 BASE       ?=
 
-.PHONY: all deps build build-asan install run check test bench bench-ab bench-ab-base clean help
+.PHONY: all deps build build-asan install run check test bench bench-ab bench-ab-base fuzz clean help
 
 all: build
 
@@ -34,6 +34,7 @@ help:
 	@echo "                 A/B of tpmbrokerd of REV (built in a temporary worktree)"
 	@echo "                 and of this tree on one swtpm: pass-through and holder"
 	@echo "                 cells, interleaved; BENCH_QUICK=1 for a 2-minute run"
+	@echo "make fuzz        libFuzzer targets (clang, ASan+UBSan) for FUZZ_SECONDS each"
 	@echo "make install     install into /usr/local (plugin, daemon, CLI, header)"
 	@echo "make clean       remove $(BUILD)/ and $(ASAN_BUILD)/"
 
@@ -99,5 +100,8 @@ bench-ab-base:
 		exit 2; \
 	fi
 
+fuzz: deps
+	@scripts/fuzz.sh
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz

@@ -290,8 +290,9 @@ struct cfg_ini {
 
 /* One "key = value" line in section; 1 to go on, 0 for an error (libinih's way). */
 static int
-cfg_ini_line(void *user, const char *section, const char *key, const char *value)
+cfg_ini_line(void *user, const char *sec, const char *key, const char *value)
 {
+	const char *section = sec != NULL ? sec : "";
 	struct cfg_ini *ini = user;
 	struct config *cfg = ini->cfg;
 	struct cfg_err e = {{0}};

@@ -5,9 +5,10 @@
  * backend that answers every command.  Whatever the bytes, the daemon must
  * not crash, hang or leak, and must keep serving a well-behaved client.
  *
- * Built as a libFuzzer target with clang -fsanitize=fuzzer; with gcc a
- * replay main() runs every file named on the command line (the corpus), the
- * way systemd does, so `meson test --suite fuzz` replays the corpus.
+ * Built as a libFuzzer target by `make fuzz` (scripts/fuzz.sh: clang,
+ * -Dfuzz=true, ASan+UBSan); otherwise a replay main() runs every file named
+ * on the command line (the corpus), the way systemd does, so
+ * `meson test --suite fuzz` replays the corpus.
  */
 #include <errno.h>
 #include <stdio.h>

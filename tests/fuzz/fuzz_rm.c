@@ -15,16 +15,10 @@
  * well-formed answer, and once every connection has left the TPM holds
  * nothing but the abandoned sessions the RM still tracks.
  *
- * Built as a libFuzzer target with clang -DFUZZING_ENGINE
- * (clang -fsanitize=fuzzer,address,undefined ...); otherwise main() replays
- * the files and directories named on the command line (tests/fuzz/corpus/rm).
- * To fuzz (from the source tree):
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -DFUZZING_ENGINE
- *     -D_GNU_SOURCE -std=gnu11 -Isrc -Itests/unit -Iinclude
- *     $(pkg-config --cflags tss2-mu libtpms) tests/fuzz/fuzz_rm.c
- *     tests/unit/fake_tpm.c $(ls src/common/[a-z]*.c src/daemon/[a-z]*.c | grep -v main.c)
- *     $(pkg-config --libs tss2-mu tss2-rc libtpms libcrypto) -lpthread -o fuzz_rm
- *   ./fuzz_rm -max_total_time=600 tests/fuzz/corpus/rm
+ * Built as a libFuzzer target by `make fuzz` (scripts/fuzz.sh: clang,
+ * -Dfuzz=true, ASan+UBSan; FUZZ_SECONDS=600 make fuzz for longer runs);
+ * otherwise main() replays the files and directories named on the command
+ * line (tests/fuzz/corpus/rm) as a test of `make check`.
  */
 #include <dirent.h>
 #include <stdio.h>
