@@ -89,7 +89,8 @@ cfg_usage(FILE *out)
 	      "                          these options' long names, [profile NAME] sections); the\n"
 	      "                          command line wins; SIGHUP reads it again\n"
 	      "      --check-config      check the configuration, print a summary and exit\n"
-	      "      --max-connections=N refuse commands of clients beyond N (default 1024)\n"
+	      "      --max-connections=N a connection beyond N gets TPM_RC_RETRY and is closed\n"
+	      "                          (default 1024)\n"
 	      "      --socket-mode=MODE  permissions of Unix sockets, octal (default 0666)\n"
 	      "      --backend-timeout=MS  one TPM command's limit (default 300000)\n"
 	      "      --write-timeout=MS  drop a client that does not read its response (default 10000)\n"
@@ -119,7 +120,14 @@ cfg_usage(FILE *out)
 	      "  tpm2_getrandom -T mssim:host=127.0.0.1,port=PORT 16   (with --listen mssim:...)\n"
 	      "  tpmbroker status [--json]                 connections, handles, counters\n"
 	      "\n"
+	      "Profiles ([profile NAME] in the config file) say who may send which commands,\n"
+	      "at which localities, and how many connections a user may hold; without them,\n"
+	      "root and group tss may do everything and other users may not Clear the TPM,\n"
+	      "change its hierarchies' auth, remove persistent objects, reset PCRs... (see\n"
+	      "dist/tpmbrokerd.conf).  Refusals are TPM responses 0x000B0120 / 0x000B0907.\n"
+	      "\n"
 	      "Signals: SIGTERM and SIGINT stop the daemon; every client's TPM objects are flushed.\n"
+	      "SIGHUP reads the config file again (profiles and limits; a bad file is refused).\n"
 	      "Exit status: 0 on a clean stop, 1 on a start-up failure, 2 on bad usage.\n",
 	      out);
 }
