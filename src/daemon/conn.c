@@ -31,6 +31,7 @@ static void conn_on_io(struct loop_io *io, uint32_t events);
 static void conn_update_events(struct conn *c);
 static void conn_read(struct conn *c);
 static void conn_job_done(struct job *j, int r);
+static void conn_send_rc(struct conn *c, uint32_t rc);
 
 const char *
 conn_state_name(const struct conn *c)
@@ -303,6 +304,13 @@ conn_flush(struct conn *c)
 	free(c->big_out);
 	c->big_out = NULL;
 	c->out_len = c->out_off = 0;
+	if (c->deferred) {
+		/* the answer to a bad frame that came while the command ran */
+		c->deferred = false;
+		c->state = CONN_READ;
+		conn_send_rc(c, c->deferred_rc);
+		return;
+	}
 	if (c->close_after_write) {
 		conn_kill(c, "framing lost");
 		return;
@@ -335,13 +343,16 @@ conn_send(struct conn *c, size_t rsp_len)
 static void
 conn_send_rc(struct conn *c, uint32_t rc)
 {
-	if (c->state == CONN_BUSY) {
+	if (c->state == CONN_BUSY || c->state == CONN_WRITE) {
 		/*
-		 * A broken frame behind a command still in progress: an answer
-		 * now would overtake that command's response.  The stream is
-		 * lost anyway: drop the client (its command is cleaned up).
+		 * A bad frame behind a command still in progress: an answer now
+		 * would overtake that command's response.  Answer it after the
+		 * response (then close, if framing is lost); read nothing more
+		 * meanwhile.
 		 */
-		conn_kill(c, "malformed frame while a command is in progress");
+		c->deferred = true;
+		c->deferred_rc = rc;
+		conn_update_events(c);
 		return;
 	}
 	log_debug("conn %llu: answering 0x%08x", (unsigned long long)c->id, rc);
@@ -400,7 +411,8 @@ conn_update_events(struct conn *c)
 	if (c->state == CONN_READ)
 		ev |= EPOLLIN;
 	/* while busy, a peer may still send CANCEL: read one header */
-	else if (c->fr->busy_reads && c->hdr_len < c->hdr_want && !c->in_payload)
+	else if (c->fr->busy_reads && c->hdr_len < c->hdr_want && !c->in_payload &&
+		 !c->deferred && !c->close_after_write)
 		ev |= EPOLLIN;
 	if (c->state == CONN_WRITE && c->out_off < c->out_len)
 		ev |= EPOLLOUT;

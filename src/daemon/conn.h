@@ -60,6 +60,9 @@ struct conn {
 	unsigned n_denied;
 	uint64_t id;
 	bool close_after_write;
+	bool deferred;          /* a bad frame came while busy: answer deferred_rc after the
+				 * response in progress */
+	uint32_t deferred_rc;
 	bool cancelled;         /* a CANCEL arrived while its command ran */
 	struct loop_timer write_timer;
 	TAILQ_ENTRY(conn) entry;   /* server->conns while alive */

@@ -573,6 +573,49 @@ test_mssim(void **state)
 	close(plat);
 }
 
+/*
+ * A CANCEL frame that cannot be trusted (a length, a bad version) behind a
+ * running command: the command's response still arrives, then the error
+ * for the bad frame, then the connection closes (framing is lost).  It used
+ * to drop the connection without the command's response.
+ */
+static void
+test_bad_cancel_while_busy(void **state)
+{
+	int a = client(&framer_tb), b = client(&framer_tb);
+	uint8_t cmd[12], rsp[64], type, hdr[TB_PROTO_HDR_SIZE];
+	struct tb_msg_hdr bad[] = {
+		{.version = TB_PROTO_VERSION, .type = TB_MSG_CANCEL, .len = 5},
+		{.version = 9, .type = TB_MSG_CANCEL},
+	};
+	size_t n;
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		fake.hold = true;
+		send_frame(a, TB_MSG_COMMAND, cmd, getrandom_cmd(cmd, 6));
+		pump(3);
+		tb_hdr_pack(hdr, &bad[i]);
+		assert_int_equal(write_all(a, hdr, sizeof(hdr)), 0);
+		pump(3);
+		fake_release(srv.inst[0]->be);
+		n = recv_frame(a, &type, rsp, sizeof(rsp));
+		assert_int_equal(type, TB_MSG_RESPONSE);
+		assert_int_equal(wire_response_rc(rsp, n), 0);
+		assert_int_equal(get_be16(rsp + 10), 6);
+		n = recv_frame(a, &type, rsp, sizeof(rsp));
+		assert_int_equal(wire_response_rc(rsp, n),
+				 i == 0 ? 0x000B0142 : 0x000B001E);
+		assert_true(peer_closed(a));
+		close(a);
+		a = client(&framer_tb);
+	}
+	/* others were never disturbed */
+	assert_int_equal(roundtrip_rc(b, cmd, getrandom_cmd(cmd, 2)), 0);
+	close(a);
+	close(b);
+}
+
 /* ---- status counters: each event moves exactly its counters ---- */
 
 #define MAX_CTRS 64
@@ -819,6 +862,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_getrandom_roundtrip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_keep_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_framing_lost_closes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_cancel_while_busy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fair_turns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_queued, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_gone_midway, setup, teardown),
