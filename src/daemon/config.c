@@ -22,6 +22,7 @@ enum {
 	OPT_SOCKET_MODE,
 	OPT_BACKEND_TIMEOUT,
 	OPT_WRITE_TIMEOUT,
+	OPT_READ_TIMEOUT,
 	OPT_MAX_OBJECTS,
 	OPT_MAX_SESSIONS,
 	OPT_MAX_ABANDONED_UID,
@@ -47,6 +48,7 @@ static const struct option cfg_options[] = {
 	{"socket-mode", required_argument, NULL, OPT_SOCKET_MODE},
 	{"backend-timeout", required_argument, NULL, OPT_BACKEND_TIMEOUT},
 	{"write-timeout", required_argument, NULL, OPT_WRITE_TIMEOUT},
+	{"read-timeout", required_argument, NULL, OPT_READ_TIMEOUT},
 	{"max-objects", required_argument, NULL, OPT_MAX_OBJECTS},
 	{"max-sessions", required_argument, NULL, OPT_MAX_SESSIONS},
 	{"max-abandoned-per-user", required_argument, NULL, OPT_MAX_ABANDONED_UID},
@@ -94,6 +96,8 @@ cfg_usage(FILE *out)
 	      "      --socket-mode=MODE  permissions of Unix sockets, octal (default 0666)\n"
 	      "      --backend-timeout=MS  one TPM command's limit (default 300000)\n"
 	      "      --write-timeout=MS  drop a client that does not read its response (default 10000)\n"
+	      "      --read-timeout=MS   drop a client that sends part of a frame and then\n"
+	      "                          nothing more for this long (default 10000)\n"
 	      "      --max-objects=N     transient objects per connection (default 32)\n"
 	      "      --max-sessions=N    sessions per connection (default 16)\n"
 	      "      --max-abandoned-per-user=N  saved sessions kept after their client left (8)\n"
@@ -256,6 +260,8 @@ cfg_apply(struct config *cfg, int opt, const char *name, const char *arg, struct
 		return cfg_uint(name, arg, 10, 3600000, &cfg->backend_timeout_ms, e);
 	case OPT_WRITE_TIMEOUT:
 		return cfg_uint(name, arg, 10, 3600000, &cfg->write_timeout_ms, e);
+	case OPT_READ_TIMEOUT:
+		return cfg_uint(name, arg, 10, 3600000, &cfg->read_timeout_ms, e);
 	case OPT_MAX_OBJECTS:
 		return cfg_uint(name, arg, 1, 4096, &cfg->max_objects_per_conn, e);
 	case OPT_MAX_SESSIONS:
@@ -387,6 +393,7 @@ cfg_defaults(struct config *cfg)
 	cfg->max_connections = 1024;
 	cfg->backend_timeout_ms = 300000;
 	cfg->write_timeout_ms = 10000;
+	cfg->read_timeout_ms = 10000;
 	cfg->max_objects_per_conn = 32;
 	cfg->max_sessions_per_conn = 16;
 	cfg->max_abandoned_per_uid = 8;

@@ -44,6 +44,7 @@ struct config {
 	unsigned max_connections;
 	unsigned backend_timeout_ms;   /* one TPM command; then cancel, then fail */
 	unsigned write_timeout_ms;     /* a client that does not read its response is dropped */
+	unsigned read_timeout_ms;      /* a client that stops halfway through a frame is dropped */
 	unsigned max_objects_per_conn;
 	unsigned max_sessions_per_conn;
 	unsigned max_abandoned_per_uid;

@@ -278,6 +278,28 @@ conn_write_timeout(struct loop_timer *t)
 }
 
 static void
+conn_read_timeout(struct loop_timer *t)
+{
+	struct conn *c = t->data;
+
+	c->srv->st.frames_bad++;
+	conn_kill(c, "part of a frame, then nothing");
+}
+
+/* Arm the read timer while a frame is half in, in READ state; else disarm it. */
+static void
+conn_watch_partial(struct conn *c)
+{
+	bool partial = c->state == CONN_READ && (c->hdr_len > 0 || c->in_payload);
+
+	if (partial && !c->read_timer.armed)
+		loop_timer_arm(c->srv->loop, &c->read_timer,
+			       (uint64_t)c->srv->cfg.read_timeout_ms * 1000000u, conn_read_timeout, c);
+	else if (!partial && c->read_timer.armed)
+		loop_timer_disarm(c->srv->loop, &c->read_timer);
+}
+
+static void
 conn_flush(struct conn *c)
 {
 	const uint8_t *buf = c->big_out != NULL ? c->big_out : c->out;
@@ -590,7 +612,7 @@ conn_header(struct conn *c)
 }
 
 static void
-conn_read(struct conn *c)
+conn_read_frames(struct conn *c)
 {
 	int r = 0;
 
@@ -627,6 +649,14 @@ conn_read(struct conn *c)
 		conn_kill(c, r == -EPIPE ? "end of file" : strerror(-r));
 	else if (c->state != CONN_DEAD)
 		conn_update_events(c);
+}
+
+static void
+conn_read(struct conn *c)
+{
+	conn_read_frames(c);
+	if (c->state != CONN_DEAD)
+		conn_watch_partial(c);
 }
 
 static void
@@ -668,6 +698,7 @@ conn_kill(struct conn *c, const char *why)
 	(void)close(c->io.fd);
 	c->io.fd = -1;
 	loop_timer_disarm(srv->loop, &c->write_timer);
+	loop_timer_disarm(srv->loop, &c->read_timer);
 	TAILQ_REMOVE(&srv->conns, c, entry);
 	srv->n_conns--;
 	c->inst->n_conns--;

@@ -65,6 +65,7 @@ struct conn {
 	uint32_t deferred_rc;
 	bool cancelled;         /* a CANCEL arrived while its command ran */
 	struct loop_timer write_timer;
+	struct loop_timer read_timer;  /* armed while a frame is half read */
 	TAILQ_ENTRY(conn) entry;   /* server->conns while alive */
 	uint64_t commands;
 

@@ -616,6 +616,39 @@ test_bad_cancel_while_busy(void **state)
 	close(b);
 }
 
+/* Half a frame and then silence: dropped after --read-timeout; a slow but whole frame is served. */
+static void
+test_partial_frame_timeout(void **state)
+{
+	int slow = client(&framer_tb), stuck = client(&framer_tb), other = client(&framer_tb);
+	uint8_t frame[TB_PROTO_HDR_SIZE + 12], rsp[64], type;
+	struct tb_msg_hdr h = {.version = TB_PROTO_VERSION, .type = TB_MSG_COMMAND, .len = 12};
+	size_t n;
+
+	(void)state;
+	srv.cfg.read_timeout_ms = 200;
+	tb_hdr_pack(frame, &h);
+	getrandom_cmd(frame + TB_PROTO_HDR_SIZE, 3);
+	/* stuck: half a frame, then nothing */
+	assert_int_equal(write_all(stuck, frame, TB_PROTO_HDR_SIZE + 5), 0);
+	/* slow: half now, the rest within the timeout */
+	assert_int_equal(write_all(slow, frame, TB_PROTO_HDR_SIZE + 5), 0);
+	pump(10); /* about 50 ms */
+	assert_int_equal(write_all(slow, frame + TB_PROTO_HDR_SIZE + 5, 7), 0);
+	n = recv_frame(slow, &type, rsp, sizeof(rsp));
+	assert_int_equal(wire_response_rc(rsp, n), 0);
+	for (int i = 0; i < 100 && !peer_closed(stuck); i++)
+		;
+	assert_true(peer_closed(stuck));
+	assert_int_equal(srv.st.frames_bad, 1);
+	/* the others are served, and the slow one is not dropped later */
+	assert_int_equal(roundtrip_rc(other, frame + TB_PROTO_HDR_SIZE, 12), 0);
+	assert_int_equal(roundtrip_rc(slow, frame + TB_PROTO_HDR_SIZE, 12), 0);
+	close(slow);
+	close(stuck);
+	close(other);
+}
+
 /* ---- status counters: each event moves exactly its counters ---- */
 
 #define MAX_CTRS 64
@@ -863,6 +896,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_malformed_keep_connection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_framing_lost_closes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_cancel_while_busy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_partial_frame_timeout, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fair_turns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_queued, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_gone_midway, setup, teardown),
