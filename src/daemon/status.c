@@ -24,6 +24,23 @@
 #include "status.h"
 
 /* SRC_CONNS: connections now, the daemon's or one instance's */
+/*
+ * The connection list is bounded, so that status answers (within
+ * TB_PROTO_MAX_STATUS) with 10,000 clients connected: at most this many
+ * connections, and none once the text is this long; the rest are counted.
+ */
+#define STATUS_MAX_LISTED 1000u
+#define STATUS_MAX_BYTES (768u * 1024u)
+
+/* May one more connection be listed in f, n listed so far? */
+static bool
+status_room(FILE *f, unsigned n)
+{
+	long len = ftell(f);
+
+	return n < STATUS_MAX_LISTED && len >= 0 && (unsigned long)len < STATUS_MAX_BYTES;
+}
+
 enum ctr_src { SRC_CONNS, SRC_SERVER, SRC_SCHED, SRC_RM };
 enum ctr_type { CT_U64, CT_UINT, CT_BOOL };
 
@@ -315,6 +332,7 @@ status_json(struct server *srv, FILE *f)
 	const struct tpm_instance *shared = srv->inst[0];
 	struct snapshot t;
 	struct conn *c;
+	unsigned listed = 0;
 	bool first = true;
 
 	snapshot_total(srv, &t);
@@ -349,6 +367,9 @@ status_json(struct server *srv, FILE *f)
 	}
 	fputs("], \"connections\": [", f);
 	TAILQ_FOREACH(c, &srv->conns, entry) {
+		if (!status_room(f, listed))
+			break;
+		listed++;
 		fprintf(f,
 			"%s{\"id\": %llu, \"protocol\": \"%s\", \"instance\": ",
 			first ? "" : ", ", (unsigned long long)c->id, c->fr->name);
@@ -363,7 +384,8 @@ status_json(struct server *srv, FILE *f)
 		fputc('}', f);
 		first = false;
 	}
-	fputs("]}\n", f);
+	fprintf(f, "], \"connections_listed\": %u, \"connections_not_listed\": %u}\n", listed,
+		srv->n_conns - listed);
 }
 
 /* The table as text: a line per group, "group: value words, value words". */
@@ -399,6 +421,7 @@ status_text(struct server *srv, FILE *f)
 	const struct tpm_instance *shared = srv->inst[0];
 	struct snapshot t;
 	struct conn *c;
+	unsigned listed = 0;
 
 	snapshot_total(srv, &t);
 	fprintf(f, "tpmbrokerd pid %d, up %llu s, backend %s\n", (int)getpid(),
@@ -426,6 +449,11 @@ status_text(struct server *srv, FILE *f)
 		fprintf(f, "\n%6s %-14s %-8s %7s %6s %-8s %-8s %9s  %s\n", "ID", "PROTOCOL",
 			"INSTANCE", "PID", "UID", "PROFILE", "STATE", "COMMANDS", "HANDLES");
 	TAILQ_FOREACH(c, &srv->conns, entry) {
+		if (!status_room(f, listed)) {
+			fprintf(f, "... and %u more connections, not listed\n", srv->n_conns - listed);
+			break;
+		}
+		listed++;
 		fprintf(f, "%6llu %-14s %-8s %7d %6d %-8s %-8s %9llu  ", (unsigned long long)c->id,
 			c->fr->name, c->inst->name, c->peer.pid > 0 ? (int)c->peer.pid : -1,
 			c->peer.uid_known ? (int)c->peer.uid : -1,
