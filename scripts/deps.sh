@@ -12,6 +12,7 @@ PKGS=(
 	tpm2-tools swtpm swtpm-tools                   # integration tests: real clients, real simulator
 	tpm2-abrmd libtss2-tcti-tabrmd0 dbus           # the benchmark's comparison peer
 	iproute2 procps openssl xxd jq                 # ss, pkill, digests, hex and JSON in tests
+	python3                                        # test helpers (a one-connection mssim proxy, a metrics checker)
 	faketime                                       # libfaketime: a sped-up clock for the daemon (sess-idle)
 	tss2                                           # IBM's TSS tools: a second unmodified stack on the mssim port
 )

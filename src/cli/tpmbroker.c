@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * tpmbroker: the administration tool of tpmbrokerd.
- *   tpmbroker [--socket PATH] status [--json]
+ *   tpmbroker [--socket PATH] status [--json | --format=text|json|prometheus]
  *   tpmbroker [--socket PATH] send [--locality N] HEX...
  * One connection, one request frame, one reply frame (doc/protocol.md).
  */
@@ -42,7 +42,7 @@ enum {
 static void
 usage(FILE *out)
 {
-	fputs("Usage: tpmbroker [OPTION]... status [--json]\n"
+	fputs("Usage: tpmbroker [OPTION]... status [--json | --format=FMT]\n"
 	      "       tpmbroker [OPTION]... send [--locality N] HEX...\n"
 	      "Talk to tpmbrokerd, the TPM 2.0 access broker and resource manager.\n"
 	      "\n"
@@ -50,6 +50,8 @@ usage(FILE *out)
 	      "  status [--json]      print the daemon's backend, connections, their TPM\n"
 	      "                       handles (loaded or saved) and counters, as text or\n"
 	      "                       as one JSON object; root or the daemon's user only\n"
+	      "    --format=FMT       text, json, or prometheus (the text exposition\n"
+	      "                       format, for node_exporter's textfile collector)\n"
 	      "  send HEX...          send one raw TPM command, given in hex (spaces and\n"
 	      "                       colons between bytes allowed, several arguments are\n"
 	      "                       joined), and print the TPM's response in hex\n"
@@ -233,6 +235,7 @@ cmd_status(const char *path, int timeout_s, bool json, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"json", no_argument, NULL, 'j'},
+		{"format", required_argument, NULL, 'f'},
 		{NULL, 0, NULL, 0},
 	};
 	struct tb_msg_hdr h = {.version = TB_PROTO_VERSION, .type = TB_MSG_STATUS,
@@ -244,11 +247,20 @@ cmd_status(const char *path, int timeout_s, bool json, int argc, char **argv)
 
 	optind = 0; /* glibc: rescan from argv[1] with fresh state */
 	while ((opt = getopt_long(argc, argv, "+j", opts, NULL)) != -1) {
-		if (opt != 'j') {
+		if (opt == 'j') {
+			h.flags = TB_STATUS_FLAG_JSON;
+		} else if (opt == 'f' && strcmp(optarg, "json") == 0) {
+			h.flags = TB_STATUS_FLAG_JSON;
+		} else if (opt == 'f' && strcmp(optarg, "prometheus") == 0) {
+			h.flags = TB_STATUS_FLAG_PROMETHEUS;
+		} else if (opt == 'f' && strcmp(optarg, "text") == 0) {
+			h.flags = 0;
+		} else {
+			if (opt == 'f')
+				fprintf(stderr, "tpmbroker: --format is text, json or prometheus\n");
 			usage(stderr);
 			return EXIT_USAGE;
 		}
-		h.flags |= TB_STATUS_FLAG_JSON;
 	}
 	if (optind != argc) {
 		fprintf(stderr, "tpmbroker: status: unexpected argument '%s'\n", argv[optind]);

@@ -1,4 +1,5 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,12 +8,14 @@
 
 static const char *log_prog = "tpmbroker";
 static enum log_level log_level = LOG_LVL_INFO;
+static bool log_journal; /* stderr is the journal: prefix each line with its priority */
 
 void
 log_init(const char *progname, enum log_level level)
 {
 	log_prog = progname;
 	log_level = level;
+	log_journal = getenv("JOURNAL_STREAM") != NULL;
 }
 
 void
@@ -33,16 +36,20 @@ static void vlog(enum log_level level, int err, const char *fmt, va_list ap)
 static void
 vlog(enum log_level level, int err, const char *fmt, va_list ap)
 {
-	static const char *const names[] = {"error", "warning", "info", "debug"};
-	char buf[1024];
+	static const char *const names[] = {"error", "warning", "info", "info", "debug"};
+	static const int prio[] = {3, 4, 5, 6, 7}; /* syslog: err, warning, notice, info, debug */
+	char buf[1024], pfx[8] = "";
 
 	if (level > log_level)
 		return;
 	(void)vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (log_journal)
+		(void)snprintf(pfx, sizeof(pfx), "<%d>", prio[level]);
 	if (err > 0)
-		(void)fprintf(stderr, "%s: %s: %s: %s\n", log_prog, names[level], buf, strerror(err));
+		(void)fprintf(stderr, "%s%s: %s: %s: %s\n", pfx, log_prog, names[level], buf,
+			      strerror(err));
 	else
-		(void)fprintf(stderr, "%s: %s: %s\n", log_prog, names[level], buf);
+		(void)fprintf(stderr, "%s%s: %s: %s\n", pfx, log_prog, names[level], buf);
 }
 
 void

@@ -9,7 +9,13 @@
 
 #include <stdarg.h>
 
-enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_DEBUG };
+/*
+ * INFO is the default (start, stop, refusals); VERBOSE (-v) adds each
+ * connection's open and close; DEBUG (-vv) each command and response code.
+ * Under systemd (JOURNAL_STREAM set) each line starts with its syslog
+ * priority, "<3>" ... "<7>", which the journal takes as the level.
+ */
+enum log_level { LOG_LVL_ERR, LOG_LVL_WARN, LOG_LVL_INFO, LOG_LVL_VERBOSE, LOG_LVL_DEBUG };
 
 void log_init(const char *progname, enum log_level level);
 void log_set_level(enum log_level level);
@@ -22,6 +28,11 @@ void fatal(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3), n
 
 #define log_warnx(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)
 #define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
+#define log_verbose(...)                                                                           \
+	do {                                                                                       \
+		if (log_get_level() >= LOG_LVL_VERBOSE)                                            \
+			log_msg(LOG_LVL_VERBOSE, __VA_ARGS__);                                     \
+	} while (0)
 #define log_debug(...)                                                                             \
 	do {                                                                                       \
 		if (log_get_level() >= LOG_LVL_DEBUG)                                              \

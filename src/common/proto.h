@@ -30,7 +30,8 @@
  *                           TPM is running it, the backend is asked to
  *                           cancel (when it can) and the TPM's answer is
  *                           returned as usual.
- *   STATUS   -> STATUS      admin query; flags bit 0: JSON instead of text.
+ *   STATUS   -> STATUS      admin query; flags bit 0: JSON instead of text,
+ *                           bit 1: Prometheus text exposition format.
  *                           Reply payload: UTF-8 text.  Only root and the
  *                           daemon's own uid may ask; others get a
  *                           RESPONSE carrying TB_RC_DENIED.
@@ -55,6 +56,8 @@ enum tb_msg_type {
 };
 
 #define TB_STATUS_FLAG_JSON 0x01u
+/* Prometheus text exposition format (wins over JSON if both are set) */
+#define TB_STATUS_FLAG_PROMETHEUS 0x02u
 
 /*
  * Answer to an admin query (STATUS) from a peer that is not root and not

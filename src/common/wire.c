@@ -146,25 +146,3 @@ wire_put_bytes(struct wire_cur *c, const void *p, size_t n)
 	c->off += n;
 	return 0;
 }
-
-const char *
-wire_cc_name(uint32_t cc)
-{
-	switch (cc) {
-	case TPM2_CC_Startup: return "Startup";
-	case TPM2_CC_Shutdown: return "Shutdown";
-	case TPM2_CC_GetRandom: return "GetRandom";
-	case TPM2_CC_GetCapability: return "GetCapability";
-	case TPM2_CC_PCR_Extend: return "PCR_Extend";
-	case TPM2_CC_PCR_Read: return "PCR_Read";
-	case TPM2_CC_CreatePrimary: return "CreatePrimary";
-	case TPM2_CC_Create: return "Create";
-	case TPM2_CC_Load: return "Load";
-	case TPM2_CC_Sign: return "Sign";
-	case TPM2_CC_FlushContext: return "FlushContext";
-	case TPM2_CC_ContextSave: return "ContextSave";
-	case TPM2_CC_ContextLoad: return "ContextLoad";
-	case TPM2_CC_StartAuthSession: return "StartAuthSession";
-	default: return NULL;
-	}
-}

@@ -75,7 +75,5 @@ int wire_put_u16(struct wire_cur *c, uint16_t v);
 int wire_put_u32(struct wire_cur *c, uint32_t v);
 int wire_put_bytes(struct wire_cur *c, const void *p, size_t n);
 
-/* Human name of a TPM command code, for logs ("GetRandom"), or NULL. */
-const char *wire_cc_name(uint32_t cc);
 
 #endif

@@ -17,6 +17,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <tss2/tss2_rc.h>
+
 #include "../common/ccnames.h"
 #include "../common/log.h"
 #include "../common/util.h"
@@ -32,6 +34,21 @@ static void conn_update_events(struct conn *c);
 static void conn_read(struct conn *c);
 static void conn_job_done(struct job *j, int r);
 static void conn_send_rc(struct conn *c, uint32_t rc);
+
+/* "TPM2_GetRandom" for the command in c->cmd (for logs: names, never parameters) */
+static const char *
+conn_cc_name(const struct conn *c)
+{
+	static char buf[48];
+	uint32_t cc = get_be32(c->cmd + 6);
+	const char *name = cc_name(cc);
+
+	if (name != NULL)
+		snprintf(buf, sizeof(buf), "TPM2_%s", name);
+	else
+		snprintf(buf, sizeof(buf), "command 0x%08x", cc);
+	return buf;
+}
 
 const char *
 conn_state_name(const struct conn *c)
@@ -174,7 +191,7 @@ conn_refuse(struct server *srv, int fd, const struct framer *fr, const char *why
 
 	srv->st.conns_refused++;
 	srv->st.broker_answers++;
-	log_debug("%s: connection refused: %s", fr->name, why);
+	log_verbose("%s: connection refused (0x%08x): %s", fr->name, TB_RM_RC(TPM2_RC_RETRY), why);
 	(void)send(fd, out, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 	(void)shutdown(fd, SHUT_WR);
 	linger_add(srv, fd);
@@ -243,11 +260,12 @@ conn_new(struct server *srv, struct tpm_instance *inst, int fd, const struct fra
 	srv->st.conns_total++;
 	inst->n_conns++;
 	inst->conns_total++;
-	if (log_get_level() >= LOG_LVL_DEBUG) {
+	if (log_get_level() >= LOG_LVL_VERBOSE) {
 		char who[160];
 		peer_describe(&c->peer, who, sizeof(who));
-		log_debug("conn %llu: new %s %s, profile %s, on %s", (unsigned long long)c->id,
-			  fr->name, who, prof != NULL ? prof->name : "(none)", inst->name);
+		log_verbose("conn %llu: open on %s by %s, profile %s, TPM %s",
+			    (unsigned long long)c->id, c->listen[0] != '\0' ? c->listen : fr->name, who,
+			    prof != NULL ? prof->name : "(none)", inst->name);
 	}
 	*ret = c;
 	return 0;
@@ -377,7 +395,8 @@ conn_send_rc(struct conn *c, uint32_t rc)
 		conn_update_events(c);
 		return;
 	}
-	log_debug("conn %llu: answering 0x%08x", (unsigned long long)c->id, rc);
+	log_debug("conn %llu: answered by the broker: 0x%08x %s", (unsigned long long)c->id, rc,
+		  Tss2_RC_Decode(rc));
 	c->srv->st.broker_answers++;
 	conn_send(c, wire_rc_response(conn_rsp_buf(c), TB_BUF_MAX, rc));
 }
@@ -416,6 +435,12 @@ conn_job_done(struct job *j, int r)
 	}
 	if (!j->reached_tpm)
 		c->srv->st.broker_answers++;
+	if (log_get_level() >= LOG_LVL_DEBUG) {
+		uint32_t rc = wire_response_rc(j->rsp, j->rsp_len);
+		log_debug("conn %llu: %s -> 0x%08x %s%s", (unsigned long long)c->id,
+			  conn_cc_name(c), rc, Tss2_RC_Decode(rc),
+			  j->reached_tpm ? "" : " (answered by the broker)");
+	}
 	c->commands++;
 	c->cancelled = false;
 	conn_send(c, j->rsp_len);
@@ -500,6 +525,8 @@ conn_command_ready(struct conn *c, uint8_t locality)
 		conn_send_rc(c, rc);
 		return;
 	}
+	log_debug("conn %llu: %s (0x%x), %u bytes, locality %u", (unsigned long long)c->id,
+		  conn_cc_name(c), h.code, h.size, locality);
 	c->state = CONN_BUSY;
 	c->job.kind = JOB_COMMAND;
 	c->job.cmd = c->cmd;
@@ -512,7 +539,7 @@ conn_command_ready(struct conn *c, uint8_t locality)
 }
 
 static void
-conn_status(struct conn *c, bool json)
+conn_status(struct conn *c, int fmt)
 {
 	struct server *srv = c->srv;
 	char *text = NULL;
@@ -525,7 +552,7 @@ conn_status(struct conn *c, bool json)
 		conn_send_rc(c, TB_RC_DENIED);
 		return;
 	}
-	if (srv->render_status(srv, json, &text, &len) < 0 || len > TB_PROTO_MAX_STATUS) {
+	if (srv->render_status(srv, fmt, &text, &len) < 0 || len > TB_PROTO_MAX_STATUS) {
 		free(text);
 		conn_send_rc(c, TB_RM_RC(TPM2_RC_MEMORY));
 		return;
@@ -589,7 +616,7 @@ conn_header(struct conn *c)
 		return;
 	case FRAME_STATUS:
 		conn_reset_input(c);
-		conn_status(c, f.json);
+		conn_status(c, f.status_fmt);
 		return;
 	case FRAME_REPLY:
 		conn_reset_input(c);
@@ -685,6 +712,14 @@ conn_on_io(struct loop_io *io, uint32_t events)
 	/* after a write completed, bytes may already wait (level triggered) */
 }
 
+static void
+conn_count_handle(const struct rm_handle_info *hi, void *ctx)
+{
+	unsigned *held = ctx;
+
+	held[hi->session ? 1 : 0]++;
+}
+
 void
 conn_kill(struct conn *c, const char *why)
 {
@@ -693,7 +728,13 @@ conn_kill(struct conn *c, const char *why)
 
 	if (was == CONN_DEAD)
 		return;
-	log_debug("conn %llu: closing: %s", (unsigned long long)c->id, why);
+	if (log_get_level() >= LOG_LVL_VERBOSE) {
+		unsigned held[2] = {0, 0};
+		rm_conn_handles(c->inst->rm, c->rmc, conn_count_handle, held);
+		log_verbose("conn %llu: closed (%s) after %llu commands; releasing what it held: "
+			    "objects %u, sessions %u", (unsigned long long)c->id, why,
+			    (unsigned long long)c->commands, held[0], held[1]);
+	}
 	loop_io_del(srv->loop, &c->io);
 	(void)close(c->io.fd);
 	c->io.fd = -1;

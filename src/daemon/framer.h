@@ -45,7 +45,7 @@ struct frame {
 	enum frame_kind kind;
 	size_t want;
 	uint8_t locality;
-	bool json;
+	uint8_t status_fmt; /* FRAME_STATUS: enum status_format */
 	bool close;
 	uint32_t rc;
 	uint8_t raw[12];

@@ -39,7 +39,9 @@ tb_parse(const uint8_t *hdr, size_t hdr_len, bool busy, struct frame *f)
 		break;
 	case TB_MSG_STATUS:
 		f->kind = FRAME_STATUS;
-		f->json = (h.flags & TB_STATUS_FLAG_JSON) != 0;
+		f->status_fmt = (h.flags & TB_STATUS_FLAG_PROMETHEUS) != 0 ? 2
+				: (h.flags & TB_STATUS_FLAG_JSON) != 0	   ? 1
+									   : 0;
 		break;
 	default:
 		f->kind = FRAME_COMMAND;

@@ -19,6 +19,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 
+#include <tss2/tss2_rc.h>
+
+#include "../common/ccnames.h"
 #include "../common/log.h"
 #include "../common/util.h"
 #include "../common/wire.h"
@@ -312,6 +315,14 @@ sched_timeout(struct loop_timer *t)
 	sched_on_backend(&s->be_io, 0);
 }
 
+static const char *
+sched_cc_name(uint32_t cc)
+{
+	const char *n = cc_name(cc);
+
+	return n != NULL ? n : "vendor command";
+}
+
 /* Hand step.tpm_cmd to the backend.  0: submitted, wait; <0: failed. */
 static int
 sched_send(struct sched *s)
@@ -329,6 +340,11 @@ sched_send(struct sched *s)
 		return r;
 	s->waiting = true;
 	s->st.tpm_commands++;
+	if (!s->step.client_cmd && s->step.tpm_cmd_len >= TPM_HDR_SIZE)
+		log_debug("%s: the RM's own %s (for %s %llu)", be->desc,
+			  sched_cc_name(get_be32(s->step.tpm_cmd + 6)),
+			  s->cur->kind == JOB_INTERNAL ? "the daemon, job" : "conn",
+			  (unsigned long long)s->cur->owner_id);
 	if (s->step.client_cmd)
 		s->cur->reached_tpm = true;
 	loop_timer_arm(s->loop, &s->be_timer,
@@ -524,6 +540,10 @@ sched_on_backend(struct loop_io *io, uint32_t events)
 		sched_tpm_restarted(s);
 		r = rm_abort(s->rm, s->cur->rmc, -ECONNRESET, &s->step);
 	} else {
+		if (!s->step.client_cmd && wire_response_rc(s->rsp, len) != TPM2_RC_SUCCESS)
+			log_debug("%s: the RM's own %s -> 0x%08x %s", be->desc,
+				  sched_cc_name(get_be32(s->step.tpm_cmd + 6)),
+				  wire_response_rc(s->rsp, len), Tss2_RC_Decode(wire_response_rc(s->rsp, len)));
 		r = rm_resume(s->rm, s->cur->rmc, s->rsp, len, &s->step);
 	}
 	sched_advance(s, r);

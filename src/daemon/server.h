@@ -75,7 +75,7 @@ struct server {
 	 * Render the status text (status.c's status_render; main.c wires it,
 	 * so that the connections need not know how status is made).
 	 */
-	int (*render_status)(struct server *srv, bool json, char **ret, size_t *ret_len);
+	int (*render_status)(struct server *srv, int fmt, char **ret, size_t *ret_len);
 };
 
 #endif

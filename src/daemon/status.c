@@ -464,8 +464,50 @@ status_text(struct server *srv, FILE *f)
 	}
 }
 
+/*
+ * Prometheus: every row of the table, for the daemon (no label) and each
+ * instance (instance="NAME"): counters as tpmbroker_KEY_total, gauges
+ * (what is held or waiting now) as tpmbroker_KEY.
+ */
+static bool
+ctr_is_gauge(const struct counter *k)
+{
+	return k->handles || k->type != CT_U64;
+}
+
+static void
+status_prometheus(struct server *srv, FILE *f)
+{
+	struct snapshot t, s;
+
+	snapshot_total(srv, &t);
+	for (size_t i = 0; i < ARRAY_SIZE(counters); i++) {
+		const struct counter *k = &counters[i];
+		size_t kl = strlen(k->key);
+		bool has_total = kl > 6 && strcmp(k->key + kl - 6, "_total") == 0;
+		const char *suffix = ctr_is_gauge(k) || has_total ? "" : "_total";
+
+		fprintf(f, "# HELP tpmbroker_%s%s %s: %s\n", k->key, suffix, k->line, k->label);
+		fprintf(f, "# TYPE tpmbroker_%s%s %s\n", k->key, suffix,
+			ctr_is_gauge(k) ? "gauge" : "counter");
+		fprintf(f, "tpmbroker_%s%s %llu\n", k->key, suffix,
+			(unsigned long long)ctr_value(k, &t));
+		if (k->src == SRC_SERVER)
+			continue;
+		for (size_t n = 0; n < srv->n_inst; n++) {
+			snapshot_instance(srv->inst[n], &s);
+			fprintf(f, "tpmbroker_%s%s{instance=\"%s\"} %llu\n", k->key, suffix,
+				srv->inst[n]->name, (unsigned long long)ctr_value(k, &s));
+		}
+	}
+	fprintf(f, "# HELP tpmbroker_uptime_seconds seconds since the daemon started\n"
+		   "# TYPE tpmbroker_uptime_seconds gauge\n"
+		   "tpmbroker_uptime_seconds %llu\n",
+		(unsigned long long)((now_ns() - srv->started_ns) / 1000000000u));
+}
+
 int
-status_render(struct server *srv, bool json, char **ret, size_t *ret_len)
+status_render(struct server *srv, int fmt, char **ret, size_t *ret_len)
 {
 	char *buf = NULL;
 	size_t len = 0;
@@ -473,7 +515,9 @@ status_render(struct server *srv, bool json, char **ret, size_t *ret_len)
 
 	if (f == NULL)
 		return -errno;
-	if (json)
+	if (fmt == STATUS_PROMETHEUS)
+		status_prometheus(srv, f);
+	else if (fmt == STATUS_JSON)
 		status_json(srv, f);
 	else
 		status_text(srv, f);

@@ -11,7 +11,13 @@
 
 struct server;
 
-/* Render into a malloc'd buffer (*ret, owned by the caller). */
-int status_render(struct server *srv, bool json, char **ret, size_t *ret_len);
+enum status_format {
+	STATUS_TEXT = 0,
+	STATUS_JSON = 1,
+	STATUS_PROMETHEUS = 2, /* the text exposition format, version 0.0.4 */
+};
+
+/* Render into a malloc'd buffer (*ret, owned by the caller); fmt: enum status_format. */
+int status_render(struct server *srv, int fmt, char **ret, size_t *ret_len);
 
 #endif

@@ -11,7 +11,7 @@
 here=$(cd "$(dirname "$0")" && pwd)
 cd "$T" || exit 1
 command -v tsscreateprimary >/dev/null || { echo "SKIP: IBM TSS tools (tss2) absent"; exit 77; }
-command -v python3 >/dev/null || { echo "SKIP: python3 absent"; exit 77; }
+command -v python3 >/dev/null || { echo "FAIL: python3 absent (scripts/deps.sh installs it)"; exit 1; }
 port=$(free_port)
 start_daemon --listen "mssim:127.0.0.1:$port"
 python3 "$here/mssim-onelink.py" "$port" "$T/onelink.port" 2>"$T/onelink.log" &

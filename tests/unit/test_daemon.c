@@ -666,7 +666,7 @@ read_counters(struct ctrs *out)
 	char *text = NULL, *p, *end;
 	size_t len = 0;
 
-	assert_int_equal(status_render(&srv, true, &text, &len), 0);
+	assert_int_equal(status_render(&srv, STATUS_JSON, &text, &len), 0);
 	p = strstr(text, "\"counters\": {");
 	assert_non_null(p);
 	p += strlen("\"counters\": {");
