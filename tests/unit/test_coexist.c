@@ -7,6 +7,7 @@
  * is over, and OBJECT_MEMORY / SESSION_MEMORY caused by another holder
  * lower the RM's slot count for a while.
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -14,11 +15,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "common/util.h"
 #include "common/wire.h"
+#include "daemon/held.h"
+#include "daemon/loop.h"
 #include "daemon/rm_int.h"
 #include "rm_harness.h"
 
@@ -297,6 +301,62 @@ test_learn_from_session_memory(void **state)
 	assert_true(tpm_has_session(fs));
 }
 
+/* The record: written as the RM holds, read back by the next start, refused when in doubt. */
+static void
+test_held_record(void **state)
+{
+	char dir[] = "/tmp/tbheld.XXXXXX", path[64];
+	struct rm_conn *a = conn(1000);
+	uint32_t held[16], got[16];
+	struct loop *loop;
+	struct held *hd;
+	size_t n, m = 0;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/sub/held-shared", dir);
+	assert_int_equal(loop_new(&loop), 0);
+	assert_int_equal(held_read(path, "fake", got, 16, &m), -ENOENT);
+	assert_int_equal(held_new(loop, path, "fake", rm, &hd), 0);
+	assert_int_equal(held_read(path, "fake", got, 16, &m), 0);
+	assert_int_equal(m, 0);
+	(void)create_primary(a);
+	(void)start_session(a, false);
+	held_changed(hd); /* arms the write: none yet (a write at start was just made) */
+	assert_int_equal(held_read(path, "fake", got, 16, &m), 0);
+	assert_int_equal(m, 0);
+	for (int i = 0; i < 50 && m == 0; i++) {
+		assert_true(loop_run_once(loop, 10) >= 0);
+		assert_int_equal(held_read(path, "fake", got, 16, &m), 0);
+	}
+	n = rm_held_handles(rm, held, 16);
+	assert_int_equal(n, 2);
+	assert_int_equal(m, 2);
+	assert_true((got[0] == held[0] && got[1] == held[1]) ||
+		    (got[0] == held[1] && got[1] == held[0]));
+	/* a record of another TPM is never applied */
+	assert_int_equal(held_read(path, "swtpm 127.0.0.1:1", got, 16, &m), -ESTALE);
+	close_conn(a);
+	held_free(hd); /* the last write: nothing held */
+	assert_int_equal(held_read(path, "fake", got, 16, &m), 0);
+	assert_int_equal(m, 0);
+	/* cut short (a crash mid-write), or not a record: refused as a whole */
+	assert_non_null(f = fopen(path, "a"));
+	fputs("0x80000001\n0x8000000\n", f);
+	fclose(f);
+	assert_int_equal(held_read(path, "fake", got, 16, &m), -EBADMSG);
+	assert_non_null(f = fopen(path, "w"));
+	fputs("0x80000001\n", f);
+	fclose(f);
+	assert_int_equal(held_read(path, "fake", got, 16, &m), -EBADMSG);
+	(void)unlink(path);
+	snprintf(path, sizeof(path), "%s/sub", dir);
+	(void)rmdir(path);
+	(void)rmdir(dir);
+	loop_free(loop);
+}
+
 int
 main(void)
 {
@@ -307,6 +367,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reserve_trim, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_learn_from_object_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_learn_from_session_memory, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_held_record, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("rm-coexist", tests, NULL, NULL);
