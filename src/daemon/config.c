@@ -346,7 +346,11 @@ cfg_ini_line(void *user, const char *section, const char *key, const char *value
 	if (ini->failed)
 		return 0; /* libinih goes on; the first error is the one to report */
 	if (strcmp(section, ini->section) != 0) {
-		snprintf(ini->section, sizeof(ini->section), "%s", section);
+		/* not snprintf: gcc 12 with -fsanitize=undefined calls section "null" (-Werror) */
+		size_t n = strnlen(section, sizeof(ini->section) - 1);
+
+		memcpy(ini->section, section, n);
+		ini->section[n] = '\0';
 		ini->prof = NULL;
 		if (strncmp(section, "profile ", 8) == 0) {
 			if (!ini->profiles) {
