@@ -53,9 +53,15 @@ instance_new(struct loop *loop, const char *name, struct backend *be, const stru
 		instance_free(ti);
 		return r;
 	}
-	if (rp.reserve[0] > 0 || rp.reserve[1] > 0)
-		log_info("%s: %u object and %u session slots left to the TPM's other users",
-			 be->desc, rp.reserve[0], rp.reserve[1]);
+	if (rp.reserve[0] > 0 || rp.reserve[1] > 0) {
+		struct rm_stats st;
+
+		rm_get_stats(ti->rm, &st);
+		log_info("%s: the broker fills %u of %u object and %u of %u session slots; the "
+			 "rest is the TPM's other users'",
+			 be->desc, st.slots[0], caps->transient_slots, st.slots[1],
+			 caps->loaded_sessions);
+	}
 	/* without a record the next start flushes nothing of ours (--sweep=own): a leak, no harm */
 	if (p->state_file != NULL && p->state_file[0] != '\0' &&
 	    (r = held_new(loop, p->state_file, be->desc, ti->rm, &ti->held)) < 0)
