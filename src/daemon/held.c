@@ -53,7 +53,8 @@ struct held {
 	struct loop *loop;   /* not owned */
 	const struct rm *rm; /* not owned; outlives the held */
 	struct loop_timer timer;
-	uint64_t last_ns;    /* last write, monotonic; 0: never */
+	uint64_t last_ns;    /* last look at the list (and write if it changed), monotonic */
+	bool written;        /* the file says last[0 .. n_last) */
 	int fd;              /* owned: the record, open from start to end */
 	bool warned;         /* a failed write was logged */
 	char path[256];
@@ -172,15 +173,17 @@ held_sync(struct held *hd)
 	int r;
 
 	n = MIN(n, (size_t)HELD_MAX);
+	/* looks, not only writes, are rationed: a busy broker builds the list 10 times a second */
+	hd->last_ns = now_ns();
 	qsort(hd->cur, n, sizeof(hd->cur[0]), u32_cmp);
-	if (hd->last_ns != 0 && n == hd->n_last &&
+	if (hd->written && n == hd->n_last &&
 	    memcmp(hd->cur, hd->last, n * sizeof(hd->cur[0])) == 0)
 		return 0;
 	if ((r = held_write(hd, hd->cur, n)) < 0)
 		return r;
 	memcpy(hd->last, hd->cur, n * sizeof(hd->cur[0]));
 	hd->n_last = n;
-	hd->last_ns = MAX(now_ns(), 1u);
+	hd->written = true;
 	return 0;
 }
 
