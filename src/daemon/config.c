@@ -33,6 +33,9 @@ enum {
 	OPT_RETRY_TIME,
 	OPT_USER,
 	OPT_CHECK,
+	OPT_SWEEP,
+	OPT_RESERVE_SLOTS,
+	OPT_STATE_FILE,
 };
 
 static const struct option cfg_options[] = {
@@ -59,6 +62,9 @@ static const struct option cfg_options[] = {
 	{"retry-time", required_argument, NULL, OPT_RETRY_TIME},
 	{"user", required_argument, NULL, OPT_USER},
 	{"check-config", no_argument, NULL, OPT_CHECK},
+	{"sweep", required_argument, NULL, OPT_SWEEP},
+	{"reserve-slots", required_argument, NULL, OPT_RESERVE_SLOTS},
+	{"state-file", required_argument, NULL, OPT_STATE_FILE},
 	{NULL, 0, NULL, 0},
 };
 
@@ -112,6 +118,16 @@ cfg_usage(FILE *out)
 	      "                          for one (other clients go on), then fails (default 10000)\n"
 	      "      --retry-time=MS     how long TPM_RC_RETRY, TESTING, NV_RATE... are retried\n"
 	      "                          with backoff before the client sees them (default 2000)\n"
+	      "      --sweep=own|all|none  at start, flush the transient objects and sessions an\n"
+	      "                          earlier broker left: own: only those its record names\n"
+	      "                          (the TPM's other users keep theirs; default), all: every\n"
+	      "                          one in the TPM, none: nothing\n"
+	      "      --reserve-slots=OBJECTS,SESSIONS  TPM slots the broker leaves free for the\n"
+	      "                          TPM's other users between commands (default 1,1 on a\n"
+	      "                          device backend, 0,0 on the others)\n"
+	      "      --state-file=PATH   where the broker records the TPM handles it holds, for\n"
+	      "                          --sweep=own (default /run/tpmbroker/held-shared as root,\n"
+	      "                          else beside the socket: SOCKET.held-shared); 'none'\n"
 	      "      --user=USER         drop privileges to USER after opening the TPM and sockets\n"
 	      "  -v, --verbose           more log output (repeat for debug)\n"
 	      "  -q, --quiet             only warnings and errors\n"
@@ -281,6 +297,35 @@ cfg_apply(struct config *cfg, int opt, const char *name, const char *arg, struct
 		return cfg_uint(name, arg, 0, 3600000, &cfg->session_wait_ms, e);
 	case OPT_RETRY_TIME:
 		return cfg_uint(name, arg, 0, 600000, &cfg->retry_time_ms, e);
+	case OPT_SWEEP:
+		if (strcmp(arg, "own") == 0)
+			cfg->sweep = CFG_SWEEP_OWN;
+		else if (strcmp(arg, "all") == 0)
+			cfg->sweep = CFG_SWEEP_OWN;
+		else if (strcmp(arg, "none") == 0)
+			cfg->sweep = CFG_SWEEP_NONE;
+		else
+			return cfg_fail(e, "sweep: '%s' is not own, all or none", arg);
+		return 0;
+	case OPT_RESERVE_SLOTS: {
+		char obj[16];
+		const char *comma = strchr(arg, ',');
+		size_t n = comma != NULL ? (size_t)(comma - arg) : 0;
+
+		if (comma == NULL || n >= sizeof(obj))
+			return cfg_fail(e, "reserve-slots: '%s' is not OBJECTS,SESSIONS", arg);
+		memcpy(obj, arg, n);
+		obj[n] = '\0';
+		if (cfg_uint(name, obj, 0, 64, &cfg->reserve_slots[0], e) < 0 ||
+		    cfg_uint(name, comma + 1, 0, 64, &cfg->reserve_slots[1], e) < 0)
+			return -EINVAL;
+		return 0;
+	}
+	case OPT_STATE_FILE:
+		if (strlen(arg) >= sizeof(cfg->state_file) || arg[0] == '\0')
+			return cfg_fail(e, "state-file: path too long or empty");
+		strcpy(cfg->state_file, arg);
+		return 0;
 	case OPT_USER:
 		if (strlen(arg) >= sizeof(cfg->user))
 			return cfg_fail(e, "user: too long");
@@ -316,7 +361,11 @@ cfg_ini_line(void *user, const char *sec, const char *key, const char *value)
 	if (ini->failed)
 		return 0; /* libinih goes on; the first error is the one to report */
 	if (strcmp(section, ini->section) != 0) {
-		snprintf(ini->section, sizeof(ini->section), "%s", section);
+		/* not snprintf: gcc 12 with -fsanitize=undefined calls section "null" (-Werror) */
+		size_t n = strnlen(section, sizeof(ini->section) - 1);
+
+		memcpy(ini->section, section, n);
+		ini->section[n] = '\0';
 		ini->prof = NULL;
 		if (strncmp(section, "profile ", 8) == 0) {
 			if (!ini->profiles) {
@@ -402,6 +451,8 @@ cfg_defaults(struct config *cfg)
 	cfg->max_sessions_per_uid = CFG_AUTO; /* 3/4 of the TPM's active sessions */
 	cfg->session_wait_ms = 10000;
 	cfg->retry_time_ms = 2000;
+	cfg->sweep = CFG_SWEEP_OWN;
+	cfg->reserve_slots[0] = cfg->reserve_slots[1] = CFG_AUTO;
 	cfg->log_level = LOG_LVL_INFO;
 	policy_defaults(&cfg->policy);
 }

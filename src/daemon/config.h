@@ -53,6 +53,10 @@ struct config {
 	unsigned max_sessions_per_uid; /* 0: no limit; CFG_AUTO: 3/4 of the TPM's; root is exempt */
 	unsigned session_wait_ms;      /* a new session waits this long for a slot */
 	unsigned retry_time_ms;        /* TPM warnings retried with backoff this long */
+	/* at start, flush the transient objects and sessions of: */
+	enum { CFG_SWEEP_NONE, CFG_SWEEP_ALL, CFG_SWEEP_OWN } sweep; /* default own */
+	unsigned reserve_slots[2];     /* objects, sessions left to others; CFG_AUTO: by backend */
+	char state_file[256];          /* record of held handles; "": the default; "none" */
 	char user[64];          /* drop privileges to this user after set-up; "" keeps root */
 	enum log_level log_level;
 	struct policy policy;   /* the profiles, in match order */

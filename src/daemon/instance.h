@@ -12,6 +12,7 @@
 #ifndef TB_INSTANCE_H
 #define TB_INSTANCE_H
 
+#include <limits.h>
 #include <stdint.h>
 
 #include "caps.h"
@@ -19,14 +20,27 @@
 #include "sched.h"
 
 struct backend;
+struct held;
 struct loop;
 
 #define INSTANCE_NAME_MAX 32
 
+/* What instance_open() flushes of the transient objects and sessions it finds. */
+enum inst_sweep {
+	INST_SWEEP_NONE = 0, /* nothing */
+	INST_SWEEP_ALL = 1,  /* everything: the broker is the TPM's only user */
+	INST_SWEEP_OWN = 2,  /* what the state file says an earlier broker held */
+};
+
+/* rm_params.reserve[k] = INST_RESERVE_AUTO: 1 on a device backend (shared), else 0 */
+#define INST_RESERVE_AUTO UINT_MAX
+
 struct instance_params {
-	struct rm_params rm;       /* .caps is filled in by the instance */
+	struct rm_params rm;       /* .caps, .held_changed are filled in by the instance */
 	struct sched_params sched;
-	bool sweep;                /* flush transient leftovers at open (rm_sweep) */
+	enum inst_sweep sweep;     /* at open (rm_sweep_handles) */
+	/* the record of handles the broker holds (held.h); NULL or "": none kept */
+	const char *state_file;
 };
 
 struct tpm_instance {
@@ -35,13 +49,16 @@ struct tpm_instance {
 	struct tpm_caps caps;         /* owned */
 	struct rm *rm;                /* owned */
 	struct sched *sched;          /* owned */
+	struct held *held;            /* owned; NULL: no record of held handles */
 	unsigned n_conns;             /* connections bound to it now */
 	uint64_t conns_total;
 };
 
 /*
  * Open the backend from spec, start the TPM, learn its caps, sweep
- * leftovers: synchronous, at start-up, before the loop runs.
+ * leftovers (p->sweep: an earlier broker's, as its record in p->state_file
+ * says, or everything), then record what this one holds there: synchronous,
+ * at start-up, before the loop runs.
  */
 int instance_open(struct loop *loop, const char *name, const char *spec,
 		  const struct instance_params *p, struct tpm_instance **ret);

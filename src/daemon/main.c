@@ -26,6 +26,7 @@
 #include "config.h"
 #include "conn.h"
 #include "framer.h"
+#include "held.h"
 #include "instance.h"
 #include "listen.h"
 #include "loop.h"
@@ -95,6 +96,9 @@ reload(struct signals *sg)
 		     n->n_listen != o->n_listen || n->no_unix != o->no_unix ||
 			     memcmp(n->listen, o->listen, sizeof(n->listen)) != 0);
 	restart_only("the user", strcmp(n->user, o->user) != 0);
+	restart_only("sweep, reserve-slots or state-file",
+		     n->sweep != o->sweep || strcmp(n->state_file, o->state_file) != 0 ||
+			     memcmp(n->reserve_slots, o->reserve_slots, sizeof(n->reserve_slots)) != 0);
 	srv->cfg.policy = n->policy;
 	srv->cfg.max_connections = n->max_connections;
 	srv->cfg.write_timeout_ms = n->write_timeout_ms;
@@ -282,8 +286,22 @@ check_config(const struct config *cfg)
 }
 
 static struct instance_params
-instance_params(const struct config *cfg)
+instance_params(const struct config *cfg, char *state_file, size_t cap)
 {
+	static const enum inst_sweep sweep[] = {
+		[CFG_SWEEP_NONE] = INST_SWEEP_NONE,
+		[CFG_SWEEP_ALL] = INST_SWEEP_ALL,
+		[CFG_SWEEP_OWN] = INST_SWEEP_OWN,
+	};
+
+	/* the record of held handles: --state-file, else beside the default socket */
+	if (strcmp(cfg->state_file, "none") == 0)
+		state_file[0] = '\0';
+	else if (cfg->state_file[0] != '\0')
+		snprintf(state_file, cap, "%s", cfg->state_file);
+	else if (held_default_path(cfg->no_unix ? NULL : cfg->listen[0].path, "shared", state_file,
+				   cap) < 0)
+		state_file[0] = '\0';
 	return (struct instance_params){
 		.rm = {
 			.max_objects_per_conn = cfg->max_objects_per_conn,
@@ -294,9 +312,11 @@ instance_params(const struct config *cfg)
 			.max_sessions_per_uid = cfg->max_sessions_per_uid,
 			.session_wait_ms = cfg->session_wait_ms,
 			.retry_time_ms = cfg->retry_time_ms,
+			.reserve = {cfg->reserve_slots[0], cfg->reserve_slots[1]},
 		},
 		.sched = {.backend_timeout_ms = cfg->backend_timeout_ms},
-		.sweep = true,
+		.sweep = sweep[cfg->sweep],
+		.state_file = state_file,
 	};
 }
 
@@ -306,6 +326,7 @@ main(int argc, char **argv)
 	static struct server srv;
 	struct signals sg = {0};
 	struct instance_params ip;
+	static char state_file[300];
 	int r;
 
 	r = cfg_parse(argc, argv, &srv.cfg);
@@ -325,7 +346,7 @@ main(int argc, char **argv)
 		fatal(-r, "event loop");
 	if ((r = setup_signals(&srv, &sg)) < 0)
 		fatal(-r, "signals");
-	ip = instance_params(&srv.cfg);
+	ip = instance_params(&srv.cfg, state_file, sizeof(state_file));
 	if ((r = instance_open(srv.loop, "shared", srv.cfg.backend, &ip, &srv.inst[0])) < 0)
 		fatal(-r, "TPM instance 'shared' on backend '%s'", srv.cfg.backend);
 	srv.n_inst = 1;

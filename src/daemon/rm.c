@@ -128,6 +128,32 @@ rm_send_own(struct rm *rm, struct rm_step *step)
 	return RM_SEND;
 }
 
+/*
+ * The client's command is answered (step->rsp): give back what it loaded
+ * beyond rm->slots (a command may need more than the RM keeps, three
+ * sessions with one slot reserved, say), so that between jobs the reserve
+ * is free for the TPM's other users.  Its own entries may go too.
+ */
+static int
+rm_trim(struct rm *rm, struct rm_step *step)
+{
+	struct rm_job *j = &rm->job;
+	struct rm_ent *v;
+
+	if (!j->trimming) {
+		j->trimming = true;
+		j->id = ++rm->job_seq; /* unpins what the command needed */
+	}
+	for (unsigned k = ENT_OBJECT; k <= ENT_SESSION; k++) {
+		if (rm->tab.n_loaded[k] > rm->slots[k] &&
+		    (v = rm_victim(rm, (enum ent_kind)k)) != NULL) {
+			rm->stats.trims++;
+			return rm_evict(rm, v, step);
+		}
+	}
+	return rm_done(rm);
+}
+
 static int
 rm_plan(struct rm *rm, struct rm_step *step)
 {
@@ -137,6 +163,8 @@ rm_plan(struct rm *rm, struct rm_step *step)
 	int r;
 
 	j->state = j->home;
+	if (j->trimming)
+		return rm_trim(rm, step);
 	/* the TPM was reset: started again before it runs anything else */
 	if (rm->need_startup && !(j->home == RS_CLOSE && j->offline))
 		return rm_send(rm, step, RS_STARTUP, NULL,
@@ -322,6 +350,7 @@ rm_begin(struct rm *rm, struct rm_conn *rc, uint8_t *cmd, size_t len, struct rm_
 
 	if (step->parked_ns == 0)
 		rm->stats.commands++; /* not again when a parked command runs again */
+	rm_slots_check(rm);
 	rc->own.prev_turn = rc->own.turn;
 	rc->own.turn = ++rm->turn;
 	rc->own.cmds++;
@@ -479,7 +508,7 @@ rm_command_done(struct rm *rm, struct rm_step *step, uint32_t rc)
 			j->hent[i]->blob_valid = false;
 	}
 	if (rc != TPM2_RC_SUCCESS)
-		return rm_done(rm);
+		return rm_trim(rm, step);
 	if (j->pc.cc == TPM2_CC_ReadPublic && j->pc.tag == TPM2_ST_NO_SESSIONS &&
 	    j->hent[0] != NULL && j->hent[0]->kind == ENT_OBJECT)
 		ent_set_pub(&rm->tab, j->hent[0], step->rsp, step->rsp_len);
@@ -498,7 +527,7 @@ rm_command_done(struct rm *rm, struct rm_step *step, uint32_t rc)
 		rm_attach_fresh(rm, step);
 	if (attr & TPMA_CC_EXTENSIVE)
 		return rm_send_resync(rm, step);
-	return rm_done(rm);
+	return rm_trim(rm, step);
 }
 
 
@@ -529,7 +558,7 @@ rm_cure(struct rm *rm, uint32_t rc, bool own, struct rm_step *step)
 	case FIX_BACKOFF:
 		/* not after the client's command ran (a re-sync): parking would run it
 		 * twice; close and internal jobs never wait */
-		if (own && (j->state == RS_RESYNC || j->home != RS_COMMAND))
+		if (own && (j->state == RS_RESYNC || j->home != RS_COMMAND || j->trimming))
 			return RM_SEND;
 		return rm_backoff(rm, step);
 	}
@@ -556,7 +585,7 @@ rm_client_answered(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step
 		rm_forget(rm, j->subject);
 	else if (rc == TPM2_RC_SUCCESS)
 		rm_cmd_saved(rm, step);
-	return rm_done(rm);
+	return rm_trim(rm, step);
 }
 
 /* The TPM refused to load e's context: e is gone. */
@@ -641,7 +670,7 @@ rm_saved(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step *step)
 }
 
 static int
-rm_resynced(struct rm *rm, const uint8_t *rsp, size_t len)
+rm_resynced(struct rm *rm, const uint8_t *rsp, size_t len, struct rm_step *step)
 {
 	struct ent_table *t = &rm->tab;
 	struct rm_ent *e, *next;
@@ -653,7 +682,7 @@ rm_resynced(struct rm *rm, const uint8_t *rsp, size_t len)
 	if (tpmcmd_parse_capability(rsp, len, &more, &rm->capd) < 0 ||
 	    rm->capd.capability != TPM2_CAP_HANDLES) {
 		log_debug("rm: re-sync of transient handles failed");
-		return rm_done(rm);
+		return rm_trim(rm, step);
 	}
 	n = l->count;
 	for (e = TAILQ_FIRST(&t->lru[ENT_OBJECT]); e != NULL; e = next) {
@@ -675,7 +704,7 @@ rm_resynced(struct rm *rm, const uint8_t *rsp, size_t len)
 				e->pub_len = 0;
 		}
 	}
-	return rm_done(rm);
+	return rm_trim(rm, step);
 }
 
 
@@ -776,7 +805,7 @@ rm_resume(struct rm *rm, struct rm_conn *rc, const uint8_t *rsp, size_t len, str
 	case RS_REFRESH:
 		return rm_refresh_loaded(rm, rsp, len, step);
 	case RS_RESYNC:
-		return rm_resynced(rm, rsp, len);
+		return rm_resynced(rm, rsp, len, step);
 	case RS_IDLE:
 	case RS_COMMAND:
 	case RS_CLOSE:
@@ -792,6 +821,9 @@ rm_abort(struct rm *rm, struct rm_conn *rc, int err, struct rm_step *step)
 	struct rm_job *j = &rm->job;
 
 	(void)rc; /* the job knows its connection */
+	/* trimming after the client's command: its answer stands, whatever stays loaded */
+	if (j->trimming && (err != -ECONNRESET || j->resent || j->reset_gen != rm->reset_gen))
+		return rm_done(rm);
 	if (err == -ECONNRESET && !j->resent) {
 		j->resent = true;
 		if (j->reset_gen != rm->reset_gen) {

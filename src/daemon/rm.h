@@ -56,6 +56,19 @@ struct rm_params {
 	 */
 	uint64_t (*now_ns)(void *ctx);
 	void *clock_ctx; /* not owned; given to now_ns */
+	/*
+	 * Slots of each kind (objects, sessions) left free for the TPM's other
+	 * users: the RM keeps at most slots - reserve loaded once a job is over
+	 * (at least 1).
+	 */
+	unsigned reserve[2];
+	/*
+	 * Called at the end of every job (no TPM command in flight): what the
+	 * broker holds in the TPM (rm_held_handles) may have changed.  NULL:
+	 * nobody records it.  Must not start a job.
+	 */
+	void (*held_changed)(void *ctx);
+	void *held_ctx; /* not owned; given to held_changed */
 };
 
 enum rm_result {
@@ -89,6 +102,15 @@ struct rm_step {
 	bool wake_on_slot;
 };
 
+/*
+ * The TPM handles the broker holds now: loaded transient objects (their
+ * TPM handles) and every session it tracks, loaded or saved (a saved
+ * session keeps its slot among the TPM's active sessions).  At most cap
+ * are written; returns how many there are.  What --sweep=own flushes at
+ * the next start.
+ */
+size_t rm_held_handles(const struct rm *rm, uint32_t *out, size_t cap);
+
 /* Bumped whenever a session slot is freed (flush, close, eviction). */
 uint64_t rm_slot_gen(const struct rm *rm);
 
@@ -100,6 +122,22 @@ uint64_t rm_slot_gen(const struct rm *rm);
  * refuses GetCapability.
  */
 int rm_sweep(struct backend *be, unsigned *ret_flushed);
+
+/* One synchronous round trip to the TPM (be_transact, or a fake in tests). */
+typedef int (*rm_xact_fn)(void *ctx, const uint8_t *cmd, size_t len, uint8_t *rsp, size_t cap,
+			  size_t *ret_len);
+struct rm_sweep_result {
+	unsigned flushed; /* FlushContext that succeeded */
+	unsigned left;    /* transient objects and sessions not flushed: not ours */
+};
+/*
+ * The same with a choice: own == NULL flushes every transient object and
+ * session (--sweep=all); otherwise only the handles among own[0 .. n_own)
+ * (what an earlier broker recorded holding, rm_held_handles()), and the
+ * TPM's other users keep theirs (--sweep=own).
+ */
+int rm_sweep_handles(rm_xact_fn xact, void *ctx, const uint32_t *own, size_t n_own,
+		     struct rm_sweep_result *ret);
 
 int rm_new(const struct rm_params *params, struct rm **ret);
 void rm_free(struct rm *rm);
@@ -190,12 +228,16 @@ struct rm_stats {
 	uint64_t quota_refusals;    /* commands refused by a per-connection or per-user quota */
 	uint64_t backoff_retries;   /* TPM warnings (RETRY, TESTING...) retried after a pause */
 	uint64_t tpm_startups;      /* TPM2_Startup after rm_tpm_reset() that succeeded */
+	uint64_t slots_lowered;     /* OBJECT/SESSION_MEMORY with room by the RM's count:
+				     * another user of the TPM holds slots */
+	uint64_t trims;             /* evictions after a job to give the reserve back */
 	/* now */
 	unsigned objects;         /* transient objects held by clients */
 	unsigned objects_loaded;  /* of which in the TPM */
 	unsigned sessions;        /* sessions tracked (loaded, saved, abandoned) */
 	unsigned sessions_loaded; /* of which in the TPM's session slots */
 	unsigned abandoned;       /* client-saved sessions whose client left */
+	unsigned slots[2];        /* object / session slots the RM uses now (reserve, learnt) */
 };
 void rm_get_stats(const struct rm *rm, struct rm_stats *ret);
 

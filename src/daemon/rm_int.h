@@ -73,6 +73,7 @@ struct rm_job {
 	bool replan;           /* RS_FLUSH of a lost session: plan the command again after */
 	bool offline;          /* close job: the TPM is out of reach, just forget */
 	bool refreshing;       /* the RS_SAVE in flight is a gap refresh */
+	bool trimming;         /* the client is answered: evicting down to rm->slots (rm_trim) */
 	bool param_patched;    /* FlushContext's parameter holds a TPM handle ... */
 	uint32_t param_h;      /* ... instead of this, the client's */
 };
@@ -89,7 +90,14 @@ struct rm_conn {
 struct rm {
 	struct rm_params params;
 	struct rm_stats stats;
-	unsigned slots[2];      /* object / session slots in the TPM */
+	/*
+	 * Slots of each kind the RM fills: the TPM's less --reserve-slots
+	 * (slots_max), lowered for RM_SLOTS_LOW_MS when the TPM says it is full
+	 * before the RM's count does (another user holds the rest: rm_slots_learn).
+	 */
+	unsigned slots[2];
+	unsigned slots_max[2];
+	uint64_t slots_low_until[2]; /* rm_now() when slots goes back to slots_max; 0: not lowered */
 	unsigned active_max;    /* sessions loaded or saved, in all */
 	struct ent_table tab;
 	TAILQ_HEAD(, rm_conn) conns;
@@ -155,6 +163,17 @@ int rm_backoff(struct rm *rm, struct rm_step *step);
 bool rm_quota_full(struct rm *rm, const struct ent_owner *o, enum ent_kind kind);
 /* e's session context was just saved (e->seq set): the context counter moved. */
 void rm_session_saved(struct rm *rm, struct rm_ent *e);
+
+/* How long a slot count learnt from OBJECT_MEMORY / SESSION_MEMORY holds. */
+#define RM_SLOTS_LOW_MS 10000u
+/*
+ * The TPM answered OBJECT_MEMORY / SESSION_MEMORY (kind): if the RM's count
+ * had room, the TPM's other users hold the rest: use no more than is loaded
+ * now (at least 1) for RM_SLOTS_LOW_MS.
+ */
+void rm_slots_learn(struct rm *rm, enum ent_kind kind);
+/* At a job's start: a lowered slot count whose time is up goes back up. */
+void rm_slots_check(struct rm *rm);
 
 /* ---- rmconn.c: connections ---- */
 /* The close job's next step: RM_SEND (a flush) or RM_DONE (rc freed). */

@@ -35,6 +35,11 @@ rm_new(const struct rm_params *params, struct rm **ret)
 	rm->params = *params;
 	rm->slots[ENT_OBJECT] = caps->transient_slots > 0 ? caps->transient_slots : 3;
 	rm->slots[ENT_SESSION] = caps->loaded_sessions > 0 ? caps->loaded_sessions : 3;
+	/* the reserve is the TPM's other users'; one slot of each kind stays ours */
+	for (unsigned k = ENT_OBJECT; k <= ENT_SESSION; k++) {
+		rm->slots[k] -= MIN(params->reserve[k], rm->slots[k] - 1);
+		rm->slots_max[k] = rm->slots[k];
+	}
 	rm->active_max = caps->active_sessions_max > 0 ? caps->active_sessions_max : 64;
 	rm->gap_max = caps->context_gap_max;
 	/* by default no one user holds more than 3/4 of the TPM's sessions */
@@ -184,6 +189,8 @@ rm_get_stats(const struct rm *rm, struct rm_stats *ret)
 	ret->sessions = t->n_sessions;
 	ret->sessions_loaded = t->n_loaded[ENT_SESSION];
 	ret->abandoned = t->n_abandoned;
+	ret->slots[ENT_OBJECT] = rm->slots[ENT_OBJECT];
+	ret->slots[ENT_SESSION] = rm->slots[ENT_SESSION];
 }
 
 static void

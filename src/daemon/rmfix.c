@@ -76,6 +76,9 @@ rm_fix_pick(struct rm *rm, uint32_t rc, bool own, struct rm_ent **ret_victim)
 	if (own && fix != FIX_GAP && fix != FIX_RESEND && fix != FIX_BACKOFF)
 		return FIX_NONE;
 	if (fix == FIX_EVICT_OBJECT || fix == FIX_EVICT_SESSION) {
+		/* full before the RM's count says so: someone else holds slots */
+		if (rc == TPM2_RC_OBJECT_MEMORY || rc == TPM2_RC_SESSION_MEMORY)
+			rm_slots_learn(rm, fix == FIX_EVICT_OBJECT ? ENT_OBJECT : ENT_SESSION);
 		v = rm_victim(rm, fix == FIX_EVICT_OBJECT ? ENT_OBJECT : ENT_SESSION);
 		if (v == NULL)
 			return FIX_NONE; /* nothing to evict: the TPM's answer stands */

@@ -37,6 +37,10 @@ rm_done(struct rm *rm)
 	j->state = RS_IDLE;
 	j->target = NULL;
 	j->subject = NULL;
+	j->trimming = false;
+	/* between jobs: the recorder of held handles (held.c) looks at them later */
+	if (rm->params.held_changed != NULL)
+		rm->params.held_changed(rm->params.held_ctx);
 	return RM_DONE;
 }
 
@@ -190,4 +194,36 @@ rm_session_saved(struct rm *rm, struct rm_ent *e)
 	if (e->seq > rm->ctx_seq)
 		rm->ctx_seq = e->seq;
 	rm->gap_check = true;
+}
+
+void
+rm_slots_learn(struct rm *rm, enum ent_kind kind)
+{
+	unsigned loaded = rm->tab.n_loaded[kind];
+	unsigned n = MAX(1u, MIN(rm->slots[kind], loaded));
+
+	/* at or over its count the RM learns nothing: the command needed more */
+	if (n >= rm->slots[kind])
+		return;
+	rm->slots[kind] = n;
+	rm->slots_low_until[kind] = MAX(rm_now(rm) + (uint64_t)RM_SLOTS_LOW_MS * 1000000u, 1u);
+	rm->stats.slots_lowered++;
+}
+
+void
+rm_slots_check(struct rm *rm)
+{
+	uint64_t now = 0;
+
+	for (unsigned k = ENT_OBJECT; k <= ENT_SESSION; k++) {
+		if (rm->slots_low_until[k] == 0)
+			continue;
+		if (now == 0)
+			now = rm_now(rm);
+		/* the other user may have let go: try the full count again (and learn anew) */
+		if (now >= rm->slots_low_until[k]) {
+			rm->slots[k] = rm->slots_max[k];
+			rm->slots_low_until[k] = 0;
+		}
+	}
 }
