@@ -39,9 +39,9 @@ for k in ec rsa; do
 	openssl dgst "${P[@]}" -propquery '?provider=tpm2' -sha256 -sign $k.pem \
 		-out $k.dsig msg 2>err || fail "dgst -sign with $k: $(cat err)"
 	for s in $k.sig $k.dsig; do
-		openssl dgst -sha256 -verify $k.pub -signature $s msg >/dev/null ||
+		openssl dgst -sha256 -verify $k.pub -signature "$s" msg >/dev/null ||
 			fail "$s does not verify with plain OpenSSL"
-		! openssl dgst -sha256 -verify $k.pub -signature $s msg.changed >/dev/null 2>&1 ||
+		! openssl dgst -sha256 -verify $k.pub -signature "$s" msg.changed >/dev/null 2>&1 ||
 			fail "$s verifies a changed file"
 	done
 done

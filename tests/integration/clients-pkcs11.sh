@@ -49,7 +49,7 @@ declare -A mech=([ec]=ECDSA-SHA256 [rsa]=SHA256-RSA-PKCS)
 for k in ec rsa; do
 	# the public key, from the token's attributes
 	if [ $k = rsa ]; then
-		p11 --read-object --type pubkey --id ${id[$k]} -o $k.der >err 2>&1 ||
+		p11 --read-object --type pubkey --id "${id[$k]}" -o $k.der >err 2>&1 ||
 			fail "export $k: $(cat err)"
 	else
 		# pkcs11-tool 0.23 --read-object of an EC key reads freed memory
@@ -57,20 +57,20 @@ for k in ec rsa; do
 		# EVP_PKEY_fromdata) and fails or not with the heap's layout; so
 		# the SubjectPublicKeyInfo is built from CKA_EC_POINT (an OCTET
 		# STRING 04 41 holding 04 || x || y) and the P-256 header
-		p11 -O --type pubkey --id ${id[$k]} >obj.out 2>&1 || fail "list $k: $(cat obj.out)"
+		p11 -O --type pubkey --id "${id[$k]}" >obj.out 2>&1 || fail "list $k: $(cat obj.out)"
 		pt=$(sed -n 's/^ *EC_POINT: *0441\(04[0-9a-f]\{128\}\)$/\1/p' obj.out)
 		[ -n "$pt" ] || fail "no P-256 EC_POINT for $k: $(cat obj.out)"
 		echo "3059301306072a8648ce3d020106082a8648ce3d030107034200$pt" | xxd -r -p >$k.der
 	fi
 	openssl pkey -pubin -inform DER -in $k.der -out $k.pub || fail "$k.der is no public key"
-	p11 --login --pin 1234 --sign --mechanism "${mech[$k]}" --id ${id[$k]} \
+	p11 --login --pin 1234 --sign --mechanism "${mech[$k]}" --id "${id[$k]}" \
 		--signature-format openssl -i data -o $k.sig >err 2>&1 || fail "sign with $k: $(cat err)"
 	openssl dgst -sha256 -verify $k.pub -signature $k.sig data >/dev/null ||
 		fail "the $k signature does not verify with plain OpenSSL"
 	! openssl dgst -sha256 -verify $k.pub -signature $k.sig data.changed >/dev/null 2>&1 ||
 		fail "the $k signature verifies a changed file"
 	# pkcs11-tool --verify exits 0 either way: its verdict is in its output
-	p11 --login --pin 1234 --verify --mechanism "${mech[$k]}" --id ${id[$k]} \
+	p11 --login --pin 1234 --verify --mechanism "${mech[$k]}" --id "${id[$k]}" \
 		--signature-format openssl -i data --signature-file $k.sig >ver.out 2>&1 ||
 		fail "pkcs11-tool --verify $k: $(cat ver.out)"
 	grep -q "Signature is valid" ver.out || fail "pkcs11-tool --verify $k: $(cat ver.out)"
@@ -83,7 +83,7 @@ for i in 1 2 3 4; do
 	[ $((i % 2)) = 0 ] && k=rsa
 	(
 		head -c 512 /dev/urandom >d$i
-		p11 --login --pin 1234 --sign --mechanism "${mech[$k]}" --id ${id[$k]} \
+		p11 --login --pin 1234 --sign --mechanism "${mech[$k]}" --id "${id[$k]}" \
 			--signature-format openssl -i d$i -o d$i.sig >d$i.err 2>&1 || exit 1
 		openssl dgst -sha256 -verify $k.pub -signature d$i.sig d$i >/dev/null 2>>d$i.err || exit 2
 	) &
