@@ -15,6 +15,9 @@ PKGS=(
 	python3                                        # test helpers (a one-connection mssim proxy, a metrics checker)
 	faketime                                       # libfaketime: a sped-up clock for the daemon (sess-idle)
 	tss2                                           # IBM's TSS tools: a second unmodified stack on the mssim port
+	tpm2-openssl                                   # clients-openssl: the OpenSSL 3 provider through the broker
+	libtpm2-pkcs11-1 libtpm2-pkcs11-tools opensc   # clients-pkcs11: the PKCS#11 module, tpm2_ptool, pkcs11-tool
+	libtss2-fapi1                                  # clients-fapi: FAPI and its profiles (tpm2-tools' tss2_* run it)
 )
 
 missing=()
