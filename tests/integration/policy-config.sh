@@ -51,16 +51,18 @@ start_daemon --config "$T/tb.conf"
 
 echo "per-user connection cap"
 coproc OPEN { as_user "$POLCLIENT" --open 6 "$SOCK"; }
+open_pid=$OPEN_PID # bash unsets OPEN_PID once it has exited
 read -r -t 20 line <&"${OPEN[0]}" || fail "polclient --open gave no answer"
 [ "$line" = "served 4 refused 2" ] || fail "per-user cap: $line"
 tpm tpm2_getrandom 8 >/dev/null || fail "root not served while the user is at its cap"
 n=$("$CLI" --socket "$SOCK" status --json | jq '.counters.connections_refused')
 [ "$n" -ge 2 ] || fail "connections_refused $n"
 echo >&"${OPEN[1]}"
-wait "$OPEN_PID" 2>/dev/null || true
+wait "$open_pid" 2>/dev/null || true
 
 echo "SIGHUP: a changed deny list applies to a connected client's next command"
 coproc CL { as_user "$POLCLIENT" "$SOCK"; }
+cl_pid=$CL_PID # bash unsets CL_PID once it has exited
 ask() { echo "$1" >&"${CL[1]}"; read -r -t 20 ans <&"${CL[0]}" || fail "no answer to $1"; echo "$ans"; }
 [ "$(ask getrandom)" = 0x00000000 ] || fail "getrandom before the reload"
 write_conf GetRandom
@@ -85,6 +87,6 @@ grep -q "tb.conf:3:" "$T/daemon.log" || fail "bad file on SIGHUP: no line number
 kill -0 "$DAEMON_PID" || fail "the daemon died on a bad SIGHUP"
 tpm tpm2_getrandom 8 >/dev/null || fail "root not served after a bad SIGHUP"
 exec {CL[1]}>&-
-wait "$CL_PID" 2>/dev/null || true
+wait "$cl_pid" 2>/dev/null || true
 stop_daemon
 echo "policy-config: ok"

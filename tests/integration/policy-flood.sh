@@ -26,6 +26,7 @@ start_daemon --config "$T/tb.conf"
 
 echo "$N connections of $TUSER"
 coproc FLOOD { as_user "$POLCLIENT" --open $N "$SOCK"; }
+flood_pid=$FLOOD_PID # bash unsets FLOOD_PID once it has exited
 read -r -t 240 line <&"${FLOOD[0]}" || fail "polclient --open $N gave no answer"
 [ "$line" = "served 100 refused $((N - 100))" ] || fail "per-user cap: $line"
 tpm tpm2_getrandom 8 >/dev/null || fail "root not served while the user floods"
@@ -35,10 +36,11 @@ st=$("$CLI" --socket "$SOCK" status --json) || fail "status --json during the fl
 [ "$(jq '.counters.connections_refused' <<<"$st")" -ge $((N - 100)) ] ||
 	fail "connections_refused: $(jq '.counters.connections_refused' <<<"$st")"
 echo >&"${FLOOD[1]}"
-wait "$FLOOD_PID" 2>/dev/null || true
+wait "$flood_pid" 2>/dev/null || true
 
 echo "$N connections of root held open"
 coproc MANY { "$POLCLIENT" --open $N "$SOCK"; }
+many_pid=$MANY_PID # bash unsets MANY_PID once it has exited
 read -r -t 240 line <&"${MANY[0]}" || fail "polclient --open $N (root) gave no answer"
 [ "$line" = "served $N refused 0" ] || fail "root's connections: $line"
 st=$("$CLI" --socket "$SOCK" status --json) || fail "status --json with $N connections"
@@ -52,6 +54,6 @@ listed=$(jq '.connections | length' <<<"$st")
 	fail "status text with $N connections"
 tpm tpm2_getrandom 8 >/dev/null || fail "a new client not served with $N connections open"
 echo >&"${MANY[1]}"
-wait "$MANY_PID" 2>/dev/null || true
+wait "$many_pid" 2>/dev/null || true
 stop_daemon
 echo "policy-flood: ok"

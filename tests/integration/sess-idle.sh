@@ -48,6 +48,7 @@ tpm tpm2_startauthsession --policy-session -S fresh.ctx || fail "startauthsessio
 tpm tpm2_startauthsession --policy-session -S used.ctx || fail "startauthsession used"
 tpm tpm2_policyauthvalue -S used.ctx >/dev/null || fail "policyauthvalue used"
 coproc HOLD { "$SESSCLIENT" "$TPM2TOOLS_TCTI" hold 4 2>"$T/hold.err"; }
+hold_pid=$HOLD_PID # bash unsets HOLD_PID once it has exited
 read -t 60 -r line <&"${HOLD[0]}" || line="(nothing)"
 [ "$line" = held ] || { cat "$T/hold.err" >&2; fail "holder: '$line'"; }
 
@@ -72,7 +73,7 @@ unseal_with used.ctx
 echo go >&"${HOLD[1]}"
 read -t 60 -r line <&"${HOLD[0]}" || line="(nothing)"
 [ "$line" = ok ] || { cat "$T/hold.err" >&2; fail "holder after the idle time: '$line'"; }
-wait "$HOLD_PID" || fail "holder exit"
+wait "$hold_pid" || fail "holder exit"
 st=$(status)
 [ "$(jq '.handles.sessions' <<<"$st")" = 0 ] || fail "sessions left: $st"
 stop_daemon
