@@ -596,6 +596,11 @@ conn_header(struct conn *c)
 	struct frame f;
 
 	c->fr->parse(c->hdr, c->hdr_len, c->state != CONN_READ, &f);
+	if (f.switch_to != NULL && f.switch_to != c->fr) {
+		log_debug("conn %llu: speaks %s", (unsigned long long)c->id, f.switch_to->name);
+		c->fr = f.switch_to;
+		c->job.rsp = conn_rsp_buf(c); /* the response's offset moved */
+	}
 	switch (f.kind) {
 	case FRAME_WAIT:
 		return;
@@ -606,6 +611,11 @@ conn_header(struct conn *c)
 		c->in_payload = true;
 		c->cmd_want = f.want;
 		c->cmd_len = 0;
+		if (f.hdr_in_cmd) {
+			/* the header is the command's first bytes (want >= hdr_len) */
+			memcpy(c->cmd, c->hdr, c->hdr_len);
+			c->cmd_len = c->hdr_len;
+		}
 		if (f.want == 0)
 			conn_command_ready(c, f.locality); /* empty command: size error */
 		else

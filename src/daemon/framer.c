@@ -9,6 +9,7 @@ static const struct framer *const framers[] = {
 	&framer_tb,
 	&framer_mssim_tpm,
 	&framer_mssim_platform,
+	&framer_raw,
 };
 
 const struct framer *

@@ -51,6 +51,8 @@ struct frame {
 	uint8_t raw[12];
 	size_t raw_len;
 	uint32_t signal; /* the protocol's message code, for logs */
+	bool hdr_in_cmd; /* FRAME_COMMAND: the header read so far begins the command */
+	const struct framer *switch_to; /* from now on the connection speaks this */
 };
 
 struct framer {
@@ -74,6 +76,7 @@ struct framer {
 extern const struct framer framer_tb;
 extern const struct framer framer_mssim_tpm;
 extern const struct framer framer_mssim_platform;
+extern const struct framer framer_raw;
 
 /* The simulator protocol's response frame: size (u32), response, 0 (u32). */
 size_t framer_mssim_wrap(uint8_t *out, size_t len);

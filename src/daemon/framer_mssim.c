@@ -10,6 +10,11 @@
  *                        here it ends only this client)
  * Others (hash, ACT, ...) have no meaning on a shared TPM and their framing
  * is unknown: answered with an error, then the connection is closed.
+ *
+ * A client may also send bare TPM commands, as to swtpm's data port (the
+ * tpm2-tss swtpm TCTI, which tctildr's default list tries on port 2321
+ * before the mssim TCTI): a first word 0x8001xxxx / 0x8002xxxx is a TPM tag,
+ * never a signal, and the connection switches to framer_raw.
  */
 #include "../common/mssim.h"
 #include "../common/util.h"
@@ -23,6 +28,11 @@ mssim_parse(const uint8_t *hdr, size_t hdr_len, bool busy, struct frame *f)
 
 	(void)busy; /* no busy_reads: never called while busy */
 	*f = (struct frame){.signal = sig};
+	if (sig >> 16 == TPM2_ST_NO_SESSIONS || sig >> 16 == TPM2_ST_SESSIONS) {
+		framer_raw.parse(hdr, hdr_len, busy, f);
+		f->switch_to = &framer_raw;
+		return;
+	}
 	switch (sig) {
 	case MSSIM_SEND_COMMAND:
 		if (hdr_len < 9) {
