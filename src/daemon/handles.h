@@ -49,11 +49,15 @@ enum ent_kind {
 struct rm_ent;
 TAILQ_HEAD(ent_q, rm_ent);
 
-/* What the connections of one uid hold together (the per-user quotas). */
+/*
+ * What the connections of one uid, or of one cgroup, hold together (the
+ * per-user and per-cgroup quotas).
+ */
 struct ent_acct {
 	LIST_ENTRY(ent_acct) link;
 	uid_t uid;
-	unsigned refs; /* connections of this uid */
+	char *cgroup;  /* owned; NULL: a uid's account */
+	unsigned refs; /* connections of this uid / cgroup */
 	unsigned n[2]; /* entries of each kind they hold */
 };
 
@@ -73,7 +77,8 @@ struct ent_owner {
 	 */
 	uint32_t vh_floor;
 	uid_t uid;
-	struct ent_acct *acct; /* its uid's totals; NULL: none kept */
+	struct ent_acct *acct; /* its uid's totals; NULL: none kept; not owned */
+	struct ent_acct *cg;   /* its cgroup's totals; NULL: none (cgroup unknown); not owned */
 	uint32_t tomb[ENT_TOMBS]; /* session handles evicted for others; 0: none */
 	unsigned n_tomb;          /* next slot of tomb[] */
 	uint64_t turn;      /* clock value of its current (last) command */

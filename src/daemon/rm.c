@@ -165,7 +165,7 @@ rm_plan(struct rm *rm, struct rm_step *step)
 			return rm_evict(rm, v, step);
 	}
 	/* 3: a new session when every active slot is taken */
-	if (j->want[ENT_SESSION] > 0 && t->n_sessions >= rm->active_max &&
+	if (j->want[ENT_SESSION] > 0 && t->n_sessions >= rm_active_cap(rm, j->rc) &&
 	    (r = rm_session_room(rm, step)) != RM_PASS)
 		return r;
 	/* 4: the session a ContextLoad takes over is loaded: the RM answers */
@@ -236,7 +236,6 @@ static int
 rm_prepare(struct rm *rm, struct rm_step *step)
 {
 	struct rm_job *j = &rm->job;
-	struct ent_owner *o = &j->rc->own;
 	const TPMA_CC *attr;
 	uint32_t cc = get_be32(j->cmd + 6), err;
 	int r;
@@ -286,11 +285,11 @@ rm_prepare(struct rm *rm, struct rm_step *step)
 		return r;
 	if (caps_r_handle(*attr)) {
 		if (cc == TPM2_CC_StartAuthSession) {
-			if (rm_quota_full(rm, o, ENT_SESSION))
-				return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_SESSION_HANDLES));
+			if ((r = rm_session_quota(rm, step)) != RM_PASS)
+				return r;
 			j->want[ENT_SESSION]++;
 		} else {
-			if (rm_quota_full(rm, o, ENT_OBJECT))
+			if (rm_quota_full(rm, j->rc, ENT_OBJECT))
 				return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_OBJECT_HANDLES));
 			j->want[ENT_OBJECT]++;
 		}

@@ -80,8 +80,10 @@ struct rm_job {
 struct rm_conn {
 	TAILQ_ENTRY(rm_conn) entry;
 	struct rm_peer peer;
+	struct rm_limits lim; /* its profile's, RM_LIMIT_INHERIT resolved (rm_limits_resolve) */
 	struct ent_owner own;
 };
+
 
 /* Refresh a saved session once the TPM's context counter is this far ahead of it. */
 #define RM_GAP_REFRESH(gap_max) ((gap_max) - (gap_max) / 4u)
@@ -103,6 +105,8 @@ struct rm {
 	bool gap_check;         /* ctx_seq moved: look for a session to refresh */
 	bool need_startup;      /* rm_tpm_reset(): TPM2_Startup before any other command */
 	LIST_HEAD(, ent_acct) accts; /* per-uid totals */
+	LIST_HEAD(, ent_acct) cgaccts; /* per-cgroup totals */
+	unsigned reserved;      /* active session slots for reserving profiles only */
 	TPMS_CAPABILITY_DATA capd;   /* GetCapability lists, read or answered */
 	uint8_t scratch[TB_BUF_MAX]; /* the RM's own commands */
 };
@@ -151,10 +155,27 @@ int rm_park(struct rm *rm, struct rm_step *step, unsigned wait_ms, bool on_slot)
 unsigned rm_parked_ms(const struct rm *rm, const struct rm_step *step);
 /* A TPM warning: park the command for a pause that doubles, within params.retry_time_ms. */
 int rm_backoff(struct rm *rm, struct rm_step *step);
-/* Would one more entry of kind put o over its connection's or uid's quota?  Counts a refusal. */
-bool rm_quota_full(struct rm *rm, const struct ent_owner *o, enum ent_kind kind);
+/* Which quota one more entry of kind would break. */
+enum rm_quota {
+	RQ_OK = 0,
+	RQ_CONN,   /* the connection's own */
+	RQ_UID,    /* its uid's (all its connections) */
+	RQ_CGROUP, /* its cgroup's */
+};
+/* The quota one more entry of kind would put rc over; refusals are counted by the caller. */
+enum rm_quota rm_quota_check(const struct rm *rm, const struct rm_conn *rc, enum ent_kind kind);
+/* Would one more entry of kind put rc over a quota?  Counts a refusal. */
+bool rm_quota_full(struct rm *rm, const struct rm_conn *rc, enum ent_kind kind);
+/* Active session slots rc may count on: the TPM's, less what others reserve. */
+unsigned rm_active_cap(const struct rm *rm, const struct rm_conn *rc);
+/* rc's limits with RM_LIMIT_INHERIT replaced by the daemon-wide values. */
+void rm_limits_resolve(const struct rm *rm, const struct rm_limits *in, struct rm_limits *out);
 /* e's session context was just saved (e->seq set): the context counter moved. */
 void rm_session_saved(struct rm *rm, struct rm_ent *e);
+
+/* ---- rmquota.c: per-profile limits ---- */
+/* Free uid and cgroup accounts nobody uses. */
+void rm_accts_gc(struct rm *rm);
 
 /* ---- rmconn.c: connections ---- */
 /* The close job's next step: RM_SEND (a flush) or RM_DONE (rc freed). */
@@ -186,6 +207,13 @@ enum rm_fix rm_fix_pick(struct rm *rm, uint32_t rc, bool own, struct rm_ent **re
  */
 /* Every active session slot is taken: free one (abandoned, fair share) or wait. */
 int rm_session_room(struct rm *rm, struct rm_step *step);
+/*
+ * A new session of the job's connection: RM_PASS within its quotas; over
+ * its own, refused; over its uid's or cgroup's, another connection of the
+ * same uid (cgroup) above its share loses its oldest session, or the
+ * command waits and is then refused.
+ */
+int rm_session_quota(struct rm *rm, struct rm_step *step);
 /* Refresh the oldest saved session if the context counter nears the gap. */
 int rm_gap_step(struct rm *rm, struct rm_step *step);
 /* The TPM answered TPM_RC_CONTEXT_GAP: refresh (or flush) the oldest saved session. */

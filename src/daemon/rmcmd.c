@@ -171,7 +171,7 @@ rm_cmd_context_load(struct rm *rm, struct rm_step *step)
 	if (j->pc.tag != TPM2_ST_NO_SESSIONS)
 		return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_BAD_TAG));
 	if (is_transient(saved)) {
-		if (rm_quota_full(rm, o, ENT_OBJECT))
+		if (rm_quota_full(rm, j->rc, ENT_OBJECT))
 			return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_OBJECT_HANDLES));
 		if (j->fresh == NULL && (r = ent_new(&rm->tab, ENT_OBJECT, &j->fresh)) < 0)
 			return r;
@@ -181,7 +181,7 @@ rm_cmd_context_load(struct rm *rm, struct rm_step *step)
 	e = ent_find_session(&rm->tab, saved);
 	if (e == NULL || !sess_may_adopt(e, o, blob, len))
 		return rm_reply_rc(rm, step, ent_owner_is_tomb(o, saved) ? RC_EXPIRED_P1 : RC_BAD_PARAM1);
-	if (e->owner != o && rm_quota_full(rm, o, ENT_SESSION))
+	if (e->owner != o && rm_quota_full(rm, j->rc, ENT_SESSION))
 		return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_SESSION_HANDLES));
 	j->subject = e;
 	rm_pin(rm, e); /* loaded by the plan from the broker's copy (the same blob) */

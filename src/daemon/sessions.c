@@ -19,6 +19,8 @@ sess_abandon(struct ent_table *t, struct rm_ent *e)
 	o->n_sess--;
 	if (o->acct != NULL)
 		o->acct->n[ENT_SESSION]--;
+	if (o->cg != NULL)
+		o->cg->n[ENT_SESSION]--;
 	e->owner = NULL;
 	TAILQ_INSERT_TAIL(&t->abandoned, e, link);
 	t->n_abandoned++;

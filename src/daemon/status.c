@@ -77,6 +77,8 @@ static const struct counter counters[] = {
 	{"session_wait_timeouts", false, "sessions", "waited in vain",
 	 RMS(CT_U64, session_wait_timeouts)},
 	{"quota_refusals", false, "sessions", "quota refusals", RMS(CT_U64, quota_refusals)},
+	{"quota_waits", false, "sessions", "waited for a user/cgroup quota",
+	 RMS(CT_U64, quota_waits)},
 	{"backoff_retries", false, "sessions", "warnings retried after a pause",
 	 RMS(CT_U64, backoff_retries)},
 	{"backend_errors", false, "backend", "errors", SCH(CT_U64, backend_errors)},
