@@ -59,6 +59,7 @@ struct ent_acct {
 	char *cgroup;  /* owned; NULL: a uid's account */
 	unsigned refs; /* connections of this uid / cgroup */
 	unsigned n[2]; /* entries of each kind they hold */
+	uint64_t nv_tat; /* uid: NV write rate, when its bucket is full again (ns; GCRA) */
 };
 
 /* Sessions of an owner the broker flushed for others (a small ring). */

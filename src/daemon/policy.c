@@ -450,6 +450,8 @@ policy_set(struct profile *p, const char *key, const char *value, char *err, siz
 		return parse_limit(value, 0, 4096, &p->max_sessions_per_cgroup, err, errcap);
 	if (strcmp(key, "reserved-sessions") == 0)
 		return parse_uint(value, 63, &p->reserved_sessions, err, errcap);
+	if (strcmp(key, "nv-write-rate") == 0)
+		return parse_uint(value, 1000000, &p->nv_write_rate, err, errcap);
 	snprintf(err, errcap, "unknown profile setting '%s'", key);
 	return -EINVAL;
 }

@@ -79,6 +79,7 @@ struct profile {
 	unsigned max_objects_per_cgroup; /* 0 (or inherited): no limit */
 	unsigned max_sessions_per_cgroup;
 	unsigned reserved_sessions;      /* active session slots other profiles never get */
+	unsigned nv_write_rate;          /* NV writes per second per user; 0: no limit */
 };
 #define POLICY_INHERIT UINT_MAX
 

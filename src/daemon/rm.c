@@ -281,6 +281,8 @@ rm_prepare(struct rm *rm, struct rm_step *step)
 		return rm_plan(rm, step);
 	if (r != RM_PASS)
 		return r;
+	if (rm_cc_writes_nv(cc) && (r = rm_nv_rate(rm, step)) != RM_PASS)
+		return r;
 	if ((r = rm_pin_command(rm, step)) != RM_PASS)
 		return r;
 	if (caps_r_handle(*attr)) {
@@ -332,6 +334,8 @@ rm_begin(struct rm *rm, struct rm_conn *rc, uint8_t *cmd, size_t len, struct rm_
 	j->replan = false;
 	j->refreshing = false;
 	j->param_patched = false;
+	/* run again after a TPM warning: it passed its NV write rate before */
+	j->nv_charged = step->backoffs > 0;
 	j->pc.n_h = 0;
 	return rm_prepare(rm, step);
 }

@@ -73,6 +73,7 @@ struct rm_job {
 	bool replan;           /* RS_FLUSH of a lost session: plan the command again after */
 	bool offline;          /* close job: the TPM is out of reach, just forget */
 	bool refreshing;       /* the RS_SAVE in flight is a gap refresh */
+	bool nv_charged;       /* the command took its NV write token (not again if run again) */
 	bool param_patched;    /* FlushContext's parameter holds a TPM handle ... */
 	uint32_t param_h;      /* ... instead of this, the client's */
 };
@@ -104,7 +105,7 @@ struct rm {
 	uint64_t ctx_seq;       /* newest session context sequence seen */
 	bool gap_check;         /* ctx_seq moved: look for a session to refresh */
 	bool need_startup;      /* rm_tpm_reset(): TPM2_Startup before any other command */
-	LIST_HEAD(, ent_acct) accts; /* per-uid totals */
+	LIST_HEAD(, ent_acct) accts; /* per-uid totals (and NV write buckets) */
 	LIST_HEAD(, ent_acct) cgaccts; /* per-cgroup totals */
 	unsigned reserved;      /* active session slots for reserving profiles only */
 	TPMS_CAPABILITY_DATA capd;   /* GetCapability lists, read or answered */
@@ -173,8 +174,14 @@ void rm_limits_resolve(const struct rm *rm, const struct rm_limits *in, struct r
 /* e's session context was just saved (e->seq set): the context counter moved. */
 void rm_session_saved(struct rm *rm, struct rm_ent *e);
 
-/* ---- rmquota.c: per-profile limits ---- */
-/* Free uid and cgroup accounts nobody uses. */
+/* ---- rmquota.c: per-profile limits the planner applies (NV write rate) ---- */
+/*
+ * An NV-writing command of a connection whose profile has nv-write-rate:
+ * RM_PASS (a token taken), or RM_WAIT until the uid's bucket has one.
+ */
+int rm_nv_rate(struct rm *rm, struct rm_step *step);
+bool rm_cc_writes_nv(uint32_t cc);
+/* Free uid and cgroup accounts nobody uses (and whose NV bucket is full). */
 void rm_accts_gc(struct rm *rm);
 
 /* ---- rmconn.c: connections ---- */

@@ -79,6 +79,8 @@ static const struct counter counters[] = {
 	{"quota_refusals", false, "sessions", "quota refusals", RMS(CT_U64, quota_refusals)},
 	{"quota_waits", false, "sessions", "waited for a user/cgroup quota",
 	 RMS(CT_U64, quota_waits)},
+	{"nv_rate_waits", false, "resource manager", "NV writes held to their rate",
+	 RMS(CT_U64, nv_rate_waits)},
 	{"backoff_retries", false, "sessions", "warnings retried after a pause",
 	 RMS(CT_U64, backoff_retries)},
 	{"backend_errors", false, "backend", "errors", SCH(CT_U64, backend_errors)},

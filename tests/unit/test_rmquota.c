@@ -3,7 +3,8 @@
  * test_rmquota.c: per-profile limits against the fake TPM (64 active
  * sessions): the fair share of session slots between users first, then a
  * user's connections; reserved session slots; per-cgroup and per-user
- * quotas where a newcomer takes from a greedy connection or waits;
+ * quotas where a newcomer takes from a greedy connection or waits; the NV
+ * write rate on the fake clock;
  * limits changed by rm_conn_set_limits().
  */
 #include <errno.h>
@@ -54,6 +55,15 @@ n_sessions(struct rm_conn *rc)
 
 	rm_conn_handles(rm, rc, count_one, &n);
 	return n;
+}
+
+static uint32_t
+nv_write(struct rm_conn *rc)
+{
+	static const uint8_t data[] = {0x00, 0x04, 1, 2, 3, 4, 0x00, 0x00}; /* TPM2B, offset 0 */
+	uint32_t h[2] = {0x01500000u, 0x01500000u};
+
+	return run(rc, cmdbuf, build(cmdbuf, TPM2_CC_NV_Write, h, 2, &pw, 1, data, sizeof(data)));
 }
 
 /*
@@ -277,11 +287,52 @@ test_user_quota_wait(void **state)
 }
 
 static void
+test_nv_rate(void **state)
+{
+	struct rm_limits lim = RM_LIMITS_INHERIT;
+	struct rm_conn *a, *free_conn;
+	uint64_t t0;
+	size_t mark;
+
+	(void)state;
+	lim.nv_write_rate = 2;
+	a = conn_lim(1000, "", &lim);
+	free_conn = conn(2000);
+	mark = tpm.n_log;
+	t0 = clock_ns;
+	/* a burst of 2, then 2 a second: 10 writes take 4 s of the RM's clock */
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(nv_write(a), TPM2_RC_SUCCESS);
+	assert_int_equal(fake_count(&tpm, mark, TPM2_CC_NV_Write), 10);
+	assert_true(clock_ns - t0 >= 4000000000u);
+	assert_true(clock_ns - t0 <= 4010000000u);
+	assert_int_equal(stats().nv_rate_waits, 8);
+	/* another user without a rate is not held */
+	t0 = clock_ns;
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(nv_write(free_conn), TPM2_RC_SUCCESS);
+	assert_true(clock_ns == t0);
+	/* reconnecting buys no tokens */
+	close_conn(a);
+	a = conn_lim(1000, "", &lim);
+	t0 = clock_ns;
+	assert_int_equal(nv_write(a), TPM2_RC_SUCCESS);
+	assert_true(clock_ns > t0);
+	/* an idle second refills one... two seconds the whole burst */
+	clock_advance_ms(2000);
+	t0 = clock_ns;
+	assert_int_equal(nv_write(a), TPM2_RC_SUCCESS);
+	assert_int_equal(nv_write(a), TPM2_RC_SUCCESS);
+	assert_true(clock_ns == t0);
+}
+
+static void
 test_set_limits(void **state)
 {
 	struct rm_limits lim = RM_LIMITS_INHERIT;
 	struct rm_conn *a;
 	uint32_t p;
+	size_t mark;
 
 	(void)state;
 	lim.sessions = 2;
@@ -301,8 +352,14 @@ test_set_limits(void **state)
 	(void)load(a, p);
 	/* ... or less: what it holds stays, it only gets no more */
 	lim.objects = 1;
+	lim.nv_write_rate = 1;
 	rm_conn_set_limits(rm, a, &lim);
 	assert_int_equal(load_rc(a, p), TB_RM_RC(TPM2_RC_OBJECT_HANDLES));
+	mark = tpm.n_log;
+	assert_int_equal(nv_write(a), TPM2_RC_SUCCESS);
+	assert_int_equal(nv_write(a), TPM2_RC_SUCCESS);
+	assert_int_equal(fake_count(&tpm, mark, TPM2_CC_NV_Write), 2);
+	assert_int_equal(stats().nv_rate_waits, 1);
 }
 
 /* Profile keys become the RM's limits; unset ones are inherited. */
@@ -354,6 +411,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_reserved_sessions_plain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cgroup_quota, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_user_quota_wait, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nv_rate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_profile_limits, setup, teardown),
 	};
