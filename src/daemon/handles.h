@@ -107,6 +107,7 @@ struct rm_ent {
 	bool sequence;     /* a sequence object: its state changes when used */
 	bool noswap;       /* ContextSave failed: stays loaded until flushed */
 	bool client_saved; /* session the client ContextSaved: it holds blob */
+	bool shared;       /* ... and its saver's profile lets other uids load it */
 	uint16_t blob_len;
 	uint16_t pub_len; /* objects: cached ReadPublic response, 0 if none */
 	/* marshalled TPMS_CONTEXT (t->blob_cap bytes), then the ReadPublic response */

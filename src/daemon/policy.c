@@ -377,6 +377,21 @@ parse_limit(const char *value, unsigned min, unsigned max, unsigned *ret, char *
 	return 0;
 }
 
+static int
+parse_bool(const char *value, bool *ret, char *err, size_t errcap)
+{
+	if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 || strcmp(value, "1") == 0) {
+		*ret = true;
+		return 0;
+	}
+	if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0 || strcmp(value, "0") == 0) {
+		*ret = false;
+		return 0;
+	}
+	snprintf(err, errcap, "'%s' is not yes or no", value);
+	return -EINVAL;
+}
+
 int
 policy_set(struct profile *p, const char *key, const char *value, char *err, size_t errcap)
 {
@@ -452,6 +467,8 @@ policy_set(struct profile *p, const char *key, const char *value, char *err, siz
 		return parse_uint(value, 63, &p->reserved_sessions, err, errcap);
 	if (strcmp(key, "nv-write-rate") == 0)
 		return parse_uint(value, 1000000, &p->nv_write_rate, err, errcap);
+	if (strcmp(key, "share-contexts") == 0)
+		return parse_bool(value, &p->share_contexts, err, errcap);
 	snprintf(err, errcap, "unknown profile setting '%s'", key);
 	return -EINVAL;
 }

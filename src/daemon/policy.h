@@ -80,6 +80,7 @@ struct profile {
 	unsigned max_sessions_per_cgroup;
 	unsigned reserved_sessions;      /* active session slots other profiles never get */
 	unsigned nv_write_rate;          /* NV writes per second per user; 0: no limit */
+	bool share_contexts;             /* saved contexts load for other users too */
 };
 #define POLICY_INHERIT UINT_MAX
 

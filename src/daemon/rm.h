@@ -58,12 +58,13 @@ struct rm_limits {
 	 */
 	unsigned reserved_sessions;
 	unsigned nv_write_rate;       /* NV writes per second per uid (burst as many); 0: none */
+	bool share_contexts;          /* its saved contexts load for other uids too */
 };
 
-/* All fields RM_LIMIT_INHERIT, nothing reserved, no NV rate. */
+/* All fields RM_LIMIT_INHERIT, nothing reserved, no NV rate, no sharing. */
 #define RM_LIMITS_INHERIT                                                                          \
 	((struct rm_limits){RM_LIMIT_INHERIT, RM_LIMIT_INHERIT, RM_LIMIT_INHERIT, RM_LIMIT_INHERIT, \
-			    RM_LIMIT_INHERIT, RM_LIMIT_INHERIT, RM_LIMIT_INHERIT, 0, 0})
+			    RM_LIMIT_INHERIT, RM_LIMIT_INHERIT, RM_LIMIT_INHERIT, 0, 0, false})
 
 /* A profile's limits (policy.h), or all inherited for NULL. */
 void rm_limits_from_profile(const struct profile *p, struct rm_limits *ret);
@@ -241,6 +242,7 @@ struct rm_stats {
 	uint64_t quota_refusals;    /* commands refused by a per-connection or per-user quota */
 	uint64_t quota_waits;       /* new sessions that waited for room in a per-user/cgroup quota */
 	uint64_t nv_rate_waits;     /* NV writes held back by their profile's nv-write-rate */
+	uint64_t foreign_blobs;     /* ContextLoads of another uid's saved context refused */
 	uint64_t backoff_retries;   /* TPM warnings (RETRY, TESTING...) retried after a pause */
 	uint64_t tpm_startups;      /* TPM2_Startup after rm_tpm_reset() that succeeded */
 	/* now */

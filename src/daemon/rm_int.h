@@ -85,6 +85,15 @@ struct rm_conn {
 	struct ent_owner own;
 };
 
+/* A context blob the broker handed to a client (ContextSave of an object): who may load it. */
+struct rm_bind {
+	uint8_t md[32]; /* SHA-256 of the TPMS_CONTEXT the client was given */
+	uid_t uid;      /* the saver's */
+	bool share;     /* the saver's profile shares its contexts */
+	uint64_t seq;   /* age, for the per-uid bound */
+};
+/* Bindings kept per uid (the oldest forgotten first): see rmbind.c. */
+#define RM_BINDS_PER_UID 256u
 
 /* Refresh a saved session once the TPM's context counter is this far ahead of it. */
 #define RM_GAP_REFRESH(gap_max) ((gap_max) - (gap_max) / 4u)
@@ -108,6 +117,10 @@ struct rm {
 	LIST_HEAD(, ent_acct) accts; /* per-uid totals (and NV write buckets) */
 	LIST_HEAD(, ent_acct) cgaccts; /* per-cgroup totals */
 	unsigned reserved;      /* active session slots for reserving profiles only */
+	struct rm_bind *binds;  /* owned; object blobs handed out, n_binds of them */
+	size_t n_binds;
+	size_t cap_binds;
+	uint64_t bind_seq;
 	TPMS_CAPABILITY_DATA capd;   /* GetCapability lists, read or answered */
 	uint8_t scratch[TB_BUF_MAX]; /* the RM's own commands */
 };
@@ -183,6 +196,12 @@ int rm_nv_rate(struct rm *rm, struct rm_step *step);
 bool rm_cc_writes_nv(uint32_t cc);
 /* Free uid and cgroup accounts nobody uses (and whose NV bucket is full). */
 void rm_accts_gc(struct rm *rm);
+
+/* ---- rmbind.c: saved contexts bound to their saver ---- */
+/* The client of rc was given the context blob[0..len) of an object: remember whose it is. */
+int rm_bind_saved(struct rm *rm, const struct rm_conn *rc, const uint8_t *blob, size_t len);
+/* May rc load this object context?  false: another uid saved it and does not share it. */
+bool rm_bind_may_load(struct rm *rm, const struct rm_conn *rc, const uint8_t *blob, size_t len);
 
 /* ---- rmconn.c: connections ---- */
 /* The close job's next step: RM_SEND (a flush) or RM_DONE (rc freed). */

@@ -74,6 +74,7 @@ rm_free(struct rm *rm)
 		free(a);
 	}
 	ent_table_free(&rm->tab);
+	free(rm->binds);
 	free(rm);
 }
 

@@ -51,6 +51,7 @@ rm_limits_from_profile(const struct profile *p, struct rm_limits *ret)
 		.sessions_per_cgroup = p->max_sessions_per_cgroup,
 		.reserved_sessions = p->reserved_sessions,
 		.nv_write_rate = p->nv_write_rate,
+		.share_contexts = p->share_contexts,
 	};
 }
 

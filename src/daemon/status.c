@@ -81,6 +81,8 @@ static const struct counter counters[] = {
 	 RMS(CT_U64, quota_waits)},
 	{"nv_rate_waits", false, "resource manager", "NV writes held to their rate",
 	 RMS(CT_U64, nv_rate_waits)},
+	{"foreign_blobs", false, "resource manager", "another user's contexts refused",
+	 RMS(CT_U64, foreign_blobs)},
 	{"backoff_retries", false, "sessions", "warnings retried after a pause",
 	 RMS(CT_U64, backoff_retries)},
 	{"backend_errors", false, "backend", "errors", SCH(CT_U64, backend_errors)},

@@ -4,7 +4,7 @@
  * sessions): the fair share of session slots between users first, then a
  * user's connections; reserved session slots; per-cgroup and per-user
  * quotas where a newcomer takes from a greedy connection or waits; the NV
- * write rate on the fake clock;
+ * write rate on the fake clock; saved contexts bound to their saver;
  * limits changed by rm_conn_set_limits().
  */
 #include <errno.h>
@@ -327,6 +327,45 @@ test_nv_rate(void **state)
 }
 
 static void
+test_blob_binding(void **state)
+{
+	struct rm_limits share = RM_LIMITS_INHERIT;
+	struct rm_conn *a = conn(1000), *a2, *b = conn(2000), *c;
+	uint8_t ob[TB_BUF_MAX], sb[TB_BUF_MAX];
+	size_t olen, slen, mark;
+	uint32_t o, s, h;
+
+	(void)state;
+	o = create_primary(a);
+	assert_int_equal(ctx_save(a, o, ob, &olen), 0);
+	s = start_session(a, true);
+	assert_int_equal(ctx_save(a, s, sb, &slen), 0);
+	close_conn(a); /* tpm2-tools: the saver is gone, its files stay */
+	/* uid B presents A's blobs: refused, the TPM not asked */
+	mark = tpm.n_log;
+	assert_int_equal(ctx_load(b, ob, olen, &h), RC_P1);
+	assert_int_equal(ctx_load(b, sb, slen, &h), RC_P1);
+	assert_int_equal(tpm.n_log, mark);
+	assert_int_equal(stats().foreign_blobs, 2);
+	/* A still loads both */
+	a2 = conn(1000);
+	assert_int_equal(ctx_load(a2, ob, olen, &h), 0);
+	assert_int_equal(ctx_load(a2, sb, slen, &h), 0);
+	assert_int_equal(h, s);
+	/* a profile with share-contexts = yes: its blobs load for others */
+	share.share_contexts = true;
+	c = conn_lim(3000, "", &share);
+	o = create_primary(c);
+	assert_int_equal(ctx_save(c, o, ob, &olen), 0);
+	s = start_session(c, true);
+	assert_int_equal(ctx_save(c, s, sb, &slen), 0);
+	close_conn(c);
+	assert_int_equal(ctx_load(b, ob, olen, &h), 0);
+	assert_int_equal(ctx_load(b, sb, slen, &h), 0);
+	assert_int_equal(h, s);
+}
+
+static void
 test_set_limits(void **state)
 {
 	struct rm_limits lim = RM_LIMITS_INHERIT;
@@ -391,6 +430,13 @@ test_profile_limits(void **state)
 	assert_int_equal(l.objects, RM_LIMIT_INHERIT);
 	assert_int_equal(l.objects_per_uid, RM_LIMIT_INHERIT);
 	assert_int_equal(rm_policy_reserved(&pol), 2);
+	assert_false(l.share_contexts);
+	assert_int_equal(policy_set(p, "share-contexts", "maybe", err, sizeof(err)), -EINVAL);
+	assert_int_equal(policy_set(p, "share-contexts", "yes", err, sizeof(err)), 0);
+	assert_int_equal(policy_set(p, "nv-write-rate", "10", err, sizeof(err)), 0);
+	rm_limits_from_profile(p, &l);
+	assert_true(l.share_contexts);
+	assert_int_equal(l.nv_write_rate, 10);
 	/* a connection of that profile: the daemon's 32 objects, the profile's 4 sessions */
 	{
 		struct rm_conn *a = conn_lim(1000, "", &l);
@@ -412,6 +458,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cgroup_quota, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_user_quota_wait, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nv_rate, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blob_binding, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_profile_limits, setup, teardown),
 	};
