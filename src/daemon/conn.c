@@ -242,7 +242,10 @@ conn_new(struct server *srv, struct tpm_instance *inst, int fd, const struct fra
 	conn_reset_input(c);
 	rp = (struct rm_peer){.uid = peer.uid_known ? peer.uid : (uid_t)-1,
 			      .gid = peer.uid_known ? peer.gid : (gid_t)-1,
-			      .pid = peer.pid};
+			      .pid = peer.pid,
+			      .has_limits = true};
+	snprintf(rp.cgroup, sizeof(rp.cgroup), "%s", peer.cgroup);
+	rm_limits_from_profile(prof, &rp.limits);
 	if ((r = rm_conn_new(inst->rm, &rp, &c->rmc)) < 0)
 		goto fail;
 	job_init(&c->job, JOB_COMMAND, conn_job_done, c);
@@ -283,8 +286,15 @@ conn_rematch_all(struct server *srv)
 {
 	struct conn *c;
 
-	TAILQ_FOREACH(c, &srv->conns, entry)
+	struct rm_limits lim;
+
+	for (size_t i = 0; i < srv->n_inst; i++)
+		rm_set_reserved_sessions(srv->inst[i]->rm, rm_policy_reserved(&srv->cfg.policy));
+	TAILQ_FOREACH(c, &srv->conns, entry) {
 		c->profile = policy_match(&srv->cfg.policy, &c->peer, c->listen);
+		rm_limits_from_profile(c->profile, &lim);
+		rm_conn_set_limits(c->inst->rm, c->rmc, &lim);
+	}
 }
 
 /* ---- output ---- */

@@ -93,6 +93,8 @@ ent_detach(struct ent_table *t, struct rm_ent *e)
 		e->owner->n_sess--;
 	if (e->owner != NULL && e->owner->acct != NULL)
 		e->owner->acct->n[e->kind]--;
+	if (e->owner != NULL && e->owner->cg != NULL)
+		e->owner->cg->n[e->kind]--;
 	e->attached = false;
 	e->owner = NULL;
 }
@@ -172,6 +174,8 @@ ent_attach(struct ent_table *t, struct rm_ent *e, struct ent_owner *owner, uint3
 	}
 	if (owner->acct != NULL)
 		owner->acct->n[e->kind]++;
+	if (owner->cg != NULL)
+		owner->cg->n[e->kind]++;
 	e->attached = true;
 }
 

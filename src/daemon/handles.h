@@ -49,12 +49,17 @@ enum ent_kind {
 struct rm_ent;
 TAILQ_HEAD(ent_q, rm_ent);
 
-/* What the connections of one uid hold together (the per-user quotas). */
+/*
+ * What the connections of one uid, or of one cgroup, hold together (the
+ * per-user and per-cgroup quotas).
+ */
 struct ent_acct {
 	LIST_ENTRY(ent_acct) link;
 	uid_t uid;
-	unsigned refs; /* connections of this uid */
+	char *cgroup;  /* owned; NULL: a uid's account */
+	unsigned refs; /* connections of this uid / cgroup */
 	unsigned n[2]; /* entries of each kind they hold */
+	uint64_t nv_tat; /* uid: NV write rate, when its bucket is full again (ns; GCRA) */
 };
 
 /* Sessions of an owner the broker flushed for others (a small ring). */
@@ -73,7 +78,8 @@ struct ent_owner {
 	 */
 	uint32_t vh_floor;
 	uid_t uid;
-	struct ent_acct *acct; /* its uid's totals; NULL: none kept */
+	struct ent_acct *acct; /* its uid's totals; NULL: none kept; not owned */
+	struct ent_acct *cg;   /* its cgroup's totals; NULL: none (cgroup unknown); not owned */
 	uint32_t tomb[ENT_TOMBS]; /* session handles evicted for others; 0: none */
 	unsigned n_tomb;          /* next slot of tomb[] */
 	uint64_t turn;      /* clock value of its current (last) command */
@@ -101,6 +107,7 @@ struct rm_ent {
 	bool sequence;     /* a sequence object: its state changes when used */
 	bool noswap;       /* ContextSave failed: stays loaded until flushed */
 	bool client_saved; /* session the client ContextSaved: it holds blob */
+	bool shared;       /* ... and its saver's profile lets other uids load it */
 	uint16_t blob_len;
 	uint16_t pub_len; /* objects: cached ReadPublic response, 0 if none */
 	/* marshalled TPMS_CONTEXT (t->blob_cap bytes), then the ReadPublic response */

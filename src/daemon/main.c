@@ -311,6 +311,7 @@ instance_params(const struct config *cfg, char *state_file, size_t cap)
 			.max_objects_per_uid = cfg->max_objects_per_uid,
 			.max_sessions_per_uid = cfg->max_sessions_per_uid,
 			.session_wait_ms = cfg->session_wait_ms,
+			.reserved_sessions = rm_policy_reserved(&cfg->policy),
 			.retry_time_ms = cfg->retry_time_ms,
 			.reserve = {cfg->reserve_slots[0], cfg->reserve_slots[1]},
 		},

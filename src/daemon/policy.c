@@ -86,6 +86,10 @@ profile_init(struct profile *p, const char *name, unsigned line)
 	p->hierarchies = PH_ALL;
 	p->pcrs = 0xffffffu;
 	p->line = line;
+	p->max_objects = p->max_sessions = POLICY_INHERIT;
+	p->max_objects_per_user = p->max_sessions_per_user = POLICY_INHERIT;
+	p->max_abandoned_per_user = POLICY_INHERIT;
+	p->max_objects_per_cgroup = p->max_sessions_per_cgroup = POLICY_INHERIT;
 }
 
 int
@@ -352,6 +356,42 @@ parse_uint(const char *value, unsigned max, unsigned *ret, char *err, size_t err
 	return 0;
 }
 
+/* A limit in [min, max]; "inherit": the daemon-wide option. */
+static int
+parse_limit(const char *value, unsigned min, unsigned max, unsigned *ret, char *err, size_t errcap)
+{
+	unsigned v;
+	int r;
+
+	if (strcmp(value, "inherit") == 0) {
+		*ret = POLICY_INHERIT;
+		return 0;
+	}
+	if ((r = parse_uint(value, max, &v, err, errcap)) < 0)
+		return r;
+	if (v < min) {
+		snprintf(err, errcap, "'%s' is not a number in [%u, %u]", value, min, max);
+		return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+static int
+parse_bool(const char *value, bool *ret, char *err, size_t errcap)
+{
+	if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 || strcmp(value, "1") == 0) {
+		*ret = true;
+		return 0;
+	}
+	if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0 || strcmp(value, "0") == 0) {
+		*ret = false;
+		return 0;
+	}
+	snprintf(err, errcap, "'%s' is not yes or no", value);
+	return -EINVAL;
+}
+
 int
 policy_set(struct profile *p, const char *key, const char *value, char *err, size_t errcap)
 {
@@ -408,6 +448,27 @@ policy_set(struct profile *p, const char *key, const char *value, char *err, siz
 	}
 	if (strcmp(key, "max-connections-per-user") == 0)
 		return parse_uint(value, 1u << 20, &p->max_connections_per_user, err, errcap);
+	/* resource-manager limits (rm.h: struct rm_limits) */
+	if (strcmp(key, "max-objects") == 0)
+		return parse_limit(value, 1, 4096, &p->max_objects, err, errcap);
+	if (strcmp(key, "max-sessions") == 0)
+		return parse_limit(value, 1, 4096, &p->max_sessions, err, errcap);
+	if (strcmp(key, "max-objects-per-user") == 0)
+		return parse_limit(value, 0, 1u << 20, &p->max_objects_per_user, err, errcap);
+	if (strcmp(key, "max-sessions-per-user") == 0)
+		return parse_limit(value, 0, 4096, &p->max_sessions_per_user, err, errcap);
+	if (strcmp(key, "max-abandoned-per-user") == 0)
+		return parse_limit(value, 0, 4096, &p->max_abandoned_per_user, err, errcap);
+	if (strcmp(key, "max-objects-per-cgroup") == 0)
+		return parse_limit(value, 0, 1u << 20, &p->max_objects_per_cgroup, err, errcap);
+	if (strcmp(key, "max-sessions-per-cgroup") == 0)
+		return parse_limit(value, 0, 4096, &p->max_sessions_per_cgroup, err, errcap);
+	if (strcmp(key, "reserved-sessions") == 0)
+		return parse_uint(value, 63, &p->reserved_sessions, err, errcap);
+	if (strcmp(key, "nv-write-rate") == 0)
+		return parse_uint(value, 1000000, &p->nv_write_rate, err, errcap);
+	if (strcmp(key, "share-contexts") == 0)
+		return parse_bool(value, &p->share_contexts, err, errcap);
 	snprintf(err, errcap, "unknown profile setting '%s'", key);
 	return -EINVAL;
 }

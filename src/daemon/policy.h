@@ -18,6 +18,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <limits.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -66,7 +67,22 @@ struct profile {
 	/* how much */
 	unsigned max_connections_per_user;      /* 0: no limit of its own */
 	unsigned line;                          /* where it was defined (0: built in) */
+	/*
+	 * What its connections may hold in the resource manager (rm.h: struct
+	 * rm_limits); POLICY_INHERIT: the daemon-wide option (--max-objects...).
+	 */
+	unsigned max_objects;            /* per connection */
+	unsigned max_sessions;           /* per connection */
+	unsigned max_objects_per_user;   /* 0: no limit */
+	unsigned max_sessions_per_user;  /* 0: no limit */
+	unsigned max_abandoned_per_user;
+	unsigned max_objects_per_cgroup; /* 0 (or inherited): no limit */
+	unsigned max_sessions_per_cgroup;
+	unsigned reserved_sessions;      /* active session slots other profiles never get */
+	unsigned nv_write_rate;          /* NV writes per second per user; 0: no limit */
+	bool share_contexts;             /* saved contexts load for other users too */
 };
+#define POLICY_INHERIT UINT_MAX
 
 struct policy {
 	struct profile p[POLICY_MAX_PROFILES];

@@ -193,7 +193,7 @@ rm_plan(struct rm *rm, struct rm_step *step)
 			return rm_evict(rm, v, step);
 	}
 	/* 3: a new session when every active slot is taken */
-	if (j->want[ENT_SESSION] > 0 && t->n_sessions >= rm->active_max &&
+	if (j->want[ENT_SESSION] > 0 && t->n_sessions >= rm_active_cap(rm, j->rc) &&
 	    (r = rm_session_room(rm, step)) != RM_PASS)
 		return r;
 	/* 4: the session a ContextLoad takes over is loaded: the RM answers */
@@ -264,7 +264,6 @@ static int
 rm_prepare(struct rm *rm, struct rm_step *step)
 {
 	struct rm_job *j = &rm->job;
-	struct ent_owner *o = &j->rc->own;
 	const TPMA_CC *attr;
 	uint32_t cc = get_be32(j->cmd + 6), err;
 	int r;
@@ -310,15 +309,17 @@ rm_prepare(struct rm *rm, struct rm_step *step)
 		return rm_plan(rm, step);
 	if (r != RM_PASS)
 		return r;
+	if (rm_cc_writes_nv(cc) && (r = rm_nv_rate(rm, step)) != RM_PASS)
+		return r;
 	if ((r = rm_pin_command(rm, step)) != RM_PASS)
 		return r;
 	if (caps_r_handle(*attr)) {
 		if (cc == TPM2_CC_StartAuthSession) {
-			if (rm_quota_full(rm, o, ENT_SESSION))
-				return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_SESSION_HANDLES));
+			if ((r = rm_session_quota(rm, step)) != RM_PASS)
+				return r;
 			j->want[ENT_SESSION]++;
 		} else {
-			if (rm_quota_full(rm, o, ENT_OBJECT))
+			if (rm_quota_full(rm, j->rc, ENT_OBJECT))
 				return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_OBJECT_HANDLES));
 			j->want[ENT_OBJECT]++;
 		}
@@ -362,6 +363,8 @@ rm_begin(struct rm *rm, struct rm_conn *rc, uint8_t *cmd, size_t len, struct rm_
 	j->replan = false;
 	j->refreshing = false;
 	j->param_patched = false;
+	/* run again after a TPM warning: it passed its NV write rate before */
+	j->nv_charged = step->backoffs > 0;
 	j->pc.n_h = 0;
 	return rm_prepare(rm, step);
 }

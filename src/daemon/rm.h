@@ -24,19 +24,61 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <limits.h>
 #include <stdio.h> /* not needed here; sched.c's headers have relied on it */
 #include <sys/types.h>
 
 struct backend;
+struct policy;
+struct profile;
 struct tpm_caps;
 struct rm;
 struct rm_conn;
 
-/* Who is on the other end of a connection (SO_PEERCRED). */
+/*
+ * What one connection may hold, from its profile (policy.h).  A field left
+ * at RM_LIMIT_INHERIT takes the daemon-wide value of struct rm_params.
+ * Per-user and per-cgroup quotas are judged with the asking connection's
+ * limits; uid 0 is exempt from the per-user ones (it can open the TPM
+ * itself), never from the per-cgroup ones.
+ */
+#define RM_LIMIT_INHERIT UINT_MAX
+struct rm_limits {
+	unsigned objects;             /* per connection */
+	unsigned sessions;            /* per connection */
+	unsigned objects_per_uid;     /* 0: no limit */
+	unsigned sessions_per_uid;    /* 0: no limit */
+	unsigned abandoned_per_uid;
+	unsigned objects_per_cgroup;  /* 0 or inherited (none daemon-wide): no limit */
+	unsigned sessions_per_cgroup; /* 0 or inherited (none daemon-wide): no limit */
+	/*
+	 * > 0: the profile reserves active session slots (rm_params
+	 * .reserved_sessions is the sum over profiles): its connections may use
+	 * them, nobody else may.
+	 */
+	unsigned reserved_sessions;
+	unsigned nv_write_rate;       /* NV writes per second per uid (burst as many); 0: none */
+	bool share_contexts;          /* its saved contexts load for other uids too */
+};
+
+/* All fields RM_LIMIT_INHERIT, nothing reserved, no NV rate, no sharing. */
+#define RM_LIMITS_INHERIT                                                                          \
+	((struct rm_limits){RM_LIMIT_INHERIT, RM_LIMIT_INHERIT, RM_LIMIT_INHERIT, RM_LIMIT_INHERIT, \
+			    RM_LIMIT_INHERIT, RM_LIMIT_INHERIT, RM_LIMIT_INHERIT, 0, 0, false})
+
+/* A profile's limits (policy.h), or all inherited for NULL. */
+void rm_limits_from_profile(const struct profile *p, struct rm_limits *ret);
+/* The active session slots the profiles reserve, together (rm_params.reserved_sessions). */
+unsigned rm_policy_reserved(const struct policy *pol);
+
+/* Who is on the other end of a connection (SO_PEERCRED), and its limits. */
 struct rm_peer {
 	uid_t uid;
 	gid_t gid;
 	pid_t pid;
+	char cgroup[256];        /* cgroup v2 path; "": unknown (not counted per cgroup) */
+	struct rm_limits limits; /* zeroed (rm_peer{0}): as RM_LIMITS_INHERIT */
+	bool has_limits;         /* false: limits ignored, RM_LIMITS_INHERIT */
 };
 
 struct rm_params {
@@ -48,6 +90,7 @@ struct rm_params {
 	unsigned max_objects_per_uid;  /* 0: no limit; uid 0 is exempt */
 	unsigned max_sessions_per_uid; /* 0: no limit; UINT_MAX: 3/4 of the TPM's; uid 0 exempt */
 	unsigned session_wait_ms;      /* a new session waits this long for a slot */
+	unsigned reserved_sessions;    /* active session slots only reserving profiles may use */
 	unsigned retry_time_ms;        /* TPM warnings retried with backoff this long */
 	/*
 	 * The RM's clock, monotonic ns (waits for a session slot, backoff of
@@ -145,6 +188,15 @@ void rm_free(struct rm *rm);
 int rm_conn_new(struct rm *rm, const struct rm_peer *peer, struct rm_conn **ret);
 
 /*
+ * The connection's profile changed (config reloaded): its limits from its
+ * next command on.  What it holds above a lowered limit stays; it only
+ * gets no more.
+ */
+void rm_conn_set_limits(struct rm *rm, struct rm_conn *rc, const struct rm_limits *lim);
+/* The reservation changed (config reloaded): see rm_params.reserved_sessions. */
+void rm_set_reserved_sessions(struct rm *rm, unsigned n);
+
+/*
  * Start a job for one validated client command (header checked: tag, size).
  * cmd is the connection's buffer and stays valid and untouched by others
  * until RM_DONE; the RM may rewrite handles in place.
@@ -226,6 +278,9 @@ struct rm_stats {
 	uint64_t session_waits;     /* new sessions that had to wait for a slot */
 	uint64_t session_wait_timeouts; /* ... and got none in time */
 	uint64_t quota_refusals;    /* commands refused by a per-connection or per-user quota */
+	uint64_t quota_waits;       /* new sessions that waited for room in a per-user/cgroup quota */
+	uint64_t nv_rate_waits;     /* NV writes held back by their profile's nv-write-rate */
+	uint64_t foreign_blobs;     /* ContextLoads of another uid's saved context refused */
 	uint64_t backoff_retries;   /* TPM warnings (RETRY, TESTING...) retried after a pause */
 	uint64_t tpm_startups;      /* TPM2_Startup after rm_tpm_reset() that succeeded */
 	uint64_t slots_lowered;     /* OBJECT/SESSION_MEMORY with room by the RM's count:

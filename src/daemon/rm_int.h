@@ -74,6 +74,7 @@ struct rm_job {
 	bool offline;          /* close job: the TPM is out of reach, just forget */
 	bool refreshing;       /* the RS_SAVE in flight is a gap refresh */
 	bool trimming;         /* the client is answered: evicting down to rm->slots (rm_trim) */
+	bool nv_charged;       /* the command took its NV write token (not again if run again) */
 	bool param_patched;    /* FlushContext's parameter holds a TPM handle ... */
 	uint32_t param_h;      /* ... instead of this, the client's */
 };
@@ -81,8 +82,19 @@ struct rm_job {
 struct rm_conn {
 	TAILQ_ENTRY(rm_conn) entry;
 	struct rm_peer peer;
+	struct rm_limits lim; /* its profile's, RM_LIMIT_INHERIT resolved (rm_limits_resolve) */
 	struct ent_owner own;
 };
+
+/* A context blob the broker handed to a client (ContextSave of an object): who may load it. */
+struct rm_bind {
+	uint8_t md[32]; /* SHA-256 of the TPMS_CONTEXT the client was given */
+	uid_t uid;      /* the saver's */
+	bool share;     /* the saver's profile shares its contexts */
+	uint64_t seq;   /* age, for the per-uid bound */
+};
+/* Bindings kept per uid (the oldest forgotten first): see rmbind.c. */
+#define RM_BINDS_PER_UID 256u
 
 /* Refresh a saved session once the TPM's context counter is this far ahead of it. */
 #define RM_GAP_REFRESH(gap_max) ((gap_max) - (gap_max) / 4u)
@@ -110,7 +122,13 @@ struct rm {
 	uint64_t ctx_seq;       /* newest session context sequence seen */
 	bool gap_check;         /* ctx_seq moved: look for a session to refresh */
 	bool need_startup;      /* rm_tpm_reset(): TPM2_Startup before any other command */
-	LIST_HEAD(, ent_acct) accts; /* per-uid totals */
+	LIST_HEAD(, ent_acct) accts; /* per-uid totals (and NV write buckets) */
+	LIST_HEAD(, ent_acct) cgaccts; /* per-cgroup totals */
+	unsigned reserved;      /* active session slots for reserving profiles only */
+	struct rm_bind *binds;  /* owned; object blobs handed out, n_binds of them */
+	size_t n_binds;
+	size_t cap_binds;
+	uint64_t bind_seq;
 	TPMS_CAPABILITY_DATA capd;   /* GetCapability lists, read or answered */
 	uint8_t scratch[TB_BUF_MAX]; /* the RM's own commands */
 };
@@ -159,8 +177,21 @@ int rm_park(struct rm *rm, struct rm_step *step, unsigned wait_ms, bool on_slot)
 unsigned rm_parked_ms(const struct rm *rm, const struct rm_step *step);
 /* A TPM warning: park the command for a pause that doubles, within params.retry_time_ms. */
 int rm_backoff(struct rm *rm, struct rm_step *step);
-/* Would one more entry of kind put o over its connection's or uid's quota?  Counts a refusal. */
-bool rm_quota_full(struct rm *rm, const struct ent_owner *o, enum ent_kind kind);
+/* Which quota one more entry of kind would break. */
+enum rm_quota {
+	RQ_OK = 0,
+	RQ_CONN,   /* the connection's own */
+	RQ_UID,    /* its uid's (all its connections) */
+	RQ_CGROUP, /* its cgroup's */
+};
+/* The quota one more entry of kind would put rc over; refusals are counted by the caller. */
+enum rm_quota rm_quota_check(const struct rm *rm, const struct rm_conn *rc, enum ent_kind kind);
+/* Would one more entry of kind put rc over a quota?  Counts a refusal. */
+bool rm_quota_full(struct rm *rm, const struct rm_conn *rc, enum ent_kind kind);
+/* Active session slots rc may count on: the TPM's, less what others reserve. */
+unsigned rm_active_cap(const struct rm *rm, const struct rm_conn *rc);
+/* rc's limits with RM_LIMIT_INHERIT replaced by the daemon-wide values. */
+void rm_limits_resolve(const struct rm *rm, const struct rm_limits *in, struct rm_limits *out);
 /* e's session context was just saved (e->seq set): the context counter moved. */
 void rm_session_saved(struct rm *rm, struct rm_ent *e);
 
@@ -174,6 +205,21 @@ void rm_session_saved(struct rm *rm, struct rm_ent *e);
 void rm_slots_learn(struct rm *rm, enum ent_kind kind);
 /* At a job's start: a lowered slot count whose time is up goes back up. */
 void rm_slots_check(struct rm *rm);
+/* ---- rmquota.c: per-profile limits the planner applies (NV write rate) ---- */
+/*
+ * An NV-writing command of a connection whose profile has nv-write-rate:
+ * RM_PASS (a token taken), or RM_WAIT until the uid's bucket has one.
+ */
+int rm_nv_rate(struct rm *rm, struct rm_step *step);
+bool rm_cc_writes_nv(uint32_t cc);
+/* Free uid and cgroup accounts nobody uses (and whose NV bucket is full). */
+void rm_accts_gc(struct rm *rm);
+
+/* ---- rmbind.c: saved contexts bound to their saver ---- */
+/* The client of rc was given the context blob[0..len) of an object: remember whose it is. */
+int rm_bind_saved(struct rm *rm, const struct rm_conn *rc, const uint8_t *blob, size_t len);
+/* May rc load this object context?  false: another uid saved it and does not share it. */
+bool rm_bind_may_load(struct rm *rm, const struct rm_conn *rc, const uint8_t *blob, size_t len);
 
 /* ---- rmconn.c: connections ---- */
 /* The close job's next step: RM_SEND (a flush) or RM_DONE (rc freed). */
@@ -205,6 +251,13 @@ enum rm_fix rm_fix_pick(struct rm *rm, uint32_t rc, bool own, struct rm_ent **re
  */
 /* Every active session slot is taken: free one (abandoned, fair share) or wait. */
 int rm_session_room(struct rm *rm, struct rm_step *step);
+/*
+ * A new session of the job's connection: RM_PASS within its quotas; over
+ * its own, refused; over its uid's or cgroup's, another connection of the
+ * same uid (cgroup) above its share loses its oldest session, or the
+ * command waits and is then refused.
+ */
+int rm_session_quota(struct rm *rm, struct rm_step *step);
 /* Refresh the oldest saved session if the context counter nears the gap. */
 int rm_gap_step(struct rm *rm, struct rm_step *step);
 /* The TPM answered TPM_RC_CONTEXT_GAP: refresh (or flush) the oldest saved session. */

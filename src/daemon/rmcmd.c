@@ -117,8 +117,12 @@ rm_cmd_context_save(struct rm *rm, struct rm_step *step)
 		len = rmp_answer_context(step->rsp, step->rsp_cap, e->blob, e->blob_len);
 		if (len == 0)
 			return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_SIZE));
-		if (kind == ENT_SESSION)
+		if (kind == ENT_SESSION) {
 			sess_client_saved(e, e->blob, e->blob_len);
+			e->shared = j->rc->lim.share_contexts;
+		} else if (rm_bind_saved(rm, j->rc, e->blob, e->blob_len) < 0) {
+			return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_MEMORY));
+		}
 		return rm_reply_len(rm, step, len);
 	}
 	j->subject = e;
@@ -138,8 +142,12 @@ rm_cmd_saved(struct rm *rm, struct rm_step *step)
 
 	if (step->rsp_len >= TPM_HDR_SIZE)
 		r = ent_set_blob(&rm->tab, e, ctx, len);
-	if (e->kind == ENT_OBJECT)
+	if (e->kind == ENT_OBJECT) {
+		/* not bound (out of memory): the blob then loads as one the broker never saw */
+		if (r == 0 && rm_bind_saved(rm, j->rc, ctx, len) < 0)
+			log_debug("rm: object context of uid %lld not bound", (long long)e->uid);
 		return;
+	}
 	if (r < 0) {
 		/* cannot happen with blob_cap from max_response; it then cannot be taken over */
 		log_debug("rm: session 0x%08" PRIx32 " context not kept (%d)", e->handle, r);
@@ -147,6 +155,7 @@ rm_cmd_saved(struct rm *rm, struct rm_step *step)
 	}
 	ent_set_unloaded(&rm->tab, e);
 	sess_client_saved(e, ctx, len);
+	e->shared = j->rc->lim.share_contexts;
 	if (r == 0)
 		rm_session_saved(rm, e);
 }
@@ -171,7 +180,11 @@ rm_cmd_context_load(struct rm *rm, struct rm_step *step)
 	if (j->pc.tag != TPM2_ST_NO_SESSIONS)
 		return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_BAD_TAG));
 	if (is_transient(saved)) {
-		if (rm_quota_full(rm, o, ENT_OBJECT))
+		if (!rm_bind_may_load(rm, j->rc, blob, len)) {
+			rm->stats.foreign_blobs++;
+			return rm_reply_rc(rm, step, RC_BAD_PARAM1);
+		}
+		if (rm_quota_full(rm, j->rc, ENT_OBJECT))
 			return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_OBJECT_HANDLES));
 		if (j->fresh == NULL && (r = ent_new(&rm->tab, ENT_OBJECT, &j->fresh)) < 0)
 			return r;
@@ -179,9 +192,12 @@ rm_cmd_context_load(struct rm *rm, struct rm_step *step)
 		return RM_REPLAN;
 	}
 	e = ent_find_session(&rm->tab, saved);
-	if (e == NULL || !sess_may_adopt(e, o, blob, len))
+	if (e == NULL || !sess_may_adopt(e, o, blob, len)) {
+		if (e != NULL && e->uid != o->uid && !e->shared)
+			rm->stats.foreign_blobs++;
 		return rm_reply_rc(rm, step, ent_owner_is_tomb(o, saved) ? RC_EXPIRED_P1 : RC_BAD_PARAM1);
-	if (e->owner != o && rm_quota_full(rm, o, ENT_SESSION))
+	}
+	if (e->owner != o && rm_quota_full(rm, j->rc, ENT_SESSION))
 		return rm_reply_rc(rm, step, TB_RM_RC(TPM2_RC_SESSION_HANDLES));
 	j->subject = e;
 	rm_pin(rm, e); /* loaded by the plan from the broker's copy (the same blob) */

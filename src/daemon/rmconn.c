@@ -45,7 +45,9 @@ rm_new(const struct rm_params *params, struct rm **ret)
 	/* by default no one user holds more than 3/4 of the TPM's sessions */
 	rm->max_sess_uid = params->max_sessions_per_uid == UINT_MAX ? MAX(1u, rm->active_max * 3 / 4)
 								     : params->max_sessions_per_uid;
+	rm->reserved = MIN(params->reserved_sessions, rm->active_max - 1);
 	LIST_INIT(&rm->accts);
+	LIST_INIT(&rm->cgaccts);
 	/* a context comes back in a ContextSave response, and goes in a ContextLoad */
 	ent_table_init(&rm->tab, MIN(MAX(caps->max_response, TB_DEFAULT_MAX_MSG),
 				     MAX(caps->max_command, TB_DEFAULT_MAX_MSG)) -
@@ -58,6 +60,7 @@ rm_new(const struct rm_params *params, struct rm **ret)
 void
 rm_free(struct rm *rm)
 {
+	struct ent_acct *a;
 	struct rm_conn *rc;
 	struct rm_ent *e;
 
@@ -71,52 +74,89 @@ rm_free(struct rm *rm)
 		ent_free(&rm->tab, e);
 	if (rm->job.fresh != NULL)
 		ent_free(&rm->tab, rm->job.fresh);
+	while ((a = LIST_FIRST(&rm->accts)) != NULL) { /* what rm_accts_gc() kept */
+		LIST_REMOVE(a, link);
+		free(a);
+	}
 	ent_table_free(&rm->tab);
+	free(rm->binds);
 	free(rm);
+}
+
+/* The account of uid (cgroup NULL) or of cgroup, made if need be; NULL: out of memory. */
+static struct ent_acct *
+acct_get(struct rm *rm, uid_t uid, const char *cgroup)
+{
+	struct ent_acct *a;
+
+	/* a handful of uids and cgroups at a time: a list will do */
+	if (cgroup == NULL) {
+		LIST_FOREACH(a, &rm->accts, link) {
+			if (a->uid == uid)
+				return a;
+		}
+	} else {
+		LIST_FOREACH(a, &rm->cgaccts, link) {
+			if (strcmp(a->cgroup, cgroup) == 0)
+				return a;
+		}
+	}
+	if ((a = calloc(1, sizeof(*a))) == NULL)
+		return NULL;
+	a->uid = uid;
+	if (cgroup != NULL && (a->cgroup = strdup(cgroup)) == NULL) {
+		free(a);
+		return NULL;
+	}
+	if (cgroup != NULL)
+		LIST_INSERT_HEAD(&rm->cgaccts, a, link);
+	else
+		LIST_INSERT_HEAD(&rm->accts, a, link);
+	return a;
 }
 
 int
 rm_conn_new(struct rm *rm, const struct rm_peer *peer, struct rm_conn **ret)
 {
 	struct rm_conn *rc = calloc(1, sizeof(*rc));
-	struct ent_acct *a;
+	struct ent_acct *a, *cg = NULL;
 
 	if (rc == NULL)
 		return -ENOMEM;
-	/* a handful of uids at a time: a list will do */
-	LIST_FOREACH(a, &rm->accts, link) {
-		if (a->uid == peer->uid)
-			break;
-	}
-	if (a == NULL) {
-		if ((a = calloc(1, sizeof(*a))) == NULL) {
-			free(rc);
-			return -ENOMEM;
-		}
-		a->uid = peer->uid;
-		LIST_INSERT_HEAD(&rm->accts, a, link);
+	rm_accts_gc(rm);
+	if ((a = acct_get(rm, peer->uid, NULL)) == NULL ||
+	    (peer->cgroup[0] != '\0' && (cg = acct_get(rm, peer->uid, peer->cgroup)) == NULL)) {
+		free(rc);
+		rm_accts_gc(rm);
+		return -ENOMEM;
 	}
 	a->refs++;
+	if (cg != NULL)
+		cg->refs++;
 	rc->peer = *peer;
+	rc->peer.cgroup[sizeof(rc->peer.cgroup) - 1] = '\0';
+	if (!peer->has_limits)
+		rc->peer.limits = RM_LIMITS_INHERIT;
+	rm_limits_resolve(rm, &rc->peer.limits, &rc->lim);
 	ent_owner_init(&rc->own, peer->uid);
 	rc->own.acct = a;
+	rc->own.cg = cg;
 	TAILQ_INSERT_TAIL(&rm->conns, rc, entry);
 	*ret = rc;
 	return 0;
 }
 
-/* rc holds nothing any more: free it and its share of its uid's account. */
+/* rc holds nothing any more: free it; its accounts go with the next rm_accts_gc(). */
 void
 rm_conn_free(struct rm *rm, struct rm_conn *rc)
 {
-	struct ent_acct *a = rc->own.acct;
-
 	TAILQ_REMOVE(&rm->conns, rc, entry);
-	if (a != NULL && --a->refs == 0) {
-		LIST_REMOVE(a, link);
-		free(a);
-	}
+	if (rc->own.acct != NULL)
+		rc->own.acct->refs--;
+	if (rc->own.cg != NULL)
+		rc->own.cg->refs--;
 	free(rc);
+	rm_accts_gc(rm);
 }
 
 /* The close job: flush objects, flush or abandon sessions, trim, free. */
@@ -127,7 +167,7 @@ rm_close_next(struct rm *rm, struct rm_step *step)
 	struct rm_conn *rc = j->rc;
 	struct ent_table *t = &rm->tab;
 	struct rm_ent *e;
-	bool keep = rm->params.max_abandoned_per_uid > 0 && rm->params.max_abandoned > 0;
+	bool keep = rc->lim.abandoned_per_uid > 0 && rm->params.max_abandoned > 0;
 
 	if (j->offline)
 		ent_owner_drop(t, &rc->own);
@@ -143,7 +183,7 @@ rm_close_next(struct rm *rm, struct rm_step *step)
 		}
 		return rm_send_flush(rm, e, step); /* loaded or saved: both free the slot */
 	}
-	if (!j->offline && (e = sess_trim_victim(t, rc->peer.uid, rm->params.max_abandoned_per_uid,
+	if (!j->offline && (e = sess_trim_victim(t, rc->peer.uid, rc->lim.abandoned_per_uid,
 				  rm->params.max_abandoned)) != NULL) {
 		rm->stats.abandoned_flushed++;
 		return rm_send_flush(rm, e, step);

@@ -172,20 +172,72 @@ rm_backoff(struct rm *rm, struct rm_step *step)
 	return rm_park(rm, step, MAX(delay, 1u), false);
 }
 
-bool
-rm_quota_full(struct rm *rm, const struct ent_owner *o, enum ent_kind kind)
+void
+rm_limits_resolve(const struct rm *rm, const struct rm_limits *in, struct rm_limits *out)
 {
-	bool sess = kind == ENT_SESSION;
-	unsigned conn_limit = sess ? rm->params.max_sessions_per_conn : rm->params.max_objects_per_conn;
-	unsigned uid_limit = sess ? rm->max_sess_uid : rm->params.max_objects_per_uid;
-	bool full = (sess ? o->n_sess : o->n_objs) >= conn_limit;
+	const struct rm_params *p = &rm->params;
 
+	*out = *in;
+#define INHERIT(f, v)                                                                              \
+	do {                                                                                       \
+		if (out->f == RM_LIMIT_INHERIT)                                                    \
+			out->f = (v);                                                              \
+	} while (0)
+	INHERIT(objects, p->max_objects_per_conn);
+	INHERIT(sessions, p->max_sessions_per_conn);
+	INHERIT(objects_per_uid, p->max_objects_per_uid);
+	INHERIT(sessions_per_uid, rm->max_sess_uid);
+	INHERIT(abandoned_per_uid, p->max_abandoned_per_uid);
+	INHERIT(objects_per_cgroup, 0u); /* no daemon-wide cgroup quota */
+	INHERIT(sessions_per_cgroup, 0u);
+#undef INHERIT
+}
+
+enum rm_quota
+rm_quota_check(const struct rm *rm, const struct rm_conn *rc, enum ent_kind kind)
+{
+	const struct ent_owner *o = &rc->own;
+	const struct rm_limits *l = &rc->lim;
+	bool sess = kind == ENT_SESSION;
+	unsigned uid_limit = sess ? l->sessions_per_uid : l->objects_per_uid;
+	unsigned cg_limit = sess ? l->sessions_per_cgroup : l->objects_per_cgroup;
+
+	(void)rm;
+	if ((sess ? o->n_sess : o->n_objs) >= (sess ? l->sessions : l->objects))
+		return RQ_CONN;
 	/* root may open the TPM device itself: a per-user quota would buy nothing */
-	if (!full && o->uid != 0 && o->acct != NULL && uid_limit > 0)
-		full = o->acct->n[kind] >= uid_limit;
-	if (full)
-		rm->stats.quota_refusals++;
-	return full;
+	if (o->uid != 0 && o->acct != NULL && uid_limit > 0 && o->acct->n[kind] >= uid_limit)
+		return RQ_UID;
+	/* a cgroup (a container, a service) is held to its quota whoever runs in it */
+	if (o->cg != NULL && cg_limit > 0 && o->cg->n[kind] >= cg_limit)
+		return RQ_CGROUP;
+	return RQ_OK;
+}
+
+bool
+rm_quota_full(struct rm *rm, const struct rm_conn *rc, enum ent_kind kind)
+{
+	if (rm_quota_check(rm, rc, kind) == RQ_OK)
+		return false;
+	rm->stats.quota_refusals++;
+	return true;
+}
+
+unsigned
+rm_active_cap(const struct rm *rm, const struct rm_conn *rc)
+{
+	const struct rm_conn *c;
+	unsigned held = 0, unused;
+
+	if (rm->reserved == 0 || (rc != NULL && rc->lim.reserved_sessions > 0))
+		return rm->active_max;
+	/* the reserving profiles' sessions fill their reservation first */
+	TAILQ_FOREACH(c, &rm->conns, entry) {
+		if (c->lim.reserved_sessions > 0)
+			held += c->own.n_sess;
+	}
+	unused = held >= rm->reserved ? 0 : rm->reserved - held;
+	return rm->active_max - MIN(unused, rm->active_max - 1);
 }
 
 void

@@ -19,6 +19,8 @@ sess_abandon(struct ent_table *t, struct rm_ent *e)
 	o->n_sess--;
 	if (o->acct != NULL)
 		o->acct->n[ENT_SESSION]--;
+	if (o->cg != NULL)
+		o->cg->n[ENT_SESSION]--;
 	e->owner = NULL;
 	TAILQ_INSERT_TAIL(&t->abandoned, e, link);
 	t->n_abandoned++;
@@ -37,6 +39,7 @@ void
 sess_client_saved(struct rm_ent *e, const uint8_t *blob, size_t len)
 {
 	e->client_saved = true;
+	e->shared = false; /* the caller says, after */
 	sess_client_md(blob, len, e->client_md);
 }
 
@@ -48,7 +51,8 @@ sess_may_adopt(const struct rm_ent *e, const struct ent_owner *o, const uint8_t 
 
 	if (e->kind != ENT_SESSION || !e->client_saved || e->loaded || !e->blob_valid)
 		return false;
-	if (e->owner != o && e->uid != o->uid)
+	/* the saver's profile may share it (share-contexts): any uid that has the blob */
+	if (e->owner != o && e->uid != o->uid && !e->shared)
 		return false;
 	/*
 	 * The blob the client was given, which the broker's copy may no longer

@@ -43,7 +43,7 @@ void sess_client_saved(struct rm_ent *e, const uint8_t *blob, size_t len);
  * May owner o take over session e (owned by another connection or
  * abandoned) by ContextLoad of blob[0..len)?  Only a client-saved session,
  * only the very blob its client was given (its digest), only for the same
- * uid.
+ * uid, unless its saver's profile shares its contexts (e->shared).
  */
 bool sess_may_adopt(const struct rm_ent *e, const struct ent_owner *o, const uint8_t *blob,
 		    size_t len);

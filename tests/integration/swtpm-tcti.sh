@@ -19,7 +19,8 @@ d=$(printf '%064d' 3)
 tpm tpm2_pcrextend -T "$SW" "16:sha256=$d" || fail "pcrextend"
 new=$(tpm tpm2_pcrread -T "$SW" sha256:16 -o p.bin >/dev/null && xxd -p -c 64 p.bin) || fail "pcrread"
 [ "$new" = "$(pcr_expect "$old" "$d")" ] || fail "PCR 16: $new"
-tpm tpm2_getcap -T "$SW" properties-fixed | grep -q TPM2_PT_FAMILY_INDICATOR || fail "getcap"
+caps=$(tpm tpm2_getcap -T "$SW" properties-fixed) || fail "getcap"
+grep -q TPM2_PT_FAMILY_INDICATOR <<<"$caps" || fail "getcap: $caps"
 # the mssim TCTI on the same port still speaks the simulator protocol
 tpm tpm2_getrandom -T "mssim:host=127.0.0.1,port=$PORT" 8 >/dev/null || fail "mssim after swtpm"
 st=$("$CLI" --socket "$SOCK" status --json)

@@ -607,7 +607,7 @@ test_unsaveable_object(void **state)
 static void
 test_client_object_contexts(void **state)
 {
-	struct rm_conn *a = conn(1000), *b = conn(2000);
+	struct rm_conn *a = conn(1000), *b = conn(1000);
 	uint8_t blob[TB_BUF_MAX], blob2[TB_BUF_MAX];
 	uint32_t o, o2, o3, id, id2;
 	size_t len, len2, mark;
@@ -623,7 +623,8 @@ test_client_object_contexts(void **state)
 	assert_int_not_equal(o2, o);
 	assert_int_equal(vendor_id(a, o2, &id2), 0);
 	assert_int_equal(id2, id);
-	/* another user may load an object context too (as on a TPM) */
+	/* another connection of the same user may load it too (another user may
+	 * not: test_blob_binding in test_rmquota.c) */
 	assert_int_equal(ctx_load(b, blob, len, &o3), 0);
 	assert_int_equal(o3, ENT_TRANSIENT_FIRST);
 	/* swap o out, then ContextSave it: answered from the broker's copy */
