@@ -12,7 +12,8 @@ tpm tpm2_createprimary -Q -C o -G ecc -c p.ctx || fail "createprimary"
 # a quiet moment: the two snapshots must agree
 "$CLI" --socket "$SOCK" status --format=json >s.json || fail "status --format=json"
 "$CLI" --socket "$SOCK" status --format=prometheus >s.prom || fail "status --format=prometheus"
-"$CLI" --socket "$SOCK" status --format=text | grep -q "^commands: " || fail "status --format=text"
+txt=$("$CLI" --socket "$SOCK" status --format=text) || fail "status --format=text"
+grep -q "^commands: " <<<"$txt" || fail "status --format=text: $txt"
 "$CLI" --socket "$SOCK" status --format=xml 2>/dev/null && fail "--format=xml accepted"
 python3 - s.prom s.json <<'PY' || fail "prometheus output does not check out"
 import json, re, sys
