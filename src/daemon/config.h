@@ -53,7 +53,7 @@ struct config {
 	unsigned max_sessions_per_uid; /* 0: no limit; CFG_AUTO: 3/4 of the TPM's; root is exempt */
 	unsigned session_wait_ms;      /* a new session waits this long for a slot */
 	unsigned retry_time_ms;        /* TPM warnings retried with backoff this long */
-	char user[64];          /* drop privileges to this user after set-up; "" keeps root */
+	char user[64];          /* run as this user after set-up; "": tss if started as root */
 	enum log_level log_level;
 	struct policy policy;   /* the profiles, in match order */
 	char config_path[256];  /* --config, "" if none: what SIGHUP reads again */
