@@ -35,7 +35,8 @@ help:
 	@echo "                 and of this tree on one swtpm: pass-through and holder"
 	@echo "                 cells, interleaved; BENCH_QUICK=1 for a 2-minute run"
 	@echo "make fuzz        libFuzzer targets (clang, ASan+UBSan) for FUZZ_SECONDS each"
-	@echo "make install     install into /usr/local (plugin, daemon, CLI, header)"
+	@echo "make install     install into /usr/local (plugin, daemon, CLI, header, man pages,"
+	@echo "                 systemd units, example config)"
 	@echo "make clean       remove $(BUILD)/ and $(ASAN_BUILD)/"
 
 deps:
