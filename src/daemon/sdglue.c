@@ -24,9 +24,9 @@
 
 #include "../common/log.h"
 #include "../common/util.h"
+#include "backend.h"
 #include "framer.h"
 #include "instance.h"
-#include "backend.h"
 #include "listen.h"
 #include "sdglue.h"
 #include "server.h"
@@ -115,7 +115,7 @@ adopt_one(struct server *srv, int fd, const char *fdname, int n)
 			fr = &framer_mssim_tpm;
 		else
 			fr = is_platform_port(fd, port, n) ? &framer_mssim_platform
-							    : &framer_mssim_tpm;
+							   : &framer_mssim_tpm;
 		snprintf(name, sizeof(name), "%s:%s:%u", fr->name, host, port);
 	} else {
 		log_msg(LOG_LVL_ERR, "socket activation: fd %d (%s) is not a listening Unix or "

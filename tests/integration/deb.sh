@@ -17,6 +17,7 @@ done
 MA=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 
 # the cache key: names and contents of the files make deb copies
+# shellcheck disable=SC2016 # $f is the inner shell's
 hash=$(cd "$SRC" && git ls-files -z --cached --others --exclude-standard |
 	xargs -0 sh -c 'for f; do [ -e "$f" ] && printf "%s\n" "$f" && cat "$f"; done' sh |
 	sha256sum | cut -c1-16)
@@ -86,6 +87,8 @@ systemd-analyze verify --man=no "$T/units/tpmbrokerd.socket" "$T/units/tpmbroker
 # the packaged programs work: daemon with its shipped config, TCTI, CLI
 "$ROOT/usr/sbin/tpmbrokerd" --config "$ROOT/etc/tpmbroker/tpmbrokerd.conf" --check-config \
 	>/dev/null || fail "the shipped config does not pass --check-config"
+# start_daemon (lib.sh) runs $TPMBROKERD: the packaged one
+# shellcheck disable=SC2034
 TPMBROKERD=$ROOT/usr/sbin/tpmbrokerd
 CLI=$ROOT/usr/bin/tpmbroker
 # the packaged plugin, not this build tree's (lib.sh set that one)
@@ -95,4 +98,4 @@ out=$(tpm tpm2_getrandom --hex 8) || fail "tpm2_getrandom through the packaged T
 [ ${#out} -eq 16 ] || fail "getrandom gave '$out'"
 tpm "$CLI" --socket "$SOCK" status >/dev/null || fail "the packaged tpmbroker status"
 stop_daemon
-echo "deb: ok ($(cd "$OUT" && ls ./*.deb | wc -l) packages, version $version)"
+echo "deb: ok ($(find "$OUT" -maxdepth 1 -name '*.deb' | wc -l) packages, version $version)"
