@@ -79,7 +79,8 @@ PY
 	done
 	[ -S "$SOCK" ] || fail "systemd-socket-activate did not bind $SOCK"
 	# the first connection makes systemd-socket-activate exec the daemon
-	out=$(tpm tpm2_getrandom -T "tpmbroker:path=$SOCK" --hex 8) ||
+	# (bounded: a daemon that ignores LISTEN_FDS never accepts it)
+	out=$(tpm timeout "$WAIT_S" tpm2_getrandom -T "tpmbroker:path=$SOCK" --hex 8) ||
 		fail "tpm2_getrandom on the activated Unix socket"
 	[ ${#out} -eq 16 ] || fail "getrandom gave '$out'"
 	for _ in $(seq $((WAIT_S * 10))); do
