@@ -14,7 +14,7 @@ ARGS       ?=
 # make bench-ab: the git revision to compare with (the previous release)
 BASE       ?=
 
-.PHONY: all deps build build-asan install run check test bench bench-ab bench-ab-base fuzz clean help
+.PHONY: all deps build build-asan install run check test bench bench-ab bench-ab-base fuzz deb clean help
 
 all: build
 
@@ -35,7 +35,10 @@ help:
 	@echo "                 and of this tree on one swtpm: pass-through and holder"
 	@echo "                 cells, interleaved; BENCH_QUICK=1 for a 2-minute run"
 	@echo "make fuzz        libFuzzer targets (clang, ASan+UBSan) for FUZZ_SECONDS each"
-	@echo "make install     install into /usr/local (plugin, daemon, CLI, header)"
+	@echo "make deb         Debian packages (debhelper, meson) into build-deb/, then lintian;"
+	@echo "                 installs the build dependencies (apt-get; as root)"
+	@echo "make install     install into /usr/local (plugin, daemon, CLI, header, man pages,"
+	@echo "                 systemd units, example config)"
 	@echo "make clean       remove $(BUILD)/ and $(ASAN_BUILD)/"
 
 deps:
@@ -103,5 +106,10 @@ bench-ab-base:
 fuzz: deps
 	@scripts/fuzz.sh
 
+# tpmbroker, libtss2-tcti-tpmbroker0, libtss2-tcti-tpmbroker-dev (and
+# their -dbgsym) in build-deb/, lintian's findings in build-deb/lintian.txt
+deb:
+	@scripts/deb.sh build-deb
+
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz
+	rm -rf $(BUILD) $(ASAN_BUILD) build-fuzz build-deb

@@ -8,6 +8,10 @@ PKGS=(
 	build-essential meson ninja-build pkg-config   # build
 	libtss2-dev libtpms-dev libssl-dev             # tss2-mu/rc/esys/tctildr, libtpms, libcrypto
 	libinih-dev                                    # the config file (INI)
+	dpkg-dev debhelper git                         # the deb test builds the packages (scripts/deb.sh)
+	libsystemd-dev                                 # socket activation, sd_notify
+	mandoc                                         # man pages: lint (mandoc -T lint)
+	systemd                                        # systemd-analyze verify, systemd-socket-activate in tests
 	libcmocka-dev                                  # unit tests
 	tpm2-tools swtpm swtpm-tools                   # integration tests: real clients, real simulator
 	tpm2-abrmd libtss2-tcti-tabrmd0 dbus           # the benchmark's comparison peer

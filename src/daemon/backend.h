@@ -44,6 +44,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct backend;
 
@@ -83,6 +84,12 @@ struct backend_ops {
 	/* Power-cycle the TPM (tests; TPM reset handling).  NULL: unsupported. */
 	int (*power_cycle)(struct backend *be);
 	void (*close)(struct backend *be);
+	/*
+	 * The daemon is about to drop from root to uid/gid: hand over the
+	 * files the backend will write later (libtpms: its state directory).
+	 * NULL: nothing to hand over (an fd opened as root stays usable).
+	 */
+	int (*chown)(struct backend *be, uid_t uid, gid_t gid);
 };
 
 struct backend {

@@ -27,6 +27,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -43,6 +44,7 @@
 
 struct libtpms {
 	char dir[PATH_MAX - 64];
+	int dir_fd;          /* the state directory: blobs are opened relative to it */
 	int lock_fd;
 	struct be_worker w;  /* its ev_fd is be->fd; the job fields follow the job's owner */
 	bool broken;         /* MainInit failed at a power cycle: no TPM until reopened */
@@ -57,6 +59,21 @@ struct libtpms {
 /* the callbacks have no context pointer: libtpms is a singleton anyway */
 static struct libtpms *lt_self;
 
+/*
+ * A blob's name inside the state directory.  Blobs are opened relative to
+ * dir_fd, opened at start: after a drop from root the daemon may no longer
+ * be able to walk the directory's parents (a 0700 /tmp/x/state), only the
+ * directory itself, which lt_chown made its own.
+ */
+static int
+lt_name(char *buf, size_t cap, const char *name, const char *suffix)
+{
+	int n = snprintf(buf, cap, "%s%s", name, suffix);
+
+	return n < 0 || (size_t)n >= cap || strchr(buf, '/') != NULL ? -ENAMETOOLONG : 0;
+}
+
+/* a full path, for lt_lock and the logs */
 static int
 lt_path(char *buf, size_t cap, const char *name, const char *suffix)
 {
@@ -80,9 +97,9 @@ lt_nvram_load(unsigned char **data, uint32_t *length, uint32_t tpm_number, const
 	int fd, r;
 
 	(void)tpm_number;
-	if (lt_path(path, sizeof(path), name, "") < 0)
+	if (lt_name(path, sizeof(path), name, "") < 0)
 		return TPM_FAIL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = openat(lt_self->dir_fd, path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ENOENT ? TPM_RETRY : TPM_FAIL; /* TPM_RETRY: no such blob yet */
 	if (fstat(fd, &st) < 0 || st.st_size <= 0 || st.st_size > (1 << 24)) {
@@ -97,7 +114,7 @@ lt_nvram_load(unsigned char **data, uint32_t *length, uint32_t tpm_number, const
 	r = read_all(fd, buf, (size_t)st.st_size);
 	(void)close(fd);
 	if (r < 0) {
-		log_errno(LOG_LVL_WARN, -r, "libtpms: reading %s", path);
+		log_errno(LOG_LVL_WARN, -r, "libtpms: reading %s/%s", lt_self->dir, path);
 		free(buf);
 		return TPM_FAIL;
 	}
@@ -110,14 +127,15 @@ static TPM_RESULT
 lt_nvram_store(const unsigned char *data, uint32_t length, uint32_t tpm_number, const char *name)
 {
 	char path[PATH_MAX], tmp[PATH_MAX];
-	int fd, dfd, r;
+	int fd, r;
 
 	(void)tpm_number;
-	if (lt_path(path, sizeof(path), name, "") < 0 || lt_path(tmp, sizeof(tmp), name, ".tmp") < 0)
+	if (lt_name(path, sizeof(path), name, "") < 0 || lt_name(tmp, sizeof(tmp), name, ".tmp") < 0)
 		return TPM_FAIL;
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	fd = openat(lt_self->dir_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC,
+		    0600);
 	if (fd < 0) {
-		log_errno(LOG_LVL_WARN, errno, "libtpms: creating %s", tmp);
+		log_errno(LOG_LVL_WARN, errno, "libtpms: creating %s/%s", lt_self->dir, tmp);
 		return TPM_FAIL;
 	}
 	r = write_all(fd, data, length);
@@ -125,19 +143,15 @@ lt_nvram_store(const unsigned char *data, uint32_t length, uint32_t tpm_number, 
 		r = -errno;
 	if (close(fd) < 0 && r == 0)
 		r = -errno;
-	if (r == 0 && rename(tmp, path) < 0)
+	if (r == 0 && renameat(lt_self->dir_fd, tmp, lt_self->dir_fd, path) < 0)
 		r = -errno;
 	if (r < 0) {
-		log_errno(LOG_LVL_WARN, -r, "libtpms: writing %s", path);
-		(void)unlink(tmp);
+		log_errno(LOG_LVL_WARN, -r, "libtpms: writing %s/%s", lt_self->dir, path);
+		(void)unlinkat(lt_self->dir_fd, tmp, 0);
 		return TPM_FAIL;
 	}
 	/* make the rename itself durable */
-	dfd = open(lt_self->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd >= 0) {
-		(void)fsync(dfd);
-		(void)close(dfd);
-	}
+	(void)fsync(lt_self->dir_fd);
 	return TPM_SUCCESS;
 }
 
@@ -147,9 +161,9 @@ lt_nvram_delete(uint32_t tpm_number, const char *name, TPM_BOOL must_exist)
 	char path[PATH_MAX];
 
 	(void)tpm_number;
-	if (lt_path(path, sizeof(path), name, "") < 0)
+	if (lt_name(path, sizeof(path), name, "") < 0)
 		return TPM_FAIL;
-	if (unlink(path) < 0 && (errno != ENOENT || must_exist))
+	if (unlinkat(lt_self->dir_fd, path, 0) < 0 && (errno != ENOENT || must_exist))
 		return TPM_FAIL;
 	return TPM_SUCCESS;
 }
@@ -189,9 +203,13 @@ static int
 lt_default_dir(char *buf, size_t cap)
 {
 	const char *xdg = getenv("XDG_STATE_HOME"), *home = getenv("HOME");
+	const char *sd_state = getenv("STATE_DIRECTORY");
 	int n;
 
-	if (geteuid() == 0)
+	if (sd_state != NULL && sd_state[0] == '/' && strchr(sd_state, ':') == NULL)
+		/* systemd's StateDirectory=tpmbroker: /var/lib/tpmbroker */
+		n = snprintf(buf, cap, "%s/libtpms", sd_state);
+	else if (geteuid() == 0)
 		n = snprintf(buf, cap, "/var/lib/tpmbroker/libtpms");
 	else if (xdg != NULL && xdg[0] == '/')
 		n = snprintf(buf, cap, "%s/tpmbroker/libtpms", xdg);
@@ -247,6 +265,12 @@ lt_lock(struct libtpms *lt)
 		log_errno(LOG_LVL_ERR, -r, "libtpms: state directory %s", lt->dir);
 		return r;
 	}
+	lt->dir_fd = open(lt->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (lt->dir_fd < 0) {
+		r = -errno;
+		log_errno(LOG_LVL_ERR, -r, "libtpms: state directory %s", lt->dir);
+		return r;
+	}
 	if ((r = lt_path(lockpath, sizeof(lockpath), ".lock", "")) < 0)
 		return r;
 	lt->lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
@@ -295,6 +319,7 @@ lt_open(struct backend *be, const char *args)
 		return r;
 	}
 	lt->lock_fd = -1;
+	lt->dir_fd = -1;
 	be->priv = lt;
 	lt_self = lt; /* the callbacks find the directory here */
 
@@ -324,6 +349,8 @@ lt_open(struct backend *be, const char *args)
 fail:
 	if (lt->lock_fd >= 0)
 		(void)close(lt->lock_fd);
+	if (lt->dir_fd >= 0)
+		(void)close(lt->dir_fd);
 	free(lt);
 	be->priv = NULL;
 	lt_self = NULL;
@@ -415,9 +442,46 @@ lt_close(struct backend *be)
 	free(lt->rbuf);
 	be->fd = -1;
 	(void)close(lt->lock_fd);
+	(void)close(lt->dir_fd);
 	free(lt);
 	be->priv = NULL;
 	lt_self = NULL;
+}
+
+/*
+ * Before a drop from root: the state directory and its files (NVChip
+ * blobs, the lock) become uid's, or the first NV write after the drop
+ * would fail.  Symlinks are not followed; subdirectories are not ours.
+ */
+static int
+lt_chown(struct backend *be, uid_t uid, gid_t gid)
+{
+	struct libtpms *lt = be->priv;
+	DIR *d;
+	struct dirent *e;
+	int dfd, r = 0;
+
+	dfd = fcntl(lt->dir_fd, F_DUPFD_CLOEXEC, 0); /* closedir() closes it */
+	if (dfd < 0)
+		return -errno;
+	if (fchown(dfd, uid, gid) < 0) {
+		r = -errno;
+		(void)close(dfd);
+		return r;
+	}
+	if ((d = fdopendir(dfd)) == NULL) {
+		r = -errno;
+		(void)close(dfd);
+		return r;
+	}
+	while (r == 0 && (e = readdir(d)) != NULL) {
+		if (e->d_type != DT_REG)
+			continue;
+		if (fchownat(dfd, e->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) < 0)
+			r = -errno;
+	}
+	(void)closedir(d);
+	return r;
 }
 
 const struct backend_ops be_libtpms_ops = {
@@ -430,4 +494,5 @@ const struct backend_ops be_libtpms_ops = {
 	.reconnect = NULL, /* nothing to reconnect; a command always finishes */
 	.power_cycle = lt_power_cycle,
 	.close = lt_close,
+	.chown = lt_chown,
 };

@@ -57,7 +57,7 @@ struct config {
 	enum { CFG_SWEEP_NONE, CFG_SWEEP_ALL, CFG_SWEEP_OWN } sweep; /* default own */
 	unsigned reserve_slots[2];     /* objects, sessions left to others; CFG_AUTO: by backend */
 	char state_file[256];          /* record of held handles; "": the default; "none" */
-	char user[64];          /* drop privileges to this user after set-up; "" keeps root */
+	char user[64];          /* run as this user after set-up; "": tss if started as root */
 	enum log_level log_level;
 	struct policy policy;   /* the profiles, in match order */
 	char config_path[256];  /* --config, "" if none: what SIGHUP reads again */

@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -29,6 +30,7 @@ struct listener {
 	const struct framer *fr; /* what its connections speak */
 	struct loop_timer pause;
 	char path[108];  /* Unix socket file to remove; "" for TCP */
+	bool made_dir;   /* we created the socket's directory (then it is ours to chown) */
 	char name[160];  /* "unix:/run/...", "mssim:127.0.0.1:2321" */
 };
 
@@ -98,16 +100,21 @@ listen_finish(struct server *srv, int fd, const struct framer *fr, struct listen
 
 /* The directory a socket file goes into, made if missing (0755, as /run/NAME). */
 static int
-mkdir_socket_dir(const char *path)
+mkdir_socket_dir(const char *path, bool *ret_made)
 {
 	char dir[108];
 	char *slash;
+	struct stat st;
 
+	*ret_made = false;
 	snprintf(dir, sizeof(dir), "%s", path);
 	slash = strrchr(dir, '/');
 	if (slash == NULL || slash == dir)
 		return 0;
 	*slash = '\0';
+	if (stat(dir, &st) == 0)
+		return 0;
+	*ret_made = true;
 	return mkdir_p(dir, 0755);
 }
 
@@ -124,7 +131,7 @@ listen_unix(struct server *srv, const char *path, mode_t mode, struct listener *
 	if (strlen(path) >= sizeof(sa.sun_path))
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, path);
-	if ((r = mkdir_socket_dir(path)) < 0) {
+	if ((r = mkdir_socket_dir(path, &l->made_dir)) < 0) {
 		log_errno(LOG_LVL_ERR, -r, "%s: creating its directory", path);
 		return r;
 	}
@@ -199,6 +206,51 @@ listen_tcp(struct server *srv, const char *host, unsigned port, const struct fra
 	fd = -1;
 	*ret = TAKE_PTR(l);
 	return 0;
+}
+
+/*
+ * A socket someone else bound (systemd's socket activation): made
+ * non-blocking and listened on (a no-op if it already is); its file, if
+ * any, belongs to whoever bound it and is left alone at close.
+ */
+int
+listen_adopt(struct server *srv, int fd, const struct framer *fr, const char *name,
+	     struct listener **ret)
+{
+	_cleanup_(freep) struct listener *l = calloc(1, sizeof(*l));
+	int flags, r;
+
+	if (l == NULL)
+		return -ENOMEM;
+	if ((flags = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+		return -errno;
+	snprintf(l->name, sizeof(l->name), "%s", name);
+	if ((r = listen_finish(srv, fd, fr, l)) < 0)
+		return r;
+	*ret = TAKE_PTR(l);
+	return 0;
+}
+
+/*
+ * Before a drop from root: a socket directory the daemon made (the default
+ * /run/tpmbroker) becomes uid's, so that the socket file can be removed at
+ * exit.  Elsewhere (--socket /tmp/x.sock) the file may outlive the daemon;
+ * the next start replaces it (listen_unix).
+ */
+int
+listener_chown(struct listener *l, uid_t uid, gid_t gid)
+{
+	char dir[108];
+	char *slash;
+
+	if (!l->made_dir)
+		return 0;
+	snprintf(dir, sizeof(dir), "%s", l->path);
+	if ((slash = strrchr(dir, '/')) == NULL)
+		return 0;
+	*slash = '\0';
+	return lchown(dir, uid, gid) < 0 ? -errno : 0;
 }
 
 void

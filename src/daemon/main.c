@@ -30,8 +30,12 @@
 #include "instance.h"
 #include "listen.h"
 #include "loop.h"
+#include "sdglue.h"
 #include "server.h"
 #include "status.h"
+
+/* started as root without --user, the daemon runs as this user */
+#define TB_DEFAULT_USER "tss"
 
 #define DRAIN_POLL_NS 10000000u   /* 10 ms */
 #define DRAIN_MAX_POLLS 500       /* 5 s */
@@ -44,6 +48,7 @@ struct signals {
 	struct loop_timer drain;
 	unsigned drain_polls;
 	bool stopping;
+	struct sdnotify sd;      /* READY=1, STATUS=, STOPPING=1 under systemd */
 };
 
 static void
@@ -132,6 +137,7 @@ on_signal(struct loop_io *io, uint32_t events)
 		return;
 	}
 	sg->stopping = true;
+	sd_stopping(srv, &sg->sd);
 	log_info("signal %u: stopping; releasing clients' TPM resources", si.ssi_signo);
 	for (size_t i = 0; i < srv->n_listeners; i++)
 		listener_free(srv, srv->listeners[i]);
@@ -141,30 +147,88 @@ on_signal(struct loop_io *io, uint32_t events)
 	loop_timer_arm(srv->loop, &sg->drain, 0, drain_check, sg);
 }
 
-static int
-drop_privileges(const char *user)
-{
-	struct passwd *pw = getpwnam(user);
+/*
+ * Who the daemon runs as once the TPM and the sockets are open: --user,
+ * else tss when started as root (tpm-udev gives tss the TPM devices).
+ * --user=root, or any name of uid 0, keeps root.  Started as root without
+ * --user and no tss on the system: refuse to start rather than serve every
+ * client from a root process; the message names both ways out.
+ * ret->name "": stay as we are.
+ */
+struct run_as {
+	char name[64];
+	uid_t uid;
+	gid_t gid;
+};
 
-	if (pw == NULL) {
-		log_msg(LOG_LVL_ERR, "--user %s: no such user", user);
-		return -ENOENT;
+static int
+run_as(const struct config *cfg, struct run_as *ret)
+{
+	const char *user = cfg->user[0] != '\0' ? cfg->user : TB_DEFAULT_USER;
+	struct passwd *pw;
+
+	memset(ret, 0, sizeof(*ret));
+	if (cfg->user[0] == '\0' && geteuid() != 0)
+		return 0;
+	errno = 0;
+	if ((pw = getpwnam(user)) == NULL) {
+		if (cfg->user[0] != '\0')
+			log_msg(LOG_LVL_ERR, "--user %s: no such user", user);
+		else
+			log_msg(LOG_LVL_ERR, "started as root, tpmbrokerd runs as user %s, which "
+				"does not exist: create it (Debian: apt install tpm-udev, or "
+				"adduser --system --group %s), or say --user=USER "
+				"(--user=root to stay root)", user, user);
+		return errno != 0 ? -errno : -ENOENT;
 	}
-	if (initgroups(pw->pw_name, pw->pw_gid) < 0 ||
-	    setresgid(pw->pw_gid, pw->pw_gid, pw->pw_gid) < 0 ||
-	    setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) < 0)
-		return -errno;
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-		return -errno;
+	if (pw->pw_uid == geteuid())
+		return 0;
+	/* getpwnam()'s storage does not outlive the next NSS call */
+	snprintf(ret->name, sizeof(ret->name), "%s", pw->pw_name);
+	ret->uid = pw->pw_uid;
+	ret->gid = pw->pw_gid;
 	return 0;
 }
 
+static int
+drop_privileges(struct server *srv, const struct run_as *ra)
+{
+	struct backend *be = srv->inst[0]->be;
+	int r;
+
+	/* what libtpms writes after the drop must be the user's */
+	if (be->ops->chown != NULL && (r = be->ops->chown(be, ra->uid, ra->gid)) < 0) {
+		log_errno(LOG_LVL_ERR, -r, "%s: handing the state to %s", be->desc, ra->name);
+		return r;
+	}
+	for (size_t i = 0; i < srv->n_listeners; i++)
+		if ((r = listener_chown(srv->listeners[i], ra->uid, ra->gid)) < 0)
+			log_errno(LOG_LVL_WARN, -r, "%s: chown of its directory to %s",
+				  listener_name(srv->listeners[i]), ra->name);
+	if (initgroups(ra->name, ra->gid) < 0 || setresgid(ra->gid, ra->gid, ra->gid) < 0 ||
+	    setresuid(ra->uid, ra->uid, ra->uid) < 0)
+		return -errno;
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		return -errno;
+	log_info("running as %s (uid %u, gid %u)", ra->name, (unsigned)ra->uid,
+		 (unsigned)ra->gid);
+	if (srv->cfg.config_path[0] != '\0' && access(srv->cfg.config_path, R_OK) < 0)
+		log_errno(LOG_LVL_WARN, errno, "%s: SIGHUP cannot read it again as %s",
+			  srv->cfg.config_path, ra->name);
+	return 0;
+}
+
+/* The sockets systemd passed, else those of --socket and --listen. */
 static int
 open_frontends(struct server *srv)
 {
 	const struct config *cfg = &srv->cfg;
 	int r;
 
+	if ((r = sd_adopt_frontends(srv)) != 0) {
+		srv->activated = r > 0;
+		return r < 0 ? r : 0;
+	}
 	for (size_t i = 0; i < cfg->n_listen; i++) {
 		const struct cfg_listen *cl = &cfg->listen[i];
 		struct listener **slot = &srv->listeners[srv->n_listeners];
@@ -205,6 +269,14 @@ print_ready(const struct server *srv)
 	const struct config *cfg = &srv->cfg;
 
 	printf("tpmbrokerd: ready on %s.", srv->inst[0]->be->desc);
+	if (srv->activated) {
+		printf(" Sockets from systemd:");
+		for (size_t i = 0; i < srv->n_listeners; i++)
+			printf(" %s", listener_name(srv->listeners[i]));
+		printf("\n");
+		(void)fflush(stdout);
+		return;
+	}
 	for (size_t i = 0; i < cfg->n_listen; i++) {
 		const struct cfg_listen *cl = &cfg->listen[i];
 		if (i == 0 && cfg->no_unix)
@@ -328,6 +400,7 @@ main(int argc, char **argv)
 	struct signals sg = {0};
 	struct instance_params ip;
 	static char state_file[300];
+	struct run_as ra;
 	int r;
 
 	r = cfg_parse(argc, argv, &srv.cfg);
@@ -347,16 +420,20 @@ main(int argc, char **argv)
 		fatal(-r, "event loop");
 	if ((r = setup_signals(&srv, &sg)) < 0)
 		fatal(-r, "signals");
+	/* before anything is opened: a missing user stops us with nothing to undo */
+	if (run_as(&srv.cfg, &ra) < 0)
+		return 1;
 	ip = instance_params(&srv.cfg, state_file, sizeof(state_file));
 	if ((r = instance_open(srv.loop, "shared", srv.cfg.backend, &ip, &srv.inst[0])) < 0)
 		fatal(-r, "TPM instance 'shared' on backend '%s'", srv.cfg.backend);
 	srv.n_inst = 1;
 	if ((r = open_frontends(&srv)) < 0)
 		return 1;
-	if (srv.cfg.user[0] != '\0' && (r = drop_privileges(srv.cfg.user)) < 0)
-		fatal(-r, "dropping privileges to %s", srv.cfg.user);
+	if (ra.name[0] != '\0' && (r = drop_privileges(&srv, &ra)) < 0)
+		fatal(-r, "dropping privileges to %s", ra.name);
 	srv.uid = geteuid();
 	print_ready(&srv);
+	sd_ready(&srv, &sg.sd);
 
 	r = loop_run(srv.loop);
 

@@ -68,6 +68,7 @@ struct server {
 	uint64_t next_conn_id;
 	uint64_t started_ns;
 	uid_t uid;               /* the daemon's uid: may ask for status */
+	bool activated;          /* the listeners came from systemd (LISTEN_FDS) */
 	struct server_stats st;
 	struct linger_ring linger;
 	LIST_HEAD(, uid_count) uid_conns[SRV_UID_BUCKETS]; /* owned entries; n > 0 */
