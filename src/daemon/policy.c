@@ -86,6 +86,8 @@ profile_init(struct profile *p, const char *name, unsigned line)
 	p->hierarchies = PH_ALL;
 	p->pcrs = 0xffffffu;
 	p->line = line;
+	p->weight = 1;
+	p->priority = POLICY_PRIO_NORMAL;
 }
 
 int
@@ -125,6 +127,8 @@ policy_defaults(struct policy *pol)
 			p->gid[p->n_gid++] = g->gr_gid;
 	}
 	p->localities = 0x1f;
+	/* root's and tss's services (disk unlock, attestation) go before users' bulk work */
+	p->priority = POLICY_PRIO_INTERACTIVE;
 	(void)policy_add(pol, "user", 0, &p, err, sizeof(err));
 	p->match_any = true;
 	for (size_t i = 0; i < ARRAY_SIZE(user_denied); i++) {
@@ -352,6 +356,40 @@ parse_uint(const char *value, unsigned max, unsigned *ret, char *err, size_t err
 	return 0;
 }
 
+static const char *const prio_names[] = {"system", "interactive", "normal", "bulk"};
+
+const char *
+policy_priority_name(enum policy_priority prio)
+{
+	return (unsigned)prio < ARRAY_SIZE(prio_names) ? prio_names[prio] : "?";
+}
+
+static int
+parse_weight(const char *value, unsigned *ret, char *err, size_t errcap)
+{
+	unsigned w;
+
+	if (parse_uint(value, POLICY_WEIGHT_MAX, &w, err, errcap) < 0 || w == 0) {
+		snprintf(err, errcap, "weight '%s' is not a number in [1, %u]", value,
+			 POLICY_WEIGHT_MAX);
+		return -EINVAL;
+	}
+	*ret = w;
+	return 0;
+}
+
+static int
+parse_priority(const char *value, enum policy_priority *ret, char *err, size_t errcap)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(prio_names); i++)
+		if (strcasecmp(value, prio_names[i]) == 0) {
+			*ret = (enum policy_priority)i;
+			return 0;
+		}
+	snprintf(err, errcap, "priority '%s': system, interactive, normal or bulk", value);
+	return -EINVAL;
+}
+
 int
 policy_set(struct profile *p, const char *key, const char *value, char *err, size_t errcap)
 {
@@ -408,6 +446,10 @@ policy_set(struct profile *p, const char *key, const char *value, char *err, siz
 	}
 	if (strcmp(key, "max-connections-per-user") == 0)
 		return parse_uint(value, 1u << 20, &p->max_connections_per_user, err, errcap);
+	if (strcmp(key, "weight") == 0)
+		return parse_weight(value, &p->weight, err, errcap);
+	if (strcmp(key, "priority") == 0)
+		return parse_priority(value, &p->priority, err, errcap);
 	snprintf(err, errcap, "unknown profile setting '%s'", key);
 	return -EINVAL;
 }
