@@ -13,7 +13,8 @@
  *      time came (oldest first), as before: they free what others wait for;
  *   2. else the user with jobs queued in the highest class, where a user's
  *      class is its profile's priority raised one class per SCHED_AGE_NS it
- *      has waited for a turn (since its first job queued, or its last turn);
+ *      has waited, since its last turn, while higher classes had theirs
+ *      (not while its own class did: that is its fair share at work);
  *   3. within a class, the least vtime (ties: the older job);
  *   4. within a user, its oldest job: a connection has one job queued at a
  *      time, so this is round robin over the user's connections.
@@ -30,10 +31,11 @@
  * another user in that gap, and such a client would get one command per
  * long job however little TPM time it used.  So when a user's command has
  * just been answered and that user would win the next turn (a higher class,
- * or the same class and less vtime) against a user whose jobs take long
- * (average >= SCHED_HOLD_WORTH_NS), the TPM waits up to SCHED_HOLD_NS of
- * real time for that user's next command (an anticipatory scheduler, as in
- * Linux's AS and BFQ I/O schedulers).  Cheap jobs are never held for.
+ * or the same class and less vtime) against a user whose jobs take long, the
+ * TPM waits for that user's next command, up to SCHED_HOLD_NS of real time
+ * and a quarter of the other user's average job (an anticipatory scheduler,
+ * as in Linux's AS and BFQ I/O schedulers).  Users of cheap jobs (average
+ * under 4 x SCHED_HOLD_MIN_NS) are never kept waiting this way.
  *
  * Close jobs and the daemon's jobs go to the urgent queue (sched_submit_first):
  * they free TPM slots others wait for; they are charged like any other.
@@ -61,17 +63,20 @@
 TAILQ_HEAD(job_q, job);
 
 #define MS_NS 1000000ull
-/* Charged per job on top of its TPM time: the broker's own work (README: 45-73 µs of
- * CPU per command), so that jobs the broker answers alone are not free turns. */
-#define SCHED_JOB_COST_NS (50 * 1000ull)
+/* Charged per job on top of its TPM time, so that jobs the broker answers alone are not
+ * free turns; small against a TPM command (GetRandom on libtpms: 60-80 µs hand-over to
+ * answer), or cheap commands would pay for a cost they do not cause. */
+#define SCHED_JOB_COST_NS (10 * 1000ull)
 /* A waiting user rises one priority class per this long: bulk work waits at most 3 of
  * these (plus the job running, and one job's worth of another user's vtime) behind a
  * stream of system-class work. */
 #define SCHED_AGE_NS (200 * MS_NS)
-/* The TPM waits at most this long (real time) for the next command of a user owed time... */
-#define SCHED_HOLD_NS (3 * MS_NS)
-/* ...and only instead of a user whose jobs take this long on average. */
-#define SCHED_HOLD_WORTH_NS (20 * MS_NS)
+/* The TPM waits at most this long (real time) for the next command of a user owed time,
+ * and at most a quarter of what the other user's jobs take on average (so it is idle at
+ * most 1/5 of the time when the user does not come back)... */
+#define SCHED_HOLD_NS (4 * MS_NS)
+/* ...and not at all when that is shorter than this (cheap jobs: no waiting for anyone). */
+#define SCHED_HOLD_MIN_NS (250 * 1000ull)
 #define SCHED_USER_BUCKETS 64
 #define SCHED_WEIGHT_MAX 100 /* a profile's weight: 1..POLICY_WEIGHT_MAX */
 /* Idle accounts whose debt is paid are freed every this many turns. */
@@ -83,7 +88,9 @@ struct sched_user {
 	unsigned weight;      /* of its latest job: 1..SCHED_WEIGHT_MAX */
 	enum job_prio prio;   /* of its latest job */
 	uint64_t vtime;       /* TPM time charged / weight, ns: the least goes first */
-	uint64_t wait_ns;     /* waiting for a turn since (the sched clock): aging */
+	uint64_t aged_ns;     /* waited behind higher classes since its last turn: aging */
+	uint64_t since;       /* the interval aged_ns is yet to count began (sched clock) */
+	bool starved;         /* that interval counts: a higher class had the turn */
 	uint64_t avg_ns;      /* its jobs' recent cost (average, 1/4 weight to the latest) */
 	unsigned n_jobs;      /* its jobs in the scheduler: queued, parked or running */
 	struct job_q q;       /* its queued jobs, oldest first; not owned */
@@ -111,6 +118,7 @@ struct sched {
 	unsigned turns;            /* since the last sweep of idle accounts */
 	uint64_t sent_ns;          /* the step at the backend was handed over (sched clock) */
 	uint64_t tpm_ns;           /* the current job's TPM time so far */
+	unsigned cur_level;        /* the class the job in progress was picked at (urgent: 0) */
 	struct sched_user *hold_for; /* its command was just answered: worth waiting for */
 	struct loop_timer hold_timer;
 	struct loop_timer park_timer;
@@ -245,7 +253,9 @@ sched_queue(struct sched *s, struct job *j, bool urgent, bool first)
 	if (TAILQ_EMPTY(&u->q)) {
 		/* it starts waiting: no credit for the time it had nothing to do */
 		u->vtime = MAX(u->vtime, s->vnow);
-		u->wait_ns = sched_now(s);
+		u->aged_ns = 0;
+		u->since = sched_now(s);
+		u->starved = s->cur != NULL && s->cur_level < u->prio;
 		TAILQ_REMOVE(&s->idle, u, entry);
 		TAILQ_INSERT_TAIL(&s->active, u, entry);
 	}
@@ -694,13 +704,46 @@ sched_start(struct sched *s, struct job *j)
 	sched_advance(s, r);
 }
 
-/* A user's class now: its profile's, raised one per SCHED_AGE_NS waited. */
+/* A user's class now: its profile's, raised one per SCHED_AGE_NS waited behind higher ones. */
 static unsigned
-user_level(const struct sched_user *u, uint64_t now)
+user_level(const struct sched_user *u)
 {
-	uint64_t aged = now > u->wait_ns ? (now - u->wait_ns) / SCHED_AGE_NS : 0;
+	uint64_t aged = u->aged_ns / SCHED_AGE_NS;
 
 	return aged >= (uint64_t)u->prio ? 0 : u->prio - (unsigned)aged;
+}
+
+/* Before a turn: the time since the last one counts for those a higher class passed over. */
+static void
+sched_age(struct sched *s, uint64_t now)
+{
+	struct sched_user *v;
+
+	TAILQ_FOREACH(v, &s->active, entry) {
+		if (v->starved && now > v->since)
+			v->aged_ns += now - v->since;
+		v->since = now;
+	}
+}
+
+/*
+ * After a turn at level lvl (u's; NULL: an urgent job, above every class):
+ * who is passed over by a higher class until the next one.  Users of lvl
+ * itself are not: they wait for their fair share, not for a higher class,
+ * and the TPM time of their own class must not lift them over it.
+ */
+static void
+sched_mark(struct sched *s, struct sched_user *u, unsigned lvl)
+{
+	struct sched_user *v;
+
+	s->cur_level = lvl;
+	TAILQ_FOREACH(v, &s->active, entry)
+		v->starved = v != u && user_level(v) > lvl;
+	if (u != NULL) {
+		u->aged_ns = 0; /* served: its next job starts aging afresh */
+		u->starved = false;
+	}
 }
 
 /* Does a win the turn over b (levels la, lb)? */
@@ -721,8 +764,9 @@ sched_pick(struct sched *s, uint64_t now, unsigned *ret_level)
 	struct sched_user *u, *best = NULL;
 	unsigned lvl, best_lvl = 0;
 
+	sched_age(s, now);
 	TAILQ_FOREACH(u, &s->active, entry) {
-		lvl = user_level(u, now);
+		lvl = user_level(u);
 		if (best == NULL || user_before(u, lvl, best, best_lvl)) {
 			best = u;
 			best_lvl = lvl;
@@ -749,15 +793,16 @@ static bool
 sched_hold(struct sched *s, const struct sched_user *u, unsigned lvl)
 {
 	const struct sched_user *w = s->hold_for;
+	uint64_t hold_ns = MIN(SCHED_HOLD_NS, u->avg_ns / 4);
 
-	if (w == NULL || w == u || !TAILQ_EMPTY(&w->q) || u->avg_ns < SCHED_HOLD_WORTH_NS ||
+	if (w == NULL || w == u || !TAILQ_EMPTY(&w->q) || hold_ns < SCHED_HOLD_MIN_NS ||
 	    w->prio > lvl || (w->prio == lvl && w->vtime >= u->vtime)) {
 		loop_timer_disarm(s->loop, &s->hold_timer);
 		return false;
 	}
 	if (!s->hold_timer.armed) {
 		s->st.holds++;
-		loop_timer_arm(s->loop, &s->hold_timer, SCHED_HOLD_NS, sched_hold_timeout, s);
+		loop_timer_arm(s->loop, &s->hold_timer, hold_ns, sched_hold_timeout, s);
 	}
 	return true;
 }
@@ -778,6 +823,8 @@ sched_run(struct sched *s)
 		if (rm_slot_gen(s->rm) != s->slot_gen)
 			sched_wake_slots(s);
 		if ((j = TAILQ_FIRST(&s->urgent)) != NULL) {
+			sched_age(s, sched_now(s));
+			sched_mark(s, NULL, 0);
 			sched_start(s, j);
 			continue;
 		}
@@ -786,8 +833,8 @@ sched_run(struct sched *s)
 			break;
 		if (lvl < u->prio)
 			s->st.aged++;
+		sched_mark(s, u, lvl);
 		s->vnow = MAX(s->vnow, u->vtime);
-		u->wait_ns = now; /* its next job waits from its turn on */
 		sched_start(s, TAILQ_FIRST(&u->q));
 	}
 	s->running = false;

@@ -1043,6 +1043,45 @@ test_share_hold(void **state)
 	close(b);
 }
 
+/*
+ * Aging lifts a user over higher classes only: a user of the same class
+ * that waits because it ran up 600 ms of TPM time is not lifted over the
+ * user catching up after 200 ms.
+ */
+static void
+test_share_no_self_aging(void **state)
+{
+	int a[2], b;
+	unsigned na;
+	struct sched_stats st;
+
+	(void)state;
+	share_profiles("1", "normal", "1", "normal");
+	fake.cost_ns[9] = 600 * 1000000ull;
+	fake.cost_ns[2] = 2 * 1000000ull;
+	for (int i = 0; i < 2; i++)
+		a[i] = client_as(UID_A);
+	b = client_as(UID_B);
+	fake.hold = true;
+	for (int i = 0; i < 2; i++)
+		pipeline(a[i], 2, 9);
+	pump(3);
+	pipeline(b, 200, 2);
+	pump(3);
+	fake_release(srv.inst[0]->be);
+	drain(b, 200, 2);
+	for (int i = 0; i < 2; i++)
+		drain(a[i], 2, 9);
+	na = turns(0, 201, 9);
+	if (na != 1)
+		fail_msg("A had %u of the first 201 turns, expected 1 (B catches up for 600 ms)", na);
+	sched_get_stats(srv.inst[0]->sched, &st);
+	assert_int_equal(st.aged, 0);
+	for (int i = 0; i < 2; i++)
+		close(a[i]);
+	close(b);
+}
+
 /* An interactive command queued behind 20 bulk ones runs next. */
 static void
 test_prio_interactive_first(void **state)
@@ -1130,6 +1169,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_share_weight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_share_time, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_share_hold, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_share_no_self_aging, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prio_interactive_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prio_aging, setup, teardown),
 	};
