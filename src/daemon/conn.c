@@ -115,6 +115,28 @@ uid_conns_put(struct server *srv, uid_t uid)
 	}
 }
 
+/*
+ * Whose share of the TPM its jobs draw from (job.h): its uid; a peer
+ * without one (a TCP peer not on loopback) its host, so that all of one
+ * host's connections are one user; how big a share and which class: its
+ * profile's.
+ */
+static void
+conn_set_share(struct conn *c)
+{
+	uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a of the address without its port */
+	const char *end = strrchr(c->peer.addr, ':');
+
+	for (const char *p = c->peer.addr; end != NULL && p < end; p++)
+		h = (h ^ (uint8_t)*p) * 0x100000001b3ull;
+	c->job.owner_key = c->peer.uid_known ? JOB_KEY_UID(c->peer.uid) : JOB_KEY_HOST | (h >> 1);
+	c->job.weight = c->profile != NULL ? c->profile->weight : 1;
+	c->job.prio = c->profile != NULL ? (enum job_prio)c->profile->priority : JOB_PRIO_NORMAL;
+}
+_Static_assert((int)POLICY_PRIO_BULK == (int)JOB_PRIO_BULK &&
+		       (int)POLICY_PRIO_SYSTEM == (int)JOB_PRIO_SYSTEM,
+	       "a profile's priority is a job's");
+
 static void linger_arm(struct server *srv);
 
 static void
@@ -251,6 +273,7 @@ conn_new(struct server *srv, struct tpm_instance *inst, int fd, const struct fra
 	job_init(&c->job, JOB_COMMAND, conn_job_done, c);
 	c->job.rmc = c->rmc;
 	c->job.owner_id = c->id;
+	conn_set_share(c);
 	if ((r = loop_io_add(srv->loop, &c->io, fd, EPOLLIN | EPOLLRDHUP, conn_on_io, c)) < 0) {
 		struct rm_step step = {0};
 		(void)rm_close(inst->rm, c->rmc, &step); /* owns nothing yet: RM_DONE */
@@ -294,6 +317,7 @@ conn_rematch_all(struct server *srv)
 		c->profile = policy_match(&srv->cfg.policy, &c->peer, c->listen);
 		rm_limits_from_profile(c->profile, &lim);
 		rm_conn_set_limits(c->inst->rm, c->rmc, &lim);
+		conn_set_share(c); /* a queued job keeps its old share until its next command */
 	}
 }
 

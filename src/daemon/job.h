@@ -20,6 +20,11 @@
  *
  * done() is the scheduler's last touch of the job: the owner may submit it
  * again (its next command, or its close) or free it from there.
+ *
+ * Fair shares (sched.c): the owner says whose share a job draws from
+ * (owner_key: a local user, a remote host, the daemon), how big that share
+ * is (weight) and its priority class; the scheduler takes turns over those
+ * keys, then over each key's jobs.
  */
 #ifndef TB_JOB_H
 #define TB_JOB_H
@@ -30,6 +35,20 @@
 #include <sys/queue.h>
 
 struct rm_conn;
+struct sched_user;
+
+/* owner_key values: whose share of the TPM a job draws from */
+#define JOB_KEY_DAEMON 0ull                                 /* the daemon's own */
+#define JOB_KEY_UID(uid) ((1ull << 32) | (uint64_t)(uid))  /* a local user */
+#define JOB_KEY_HOST (1ull << 63) /* | a hash of a peer's address: no uid known */
+
+/* priority classes, highest first (the profile's "priority") */
+enum job_prio {
+	JOB_PRIO_SYSTEM,
+	JOB_PRIO_INTERACTIVE,
+	JOB_PRIO_NORMAL,
+	JOB_PRIO_BULK,
+};
 
 enum job_kind {
 	JOB_COMMAND,  /* a client's TPM command, through the RM (rm_begin) */
@@ -74,12 +93,21 @@ struct job {
 	TAILQ_ENTRY(job) q_entry;   /* the run queue or the parked list */
 	job_done_fn done;
 	void *data;                 /* the owner; not owned */
+	/* fair shares: set by the owner before it submits */
+	uint64_t owner_key;         /* JOB_KEY_* */
+	unsigned weight;            /* 1..100: the key's share against other keys */
+	enum job_prio prio;
+	/* the scheduler's, while the job is in it */
+	struct sched_user *user;    /* the owner_key's account; not owned */
+	uint64_t seq;               /* order of submission: ties go to the older job */
+	bool urgent;                /* queued ahead of every user (close, daemon, unparked) */
 };
 
 static inline void
 job_init(struct job *j, enum job_kind kind, job_done_fn done, void *data)
 {
-	*j = (struct job){.kind = kind, .state = JOB_IDLE, .done = done, .data = data};
+	*j = (struct job){.kind = kind, .state = JOB_IDLE, .done = done, .data = data,
+			  .owner_key = JOB_KEY_DAEMON, .weight = 1, .prio = JOB_PRIO_NORMAL};
 }
 
 /* "queued", "parked", "running" or "idle": for status. */

@@ -353,6 +353,8 @@ check_config(const struct config *cfg)
 		       p->name, p->line == 0 && cfg->config_path[0] == '\0' ? " (built in)" : "",
 		       p->match_any ? "everyone; " : "", p->n_uid, p->n_gid, p->n_cgroup,
 		       p->n_listen, p->localities);
+		printf("  share: weight %u, priority %s\n", p->weight,
+		       policy_priority_name(p->priority));
 	}
 	return 0;
 }

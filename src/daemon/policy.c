@@ -90,6 +90,8 @@ profile_init(struct profile *p, const char *name, unsigned line)
 	p->max_objects_per_user = p->max_sessions_per_user = POLICY_INHERIT;
 	p->max_abandoned_per_user = POLICY_INHERIT;
 	p->max_objects_per_cgroup = p->max_sessions_per_cgroup = POLICY_INHERIT;
+	p->weight = 1;
+	p->priority = POLICY_PRIO_NORMAL;
 }
 
 int
@@ -129,6 +131,8 @@ policy_defaults(struct policy *pol)
 			p->gid[p->n_gid++] = g->gr_gid;
 	}
 	p->localities = 0x1f;
+	/* root's and tss's services (disk unlock, attestation) go before users' bulk work */
+	p->priority = POLICY_PRIO_INTERACTIVE;
 	(void)policy_add(pol, "user", 0, &p, err, sizeof(err));
 	p->match_any = true;
 	for (size_t i = 0; i < ARRAY_SIZE(user_denied); i++) {
@@ -392,6 +396,40 @@ parse_bool(const char *value, bool *ret, char *err, size_t errcap)
 	return -EINVAL;
 }
 
+static const char *const prio_names[] = {"system", "interactive", "normal", "bulk"};
+
+const char *
+policy_priority_name(enum policy_priority prio)
+{
+	return (unsigned)prio < ARRAY_SIZE(prio_names) ? prio_names[prio] : "?";
+}
+
+static int
+parse_weight(const char *value, unsigned *ret, char *err, size_t errcap)
+{
+	unsigned w;
+
+	if (parse_uint(value, POLICY_WEIGHT_MAX, &w, err, errcap) < 0 || w == 0) {
+		snprintf(err, errcap, "weight '%s' is not a number in [1, %u]", value,
+			 POLICY_WEIGHT_MAX);
+		return -EINVAL;
+	}
+	*ret = w;
+	return 0;
+}
+
+static int
+parse_priority(const char *value, enum policy_priority *ret, char *err, size_t errcap)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(prio_names); i++)
+		if (strcasecmp(value, prio_names[i]) == 0) {
+			*ret = (enum policy_priority)i;
+			return 0;
+		}
+	snprintf(err, errcap, "priority '%s': system, interactive, normal or bulk", value);
+	return -EINVAL;
+}
+
 int
 policy_set(struct profile *p, const char *key, const char *value, char *err, size_t errcap)
 {
@@ -469,6 +507,11 @@ policy_set(struct profile *p, const char *key, const char *value, char *err, siz
 		return parse_uint(value, 1000000, &p->nv_write_rate, err, errcap);
 	if (strcmp(key, "share-contexts") == 0)
 		return parse_bool(value, &p->share_contexts, err, errcap);
+	/* scheduling (sched.c) */
+	if (strcmp(key, "weight") == 0)
+		return parse_weight(value, &p->weight, err, errcap);
+	if (strcmp(key, "priority") == 0)
+		return parse_priority(value, &p->priority, err, errcap);
 	snprintf(err, errcap, "unknown profile setting '%s'", key);
 	return -EINVAL;
 }

@@ -46,6 +46,19 @@ enum policy_hierarchy {
 	PH_ALL = 0x1fu,
 };
 
+/*
+ * A profile's priority class at the scheduler (sched.c): a higher class is
+ * served first; a waiting lower class rises one class per 200 ms waited, so
+ * it is never starved.  Defaults: admin interactive, everyone else normal.
+ */
+enum policy_priority {
+	POLICY_PRIO_SYSTEM,
+	POLICY_PRIO_INTERACTIVE,
+	POLICY_PRIO_NORMAL,
+	POLICY_PRIO_BULK,
+};
+#define POLICY_WEIGHT_MAX 100
+
 struct profile {
 	char name[POLICY_NAME_MAX];
 	/* match: any of these; a profile that names none matches nobody (a template) */
@@ -81,6 +94,9 @@ struct profile {
 	unsigned reserved_sessions;      /* active session slots other profiles never get */
 	unsigned nv_write_rate;          /* NV writes per second per user; 0: no limit */
 	bool share_contexts;             /* saved contexts load for other users too */
+	/* its users' share of the TPM's time against other users (sched.c) */
+	unsigned weight;                        /* 1..POLICY_WEIGHT_MAX, default 1 */
+	enum policy_priority priority;          /* default normal */
 };
 #define POLICY_INHERIT UINT_MAX
 
@@ -101,6 +117,9 @@ int policy_add(struct policy *pol, const char *name, unsigned line, struct profi
 	       char *err, size_t errcap);
 /* Apply "key = value" of a profile section.  0, or -EINVAL with a message in err. */
 int policy_set(struct profile *p, const char *key, const char *value, char *err, size_t errcap);
+
+/* "system", "interactive", "normal", "bulk" */
+const char *policy_priority_name(enum policy_priority prio);
 
 /* The first profile whose match holds, or NULL (then nothing is allowed). */
 const struct profile *policy_match(const struct policy *pol, const struct peer_id *peer,

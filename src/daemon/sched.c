@@ -2,11 +2,43 @@
 /*
  * sched.c: one job at a time at the TPM, fair turns for everyone else.
  *
- * The run queue holds jobs (job.h); a connection has one command in flight,
- * so its job is in the queue at most once, and FIFO order is round robin
- * over connections: a client that sends command after command goes to the
- * back each time.  Close jobs (flushing a dead client's objects) go to the
- * front: they free TPM slots others wait for.
+ * Whose turn.  Every job draws from the share of its owner_key (job.h): a
+ * local user, a remote host, the daemon.  Each key has an account (struct
+ * sched_user) with a virtual time, vtime: the TPM time its jobs took, each
+ * measured on the monotonic clock from the hand-over to the backend until
+ * the answer (a job's every exchange: context loads, the command, saves),
+ * plus SCHED_JOB_COST_NS for the broker's own work, divided by the key's
+ * weight (the profile's, 1..100).  The next turn goes to
+ *   1. the urgent queue: close jobs, the daemon's own, parked jobs whose
+ *      time came (oldest first), as before: they free what others wait for;
+ *   2. else the user with jobs queued in the highest class, where a user's
+ *      class is its profile's priority raised one class per SCHED_AGE_NS it
+ *      has waited, since its last turn, while higher classes had theirs
+ *      (not while its own class did: that is its fair share at work);
+ *   3. within a class, the least vtime (ties: the older job);
+ *   4. within a user, its oldest job: a connection has one job queued at a
+ *      time, so this is round robin over the user's connections.
+ * This is start-time fair queuing with the TPM's time as the cost, so a
+ * 300 ms CreatePrimary counts 300 ms, not one turn: the user who ran it
+ * waits while the others catch up.  A user that starts waiting gets
+ * vtime = max(its vtime, vnow), vnow being the vtime of the last user
+ * served: no credit for the time it had nothing to do, but a debt it ran up
+ * stays (its account is kept, with no jobs, until vnow passes it).
+ *
+ * Holding the TPM for a moment.  A client that sends one command at a time
+ * has nothing queued while its answer travels and its next command comes
+ * back (tens of µs): a work-conserving scheduler would start a long job of
+ * another user in that gap, and such a client would get one command per
+ * long job however little TPM time it used.  So when a user's command has
+ * just been answered and that user would win the next turn (a higher class,
+ * or the same class and less vtime) against a user whose jobs take long, the
+ * TPM waits for that user's next command, up to SCHED_HOLD_NS of real time
+ * and a quarter of the other user's average job (an anticipatory scheduler,
+ * as in Linux's AS and BFQ I/O schedulers).  Users of cheap jobs (average
+ * under 4 x SCHED_HOLD_MIN_NS) are never kept waiting this way.
+ *
+ * Close jobs and the daemon's jobs go to the urgent queue (sched_submit_first):
+ * they free TPM slots others wait for; they are charged like any other.
  *
  * A job is driven by the RM (rm.h): every RM_SEND goes to the asynchronous
  * backend and the loop returns to epoll; the backend's fd wakes us when the
@@ -33,6 +65,43 @@
 
 TAILQ_HEAD(job_q, job);
 
+#define MS_NS 1000000ull
+/* Charged per job on top of its TPM time, so that jobs the broker answers alone are not
+ * free turns; small against a TPM command (GetRandom on libtpms: 60-80 µs hand-over to
+ * answer), or cheap commands would pay for a cost they do not cause. */
+#define SCHED_JOB_COST_NS (10 * 1000ull)
+/* A waiting user rises one priority class per this long: bulk work waits at most 3 of
+ * these (plus the job running, and one job's worth of another user's vtime) behind a
+ * stream of system-class work. */
+#define SCHED_AGE_NS (200 * MS_NS)
+/* The TPM waits at most this long (real time) for the next command of a user owed time,
+ * and at most a quarter of what the other user's jobs take on average (so it is idle at
+ * most 1/5 of the time when the user does not come back)... */
+#define SCHED_HOLD_NS (4 * MS_NS)
+/* ...and not at all when that is shorter than this (cheap jobs: no waiting for anyone). */
+#define SCHED_HOLD_MIN_NS (250 * 1000ull)
+#define SCHED_USER_BUCKETS 64
+#define SCHED_WEIGHT_MAX 100 /* a profile's weight: 1..POLICY_WEIGHT_MAX */
+/* Idle accounts whose debt is paid are freed every this many turns. */
+#define SCHED_SWEEP_TURNS 64
+
+/* One owner_key's account. */
+struct sched_user {
+	uint64_t key;         /* job->owner_key */
+	unsigned weight;      /* of its latest job: 1..SCHED_WEIGHT_MAX */
+	enum job_prio prio;   /* of its latest job */
+	uint64_t vtime;       /* TPM time charged / weight, ns: the least goes first */
+	uint64_t aged_ns;     /* waited behind higher classes since its last turn: aging */
+	uint64_t since;       /* the interval aged_ns is yet to count began (sched clock) */
+	bool starved;         /* that interval counts: a higher class had the turn */
+	uint64_t avg_ns;      /* its jobs' recent cost (average, 1/4 weight to the latest) */
+	unsigned n_jobs;      /* its jobs in the scheduler: queued, parked or running */
+	struct job_q q;       /* its queued jobs, oldest first; not owned */
+	LIST_ENTRY(sched_user) hash;
+	TAILQ_ENTRY(sched_user) entry; /* s->active while q is not empty, else s->idle */
+};
+TAILQ_HEAD(user_q, sched_user);
+
 struct sched {
 	struct loop *loop;         /* not owned */
 	struct backend *be;        /* not owned */
@@ -41,8 +110,20 @@ struct sched {
 	struct loop_io be_io;
 	int be_fd_registered;      /* the fd be_io watches, -1 if none */
 	struct loop_timer be_timer;
-	struct job_q queue;        /* jobs waiting for their turn; not owned */
+	struct job_q urgent;       /* jobs ahead of every user (close, daemon, unparked); not owned */
 	struct job_q parked;       /* jobs waiting out of turn, oldest first; not owned */
+	struct user_q active;      /* accounts with jobs queued; owned */
+	struct user_q idle;        /* accounts without (jobs parked or running, or a debt); owned */
+	LIST_HEAD(, sched_user) users[SCHED_USER_BUCKETS]; /* the same accounts, by key */
+	struct sched_user spare;   /* for jobs whose account could not be allocated */
+	uint64_t vnow;             /* vtime of the user served last */
+	uint64_t seq;              /* jobs submitted so far */
+	unsigned turns;            /* since the last sweep of idle accounts */
+	uint64_t sent_ns;          /* the step at the backend was handed over (sched clock) */
+	uint64_t tpm_ns;           /* the current job's TPM time so far */
+	unsigned cur_level;        /* the class the job in progress was picked at (urgent: 0) */
+	struct sched_user *hold_for; /* its command was just answered: worth waiting for */
+	struct loop_timer hold_timer;
 	struct loop_timer park_timer;
 	uint64_t slot_gen;         /* rm_slot_gen() when last looked at */
 	struct job *cur;           /* the job in progress; not owned */
@@ -59,6 +140,148 @@ struct sched {
 static void sched_run(struct sched *s);
 static void sched_on_backend(struct loop_io *io, uint32_t events);
 static void sched_startup_done(struct job *j, int r);
+
+static uint64_t
+sched_now(const struct sched *s)
+{
+	return s->p.now_ns != NULL ? s->p.now_ns(s->p.clock_ctx) : now_ns();
+}
+
+/* ---- accounts ---- */
+
+static unsigned
+user_bucket(uint64_t key)
+{
+	return (unsigned)((key * 0x9e3779b97f4a7c15ull) >> 58) % SCHED_USER_BUCKETS;
+}
+
+/* The account of j's owner_key, made if new; never fails (the spare one). */
+static struct sched_user *
+user_get(struct sched *s, const struct job *j)
+{
+	unsigned b = user_bucket(j->owner_key);
+	struct sched_user *u;
+
+	LIST_FOREACH(u, &s->users[b], hash)
+		if (u->key == j->owner_key)
+			return u;
+	if ((u = calloc(1, sizeof(*u))) == NULL) {
+		log_debug("sched: no memory for an account; sharing the spare one");
+		return &s->spare;
+	}
+	u->key = j->owner_key;
+	u->vtime = s->vnow;
+	TAILQ_INIT(&u->q);
+	LIST_INSERT_HEAD(&s->users[b], u, hash);
+	TAILQ_INSERT_TAIL(&s->idle, u, entry);
+	return u;
+}
+
+/* An account with no jobs and no debt is the same as none: free it. */
+static void
+user_maybe_free(struct sched *s, struct sched_user *u)
+{
+	if (u == &s->spare || u->n_jobs > 0 || u->vtime > s->vnow || u == s->hold_for)
+		return;
+	LIST_REMOVE(u, hash);
+	TAILQ_REMOVE(&s->idle, u, entry);
+	free(u);
+}
+
+static void
+users_sweep(struct sched *s)
+{
+	struct sched_user *u, *next;
+
+	s->turns = 0;
+	for (u = TAILQ_FIRST(&s->idle); u != NULL; u = next) {
+		next = TAILQ_NEXT(u, entry);
+		user_maybe_free(s, u);
+	}
+}
+
+/* j enters the scheduler: charge it to its owner's account from now on. */
+static void
+sched_attach(struct sched *s, struct job *j)
+{
+	struct sched_user *u = user_get(s, j);
+
+	u->weight = j->weight < 1 ? 1 : j->weight > SCHED_WEIGHT_MAX ? SCHED_WEIGHT_MAX : j->weight;
+	u->prio = j->prio > JOB_PRIO_BULK ? JOB_PRIO_BULK : j->prio;
+	u->n_jobs++;
+	j->user = u;
+	j->seq = ++s->seq;
+}
+
+/* j leaves the scheduler (done or forgotten). */
+static void
+sched_detach(struct sched *s, struct job *j)
+{
+	struct sched_user *u = j->user;
+
+	j->user = NULL;
+	if (u != NULL && --u->n_jobs == 0)
+		user_maybe_free(s, u);
+}
+
+/* The current job's TPM time goes on its owner's account. */
+static void
+sched_charge(struct sched *s, struct job *j)
+{
+	struct sched_user *u = j->user;
+	uint64_t cost = s->tpm_ns + SCHED_JOB_COST_NS;
+
+	s->tpm_ns = 0;
+	u->vtime += cost / u->weight;
+	u->avg_ns = u->avg_ns - u->avg_ns / 4 + cost / 4;
+}
+
+/* Queue j: urgent ones ahead of every user (first: at the very head), others behind
+ * their user's other jobs. */
+static void
+sched_queue(struct sched *s, struct job *j, bool urgent, bool first)
+{
+	struct sched_user *u = j->user;
+
+	j->state = JOB_QUEUED;
+	j->urgent = urgent;
+	s->st.queued++;
+	if (urgent) {
+		if (first)
+			TAILQ_INSERT_HEAD(&s->urgent, j, q_entry);
+		else
+			TAILQ_INSERT_TAIL(&s->urgent, j, q_entry);
+		return;
+	}
+	if (TAILQ_EMPTY(&u->q)) {
+		/* it starts waiting: no credit for the time it had nothing to do */
+		u->vtime = MAX(u->vtime, s->vnow);
+		u->aged_ns = 0;
+		u->since = sched_now(s);
+		u->starved = s->cur != NULL && s->cur_level < u->prio;
+		TAILQ_REMOVE(&s->idle, u, entry);
+		TAILQ_INSERT_TAIL(&s->active, u, entry);
+	}
+	TAILQ_INSERT_TAIL(&u->q, j, q_entry);
+}
+
+/* Take queued j out of its queue. */
+static void
+sched_dequeue(struct sched *s, struct job *j)
+{
+	struct sched_user *u = j->user;
+
+	s->st.queued--;
+	if (j->urgent) {
+		TAILQ_REMOVE(&s->urgent, j, q_entry);
+		return;
+	}
+	TAILQ_REMOVE(&u->q, j, q_entry);
+	if (TAILQ_EMPTY(&u->q)) {
+		TAILQ_REMOVE(&s->active, u, entry);
+		TAILQ_INSERT_TAIL(&s->idle, u, entry);
+	}
+}
 
 static void
 sched_unwatch_backend(struct sched *s)
@@ -108,8 +331,15 @@ sched_new(struct loop *loop, struct backend *be, struct rm *rm,
 	s->p = *params;
 	job_init(&s->startup_job, JOB_INTERNAL, sched_startup_done, s);
 	s->be_fd_registered = -1;
-	TAILQ_INIT(&s->queue);
+	TAILQ_INIT(&s->urgent);
 	TAILQ_INIT(&s->parked);
+	TAILQ_INIT(&s->active);
+	TAILQ_INIT(&s->idle);
+	for (size_t i = 0; i < SCHED_USER_BUCKETS; i++)
+		LIST_INIT(&s->users[i]);
+	s->spare.weight = 1;
+	TAILQ_INIT(&s->spare.q);
+	TAILQ_INSERT_TAIL(&s->idle, &s->spare, entry);
 	if ((r = sched_watch_backend(s)) < 0) {
 		free(s);
 		return r;
@@ -121,24 +351,21 @@ sched_new(struct loop *loop, struct backend *be, struct rm *rm,
 void
 sched_free(struct sched *s)
 {
+	struct sched_user *u;
+
 	if (s == NULL)
 		return;
 	sched_unwatch_backend(s);
 	loop_timer_disarm(s->loop, &s->be_timer);
 	loop_timer_disarm(s->loop, &s->park_timer);
+	loop_timer_disarm(s->loop, &s->hold_timer);
+	TAILQ_CONCAT(&s->idle, &s->active, entry);
+	while ((u = TAILQ_FIRST(&s->idle)) != NULL) {
+		TAILQ_REMOVE(&s->idle, u, entry);
+		if (u != &s->spare)
+			free(u);
+	}
 	free(s);
-}
-
-static void
-sched_enqueue(struct sched *s, struct job *j, bool first)
-{
-	j->state = JOB_QUEUED;
-	if (first)
-		TAILQ_INSERT_HEAD(&s->queue, j, q_entry);
-	else
-		TAILQ_INSERT_TAIL(&s->queue, j, q_entry);
-	s->st.queued++;
-	sched_run(s);
 }
 
 void
@@ -147,13 +374,17 @@ sched_submit(struct sched *s, struct job *j)
 	j->orphaned = false;
 	j->park_ns = 0; /* a new command (the last one may have been cancelled parked) */
 	j->backoffs = 0;
-	sched_enqueue(s, j, false);
+	sched_attach(s, j);
+	sched_queue(s, j, false, false);
+	sched_run(s);
 }
 
 void
 sched_submit_first(struct sched *s, struct job *j)
 {
-	sched_enqueue(s, j, true);
+	sched_attach(s, j);
+	sched_queue(s, j, true, true);
+	sched_run(s);
 }
 
 void
@@ -162,9 +393,10 @@ sched_forget(struct sched *s, struct job *j)
 	if (j->state == JOB_PARKED) {
 		TAILQ_REMOVE(&s->parked, j, q_entry);
 		s->st.parked--;
+		sched_detach(s, j);
 	} else if (j->state == JOB_QUEUED) {
-		TAILQ_REMOVE(&s->queue, j, q_entry);
-		s->st.queued--;
+		sched_dequeue(s, j);
+		sched_detach(s, j);
 	}
 	j->state = JOB_IDLE;
 }
@@ -195,10 +427,11 @@ sched_unpark(struct sched *s, struct job *j, struct job **after)
 	TAILQ_REMOVE(&s->parked, j, q_entry);
 	s->st.parked--;
 	j->state = JOB_QUEUED;
+	j->urgent = true;
 	if (*after == NULL)
-		TAILQ_INSERT_HEAD(&s->queue, j, q_entry);
+		TAILQ_INSERT_HEAD(&s->urgent, j, q_entry);
 	else
-		TAILQ_INSERT_AFTER(&s->queue, *after, j, q_entry);
+		TAILQ_INSERT_AFTER(&s->urgent, *after, j, q_entry);
 	*after = j;
 	s->st.queued++;
 }
@@ -211,10 +444,12 @@ sched_park(struct sched *s)
 {
 	struct job *j = s->cur, *p;
 
+	sched_charge(s, j);
 	if (j->orphaned) {
 		/* its owner left while it ran: nothing to wait for */
 		s->cur = NULL;
 		j->state = JOB_IDLE;
+		sched_detach(s, j);
 		j->done(j, -ECANCELED);
 		return;
 	}
@@ -333,6 +568,7 @@ sched_send(struct sched *s)
 
 	if ((r = sched_watch_backend(s)) < 0)
 		return r;
+	s->sent_ns = sched_now(s);
 	if ((r = be->ops->submit(be, s->step.tpm_cmd, s->step.tpm_cmd_len, loc)) < 0)
 		return r;
 	/* the backend may wait on another fd first (swtpm's control channel) */
@@ -418,11 +654,15 @@ sched_job_done(struct sched *s, int r)
 
 	s->cur = NULL;
 	j->state = JOB_IDLE;
+	sched_charge(s, j);
 	if (j->kind == JOB_COMMAND) {
 		s->st.jobs++;
 		j->park_ns = 0;
 		j->backoffs = 0;
+		if (!j->orphaned)
+			s->hold_for = j->user; /* its next command may be on its way */
 	}
+	sched_detach(s, j);
 	j->rsp_len = r < 0 ? 0 : s->step.rsp_len;
 	j->done(j, r); /* the last touch: the owner may submit or free j */
 }
@@ -451,8 +691,11 @@ sched_start(struct sched *s, struct job *j)
 {
 	int r;
 
-	TAILQ_REMOVE(&s->queue, j, q_entry);
-	s->st.queued--;
+	sched_dequeue(s, j);
+	s->hold_for = NULL;
+	loop_timer_disarm(s->loop, &s->hold_timer);
+	if (++s->turns >= SCHED_SWEEP_TURNS)
+		users_sweep(s);
 	s->cur = j;
 	j->state = JOB_RUNNING;
 	j->reached_tpm = false;
@@ -477,10 +720,116 @@ sched_start(struct sched *s, struct job *j)
 	sched_advance(s, r);
 }
 
+/* A user's class now: its profile's, raised one per SCHED_AGE_NS waited behind higher ones. */
+static unsigned
+user_level(const struct sched_user *u)
+{
+	uint64_t aged = u->aged_ns / SCHED_AGE_NS;
+
+	return aged >= (uint64_t)u->prio ? 0 : u->prio - (unsigned)aged;
+}
+
+/* Before a turn: the time since the last one counts for those a higher class passed over. */
+static void
+sched_age(struct sched *s, uint64_t now)
+{
+	struct sched_user *v;
+
+	TAILQ_FOREACH(v, &s->active, entry) {
+		if (v->starved && now > v->since)
+			v->aged_ns += now - v->since;
+		v->since = now;
+	}
+}
+
+/*
+ * After a turn at level lvl (u's; NULL: an urgent job, above every class):
+ * who is passed over by a higher class until the next one.  Users of lvl
+ * itself are not: they wait for their fair share, not for a higher class,
+ * and the TPM time of their own class must not lift them over it.
+ */
+static void
+sched_mark(struct sched *s, struct sched_user *u, unsigned lvl)
+{
+	struct sched_user *v;
+
+	s->cur_level = lvl;
+	TAILQ_FOREACH(v, &s->active, entry)
+		v->starved = v != u && user_level(v) > lvl;
+	if (u != NULL) {
+		u->aged_ns = 0; /* served: its next job starts aging afresh */
+		u->starved = false;
+	}
+}
+
+/* Does a win the turn over b (levels la, lb)? */
+static bool
+user_before(const struct sched_user *a, unsigned la, const struct sched_user *b, unsigned lb)
+{
+	if (la != lb)
+		return la < lb;
+	if (a->vtime != b->vtime)
+		return a->vtime < b->vtime;
+	return TAILQ_FIRST(&a->q)->seq < TAILQ_FIRST(&b->q)->seq;
+}
+
+/* The user whose turn it is (NULL: nobody waits) and its level. */
+static struct sched_user *
+sched_pick(struct sched *s, uint64_t now, unsigned *ret_level)
+{
+	struct sched_user *u, *best = NULL;
+	unsigned lvl, best_lvl = 0;
+
+	sched_age(s, now);
+	TAILQ_FOREACH(u, &s->active, entry) {
+		lvl = user_level(u);
+		if (best == NULL || user_before(u, lvl, best, best_lvl)) {
+			best = u;
+			best_lvl = lvl;
+		}
+	}
+	*ret_level = best_lvl;
+	return best;
+}
+
+static void
+sched_hold_timeout(struct loop_timer *t)
+{
+	struct sched *s = t->data;
+
+	s->hold_for = NULL;
+	sched_run(s);
+}
+
+/*
+ * Should the TPM wait for the next command of the user just answered
+ * (s->hold_for) rather than start u's job (at level lvl)?  See atop.
+ */
+static bool
+sched_hold(struct sched *s, const struct sched_user *u, unsigned lvl)
+{
+	const struct sched_user *w = s->hold_for;
+	uint64_t hold_ns = MIN(SCHED_HOLD_NS, u->avg_ns / 4);
+
+	if (w == NULL || w == u || !TAILQ_EMPTY(&w->q) || hold_ns < SCHED_HOLD_MIN_NS ||
+	    w->prio > lvl || (w->prio == lvl && w->vtime >= u->vtime)) {
+		loop_timer_disarm(s->loop, &s->hold_timer);
+		return false;
+	}
+	if (!s->hold_timer.armed) {
+		s->st.holds++;
+		loop_timer_arm(s->loop, &s->hold_timer, hold_ns, sched_hold_timeout, s);
+	}
+	return true;
+}
+
 static void
 sched_run(struct sched *s)
 {
+	struct sched_user *u;
 	struct job *j;
+	uint64_t now;
+	unsigned lvl;
 
 	if (s->running)
 		return;
@@ -489,9 +838,20 @@ sched_run(struct sched *s)
 		/* slots freed by the last job go to parked commands first */
 		if (rm_slot_gen(s->rm) != s->slot_gen)
 			sched_wake_slots(s);
-		if ((j = TAILQ_FIRST(&s->queue)) == NULL)
+		if ((j = TAILQ_FIRST(&s->urgent)) != NULL) {
+			sched_age(s, sched_now(s));
+			sched_mark(s, NULL, 0);
+			sched_start(s, j);
+			continue;
+		}
+		now = sched_now(s);
+		if ((u = sched_pick(s, now, &lvl)) == NULL || sched_hold(s, u, lvl))
 			break;
-		sched_start(s, j);
+		if (lvl < u->prio)
+			s->st.aged++;
+		sched_mark(s, u, lvl);
+		s->vnow = MAX(s->vnow, u->vtime);
+		sched_start(s, TAILQ_FIRST(&u->q));
 	}
 	s->running = false;
 }
@@ -526,6 +886,7 @@ sched_on_backend(struct loop_io *io, uint32_t events)
 	} else {
 		r = -ETIMEDOUT; /* from sched_timeout */
 	}
+	s->tpm_ns += sched_now(s) - s->sent_ns;
 	s->waiting = false;
 	loop_timer_disarm(s->loop, &s->be_timer);
 	s->running = true;

@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * sched.h: fair turns at one TPM instance.  Jobs (job.h) wait in one FIFO
- * run queue; a connection has at most one job in it, so the FIFO is round
- * robin over connections.  One job at a time is driven through the RM and
- * the asynchronous backend; the loop stays free while the TPM works.
+ * sched.h: fair turns at one TPM instance.  Turns go first over users
+ * (job->owner_key), by the TPM time each has used divided by its weight,
+ * higher priority classes first (a waiting lower class rises with time),
+ * then round robin over a user's jobs: a connection has at most one job
+ * queued, so opening more connections buys a user no more of the TPM.
+ * One job at a time is driven through the RM and the asynchronous backend;
+ * the loop stays free while the TPM works.  The details are atop sched.c.
+ *
+ * Close jobs and the daemon's own (sched_submit_first) go ahead of every
+ * user: they free TPM slots others wait for.
  *
  * A job the RM cannot run yet (RM_WAIT: no session slot free, or a TPM
  * warning to retry after a pause) is *parked*: out of the run queue, with a
@@ -27,6 +33,12 @@ struct sched;
 
 struct sched_params {
 	unsigned backend_timeout_ms; /* one TPM command; then cancel, then fail */
+	/*
+	 * The clock of the TPM time charged to users and of priority aging,
+	 * monotonic ns; NULL: now_ns().  Tests pass a fake one.
+	 */
+	uint64_t (*now_ns)(void *ctx);
+	void *clock_ctx;             /* not owned; given to now_ns */
 };
 
 struct sched_stats {
@@ -36,6 +48,8 @@ struct sched_stats {
 	uint64_t reconnects;
 	uint64_t cancels;
 	uint64_t parks;           /* commands that had to wait (a session slot, a TPM warning) */
+	uint64_t aged;            /* turns a lower class got by waiting (aging) */
+	uint64_t holds;           /* times the TPM waited a moment for a user owed time */
 	unsigned queued;          /* now */
 	unsigned parked;          /* now: commands waiting out of turn */
 	bool busy;                /* a job is running now */
@@ -46,9 +60,9 @@ int sched_new(struct loop *loop, struct backend *be, struct rm *rm,
 	      const struct sched_params *params, struct sched **ret);
 void sched_free(struct sched *s);
 
-/* Queue j at the tail (a client's command: its turn comes round). */
+/* Queue j behind its user's other jobs (a client's command: its turn comes round). */
 void sched_submit(struct sched *s, struct job *j);
-/* Queue j at the head: close jobs free TPM slots others wait for. */
+/* Queue j at the head, ahead of every user: close jobs free TPM slots others wait for. */
 void sched_submit_first(struct sched *s, struct job *j);
 /*
  * Cancel: a queued or parked job is taken out (true; the owner answers

@@ -110,6 +110,8 @@ static const struct counter counters[] = {
 	{"parked", false, "queue", "parked (waiting for a slot or a retry)", SCH(CT_UINT, parked)},
 	{"parks", false, "queue", "parks so far", SCH(CT_U64, parks)},
 	{"busy", false, "queue", "TPM busy", SCH(CT_BOOL, busy)},
+	{"aged", false, "queue", "turns a lower class got by waiting", SCH(CT_U64, aged)},
+	{"held", false, "queue", "waits for a user's next command", SCH(CT_U64, holds)},
 };
 
 /* One instance's (or the whole daemon's) figures, for the table to read. */

@@ -4,7 +4,9 @@
  * process: real loop, conn, instance, sched and rm over scripted fake
  * backends, with clients on socketpairs.  Framing, validation answers,
  * fairness, cancel, the mssim protocol, clients that misbehave, and two
- * TPM instances in one daemon.
+ * TPM instances in one daemon.  Fair shares between users: the scheduler
+ * runs on a fake clock that only the fake TPM's commands advance, so turns
+ * are counted, never timed.
  */
 #include <errno.h>
 #include <poll.h>
@@ -30,6 +32,7 @@
 #include "daemon/framer.h"
 #include "daemon/instance.h"
 #include "daemon/loop.h"
+#include "daemon/policy.h"
 #include "daemon/rm.h"
 #include "daemon/sched.h"
 #include "daemon/server.h"
@@ -37,7 +40,8 @@
 
 /* ---- a fake backend: answers GetRandom with the requested count echoed ---- */
 
-#define LOG_MAX 256
+#define LOG_MAX 1024
+#define COST_MAX 64
 
 struct fake {
 	uint8_t cmd[TB_BUF_MAX];
@@ -48,7 +52,18 @@ struct fake {
 	size_t n_log;
 	unsigned cancels;
 	uint8_t fill;           /* the random bytes it answers: tells TPMs apart */
+	uint64_t cost_ns[COST_MAX]; /* GetRandom(n) takes cost_ns[n] of the fake clock */
 };
+
+/* The schedulers' clock: only the fake TPMs' work moves it. */
+static uint64_t fake_now_ns;
+
+static uint64_t
+fake_clock(void *ctx)
+{
+	(void)ctx;
+	return fake_now_ns;
+}
 
 /* the shared instance's TPM; the two-instance test adds fake2 */
 static struct fake fake, fake2;
@@ -74,6 +89,8 @@ fake_submit(struct backend *be, const uint8_t *cmd, size_t len, uint8_t locality
 	f->pending = true;
 	if (get_be32(cmd + 6) == TPM2_CC_GetRandom && f->n_log < LOG_MAX)
 		f->log[f->n_log++] = get_be16(cmd + 10);
+	if (get_be32(cmd + 6) == TPM2_CC_GetRandom && get_be16(cmd + 10) < COST_MAX)
+		fake_now_ns += f->cost_ns[get_be16(cmd + 10)];
 	if (!f->hold && write(be->fd, &one, sizeof(one)) != sizeof(one))
 		return -EIO;
 	return 0;
@@ -147,7 +164,7 @@ fake_instance(const char *name, struct fake *f, uint8_t fill)
 {
 	struct instance_params ip = {
 		.rm = {.max_objects_per_conn = 8, .max_sessions_per_conn = 8},
-		.sched = {.backend_timeout_ms = srv.cfg.backend_timeout_ms},
+		.sched = {.backend_timeout_ms = srv.cfg.backend_timeout_ms, .now_ns = fake_clock},
 	};
 	struct backend *be = calloc(1, sizeof(*be));
 	struct tpm_caps caps = {.n_cc = ARRAY_SIZE(cc_table), .max_command = TB_DEFAULT_MAX_MSG};
@@ -190,6 +207,9 @@ teardown(void **state)
 	struct conn *c;
 
 	(void)state;
+	/* tests that played another uid: the per-uid connection count is the real one's */
+	TAILQ_FOREACH(c, &srv.conns, entry)
+		c->peer.uid = srv.uid;
 	while ((c = TAILQ_FIRST(&srv.conns)) != NULL)
 		conn_kill(c, "test end");
 	for (int i = 0; i < 10; i++)
@@ -888,6 +908,325 @@ test_two_instances(void **state)
 	close(b[0]);
 }
 
+/* ---- fair shares: users, weights, TPM time, priority classes ---- */
+
+#define UID_A 5001
+#define UID_B 5002
+
+/* Profiles "a" (uid A) and "b" (uid B) with these shares, then one for everyone else. */
+static void
+share_profiles(const char *wa, const char *pa, const char *wb, const char *pb)
+{
+	const char *names[] = {"a", "b"}, *uids[] = {"5001", "5002"};
+	const char *w[] = {wa, wb}, *pr[] = {pa, pb};
+	struct profile *p;
+	char err[160];
+
+	memset(&srv.cfg.policy, 0, sizeof(srv.cfg.policy));
+	for (int i = 0; i < 2; i++) {
+		assert_int_equal(policy_add(&srv.cfg.policy, names[i], 1, &p, err, sizeof(err)), 0);
+		assert_int_equal(policy_set(p, "match-uid", uids[i], err, sizeof(err)), 0);
+		assert_int_equal(policy_set(p, "weight", w[i], err, sizeof(err)), 0);
+		assert_int_equal(policy_set(p, "priority", pr[i], err, sizeof(err)), 0);
+	}
+	assert_int_equal(policy_add(&srv.cfg.policy, "rest", 1, &p, err, sizeof(err)), 0);
+	assert_int_equal(policy_set(p, "match", "*", err, sizeof(err)), 0);
+}
+
+/* A client whose peer is uid (as SO_PEERCRED would say), matched again. */
+static int
+client_as(uid_t uid)
+{
+	int fd = client(&framer_tb);
+	struct conn *c = TAILQ_LAST(&srv.conns, conn_list);
+
+	c->peer.uid = uid;
+	conn_rematch_all(&srv);
+	assert_string_equal(c->profile->name, uid == UID_A ? "a" : "b");
+	return fd;
+}
+
+/* k GetRandom(n) commands in one write (one by one, a socketpair holds too few) */
+static void
+pipeline(int fd, unsigned k, uint16_t n)
+{
+	uint8_t buf[200 * (TB_PROTO_HDR_SIZE + 12)], *p = buf;
+	struct tb_msg_hdr h = {.version = TB_PROTO_VERSION, .type = TB_MSG_COMMAND, .len = 12};
+
+	assert_true(k <= 200);
+	for (unsigned i = 0; i < k; i++, p += TB_PROTO_HDR_SIZE + 12) {
+		tb_hdr_pack(p, &h);
+		getrandom_cmd(p + TB_PROTO_HDR_SIZE, n);
+	}
+	assert_int_equal(write_all(fd, buf, (size_t)(p - buf)), 0);
+}
+
+static void
+drain(int fd, unsigned k, uint16_t want)
+{
+	uint8_t fill;
+	uint16_t n;
+
+	for (unsigned i = 0; i < k; i++) {
+		recv_random(fd, &n, &fill);
+		assert_int_equal(n, want);
+	}
+}
+
+/* GetRandom(n) commands among the TPM's commands [from, to) */
+static unsigned
+turns(size_t from, size_t to, uint16_t n)
+{
+	unsigned k = 0;
+
+	for (size_t i = from; i < to && i < fake.n_log; i++)
+		k += fake.log[i] == n;
+	return k;
+}
+
+/* User A with 8 connections, B with 1, all pipelining: B gets about half the turns. */
+static void
+test_share_users(void **state)
+{
+	int a[8], b;
+	unsigned nb;
+
+	(void)state;
+	share_profiles("1", "normal", "1", "normal");
+	for (int i = 0; i < 8; i++)
+		a[i] = client_as(UID_A);
+	b = client_as(UID_B);
+	for (int i = 0; i < 8; i++)
+		pipeline(a[i], 12, 1);
+	pipeline(b, 48, 2);
+	for (int i = 0; i < 8; i++)
+		drain(a[i], 12, 1);
+	drain(b, 48, 2);
+	assert_int_equal(fake.n_log, 8 * 12 + 48);
+	/* while both wait: round robin over connections would give B 64 / 9 = 7 */
+	nb = turns(0, 64, 2);
+	if (nb < 26 || nb > 38)
+		fail_msg("B had %u of the first 64 turns, expected about 32", nb);
+	for (int i = 0; i < 8; i++)
+		close(a[i]);
+	close(b);
+}
+
+/* Weight 3 against weight 1, two connections each: 3 turns to 1. */
+static void
+test_share_weight(void **state)
+{
+	int a[2], b[2];
+	unsigned na, nb;
+
+	(void)state;
+	share_profiles("3", "normal", "1", "normal");
+	for (int i = 0; i < 2; i++) {
+		a[i] = client_as(UID_A);
+		b[i] = client_as(UID_B);
+	}
+	for (int i = 0; i < 2; i++) {
+		pipeline(a[i], 40, 1);
+		pipeline(b[i], 40, 2);
+	}
+	for (int i = 0; i < 2; i++) {
+		drain(a[i], 40, 1);
+		drain(b[i], 40, 2);
+	}
+	na = turns(0, 60, 1);
+	nb = turns(0, 60, 2);
+	if (2 * na < 5 * nb || 2 * na > 7 * nb)
+		fail_msg("weight 3 had %u turns, weight 1 %u: expected 3 to 1", na, nb);
+	for (int i = 0; i < 2; i++) {
+		close(a[i]);
+		close(b[i]);
+	}
+}
+
+/*
+ * A's commands take 300 ms, B's 1 ms: turns are charged by time, so B runs
+ * about 300 commands for each of A's (round robin: 1 for 4).
+ */
+static void
+test_share_time(void **state)
+{
+	int a[4], b;
+	unsigned na;
+
+	(void)state;
+	share_profiles("1", "normal", "1", "normal");
+	fake.cost_ns[9] = 300 * 1000000ull;
+	fake.cost_ns[2] = 1000000ull;
+	for (int i = 0; i < 4; i++)
+		a[i] = client_as(UID_A);
+	b = client_as(UID_B);
+	for (int i = 0; i < 4; i++)
+		pipeline(a[i], 3, 9);
+	pipeline(b, 150, 2);
+	for (int i = 0; i < 4; i++)
+		drain(a[i], 3, 9);
+	drain(b, 150, 2);
+	assert_int_equal(fake.n_log, 12 + 150);
+	na = turns(0, 100, 9);
+	if (na > 2)
+		fail_msg("A's 300 ms commands had %u of the first 100 turns, expected at most 2", na);
+	for (int i = 0; i < 4; i++)
+		close(a[i]);
+	close(b);
+}
+
+/*
+ * B sends one command at a time: between its answer and its next command
+ * nothing of B's is queued.  The TPM waits that moment for B rather than
+ * start another of A's 300 ms commands, as long as B is owed time.
+ */
+static void
+test_share_hold(void **state)
+{
+	int a[4], b;
+	uint8_t cmd[12];
+	size_t first, last;
+	unsigned na;
+
+	(void)state;
+	share_profiles("1", "normal", "1", "normal");
+	fake.cost_ns[9] = 300 * 1000000ull;
+	fake.cost_ns[2] = 1000000ull;
+	for (int i = 0; i < 4; i++)
+		a[i] = client_as(UID_A);
+	b = client_as(UID_B);
+	fake.hold = true;
+	for (int i = 0; i < 4; i++)
+		pipeline(a[i], 10, 9);
+	pump(3);
+	first = fake.n_log;
+	for (int k = 0; k < 20; k++) {
+		send_frame(b, TB_MSG_COMMAND, cmd, getrandom_cmd(cmd, 2));
+		if (k == 0) {
+			pump(3);
+			fake_release(srv.inst[0]->be);
+		}
+		drain(b, 1, 2);
+	}
+	last = fake.n_log;
+	na = turns(first, last, 9);
+	if (na > 3)
+		fail_msg("A had %u turns while B sent 20 commands one by one, expected at most 3", na);
+	for (int i = 0; i < 4; i++)
+		drain(a[i], 10, 9);
+	for (int i = 0; i < 4; i++)
+		close(a[i]);
+	close(b);
+}
+
+/*
+ * Aging lifts a user over higher classes only: a user of the same class
+ * that waits because it ran up 600 ms of TPM time is not lifted over the
+ * user catching up after 200 ms.
+ */
+static void
+test_share_no_self_aging(void **state)
+{
+	int a[2], b;
+	unsigned na;
+	struct sched_stats st;
+
+	(void)state;
+	share_profiles("1", "normal", "1", "normal");
+	fake.cost_ns[9] = 600 * 1000000ull;
+	fake.cost_ns[2] = 2 * 1000000ull;
+	for (int i = 0; i < 2; i++)
+		a[i] = client_as(UID_A);
+	b = client_as(UID_B);
+	fake.hold = true;
+	for (int i = 0; i < 2; i++)
+		pipeline(a[i], 2, 9);
+	pump(3);
+	pipeline(b, 200, 2);
+	pump(3);
+	fake_release(srv.inst[0]->be);
+	drain(b, 200, 2);
+	for (int i = 0; i < 2; i++)
+		drain(a[i], 2, 9);
+	na = turns(0, 201, 9);
+	if (na != 1)
+		fail_msg("A had %u of the first 201 turns, expected 1 (B catches up for 600 ms)", na);
+	sched_get_stats(srv.inst[0]->sched, &st);
+	assert_int_equal(st.aged, 0);
+	for (int i = 0; i < 2; i++)
+		close(a[i]);
+	close(b);
+}
+
+/* An interactive command queued behind 20 bulk ones runs next. */
+static void
+test_prio_interactive_first(void **state)
+{
+	int a[20], b;
+
+	(void)state;
+	share_profiles("1", "bulk", "1", "interactive");
+	for (int i = 0; i < 20; i++)
+		a[i] = client_as(UID_A);
+	b = client_as(UID_B);
+	fake.hold = true;
+	for (int i = 0; i < 20; i++)
+		pipeline(a[i], 1, 1);
+	pump(3);
+	pipeline(b, 1, 2);
+	pump(3);
+	fake_release(srv.inst[0]->be);
+	drain(b, 1, 2);
+	for (int i = 0; i < 20; i++)
+		drain(a[i], 1, 1);
+	assert_int_equal(fake.n_log, 21);
+	assert_int_equal(fake.log[0], 1);
+	assert_int_equal(fake.log[1], 2);
+	for (int i = 0; i < 20; i++)
+		close(a[i]);
+	close(b);
+}
+
+/*
+ * A bulk command behind a stream of interactive ones (10 ms each) waits
+ * while the stream goes on, but rises a class per 200 ms waited: it runs
+ * after 400 ms, about 40 commands, never later.
+ */
+static void
+test_prio_aging(void **state)
+{
+	int a, b[4];
+	size_t pos = 0;
+	struct sched_stats st;
+
+	(void)state;
+	share_profiles("1", "bulk", "1", "interactive");
+	fake.cost_ns[2] = 10 * 1000000ull;
+	a = client_as(UID_A);
+	for (int i = 0; i < 4; i++)
+		b[i] = client_as(UID_B);
+	fake.hold = true;
+	for (int i = 0; i < 4; i++)
+		pipeline(b[i], 100, 2);
+	pump(3);
+	pipeline(a, 1, 1);
+	pump(3);
+	fake_release(srv.inst[0]->be);
+	drain(a, 1, 1);
+	for (int i = 0; i < 4; i++)
+		drain(b[i], 100, 2);
+	assert_int_equal(fake.n_log, 401);
+	while (pos < fake.n_log && fake.log[pos] != 1)
+		pos++;
+	if (pos < 38 || pos > 44)
+		fail_msg("the bulk command ran after %zu interactive ones, expected about 41", pos);
+	sched_get_stats(srv.inst[0]->sched, &st);
+	assert_int_equal(st.aged, 1);
+	close(a);
+	for (int i = 0; i < 4; i++)
+		close(b[i]);
+}
+
 int
 main(void)
 {
@@ -904,6 +1243,13 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_mssim, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_instances, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_counters, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_share_users, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_share_weight, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_share_time, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_share_hold, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_share_no_self_aging, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prio_interactive_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prio_aging, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,7 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
@@ -219,11 +220,45 @@ test_dist_conf(void **state)
 		assert_int_equal(a->n_uid, b->n_uid);
 		assert_int_equal(a->n_gid, b->n_gid);
 		assert_int_equal(a->max_connections_per_user, b->max_connections_per_user);
+		assert_int_equal(a->weight, b->weight);
+		assert_int_equal(a->priority, b->priority);
 	}
 	/* the vm template denies what user denies, and matches nobody */
 	assert_memory_equal(def.p[1].cc_allowed, cfg.policy.p[2].cc_allowed,
 			    sizeof(def.p[1].cc_allowed));
 	assert_false(cfg.policy.p[2].match_any);
+}
+
+/* weight and priority: the scheduler's share keys, their defaults and bounds */
+static void
+test_share_keys(void **state)
+{
+	struct policy pol;
+	struct profile *p;
+	char err[160];
+
+	(void)state;
+	policy_defaults(&pol);
+	assert_int_equal(pol.p[0].priority, POLICY_PRIO_INTERACTIVE); /* admin */
+	assert_int_equal(pol.p[1].priority, POLICY_PRIO_NORMAL);      /* user */
+	assert_int_equal(pol.p[0].weight, 1);
+	assert_int_equal(pol.p[1].weight, 1);
+	assert_int_equal(policy_add(&pol, "batch", 7, &p, err, sizeof(err)), 0);
+	assert_int_equal(p->weight, 1);
+	assert_int_equal(p->priority, POLICY_PRIO_NORMAL);
+	assert_int_equal(policy_set(p, "weight", "3", err, sizeof(err)), 0);
+	assert_int_equal(p->weight, 3);
+	assert_int_equal(policy_set(p, "weight", "0", err, sizeof(err)), -EINVAL);
+	assert_int_equal(policy_set(p, "weight", "101", err, sizeof(err)), -EINVAL);
+	assert_int_equal(policy_set(p, "weight", "x", err, sizeof(err)), -EINVAL);
+	assert_int_equal(p->weight, 3);
+	assert_int_equal(policy_set(p, "priority", "bulk", err, sizeof(err)), 0);
+	assert_int_equal(p->priority, POLICY_PRIO_BULK);
+	assert_int_equal(policy_set(p, "priority", "System", err, sizeof(err)), 0);
+	assert_int_equal(p->priority, POLICY_PRIO_SYSTEM);
+	assert_int_equal(policy_set(p, "priority", "high", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "interactive"));
+	assert_string_equal(policy_priority_name(POLICY_PRIO_BULK), "bulk");
 }
 
 int
@@ -235,6 +270,7 @@ main(void)
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_match_order),
 		cmocka_unit_test(test_dist_conf),
+		cmocka_unit_test(test_share_keys),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
