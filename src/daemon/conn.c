@@ -245,8 +245,11 @@ conn_new(struct server *srv, struct tpm_instance *inst, int fd, const struct fra
 		conn_refuse(srv, fd, fr, "over the profile's max-connections-per-user");
 		return 0;
 	}
+	for (size_t i = 0; inst == NULL && prof != NULL && i < srv->n_inst; i++)
+		if (strcmp(srv->inst[i]->name, prof->instance) == 0)
+			inst = srv->inst[i];
 	if (inst == NULL)
-		inst = srv->inst[0]; /* private instances will be named by the profile */
+		inst = srv->inst[0]; /* no profile (it may send nothing), or its instance is gone */
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return -ENOMEM;
 	if (peer.uid_known && (uc = uid_count_find(srv, peer.uid, true)) == NULL) {

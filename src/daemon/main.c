@@ -40,6 +40,9 @@
 #define DRAIN_POLL_NS 10000000u   /* 10 ms */
 #define DRAIN_MAX_POLLS 500       /* 5 s */
 
+static struct instance_params instance_params(const struct config *cfg, char *state_file,
+					      size_t cap);
+
 struct signals {
 	struct loop_io io;
 	struct server *srv;
@@ -107,6 +110,15 @@ reload(struct signals *sg)
 	srv->cfg.policy = n->policy;
 	srv->cfg.max_connections = n->max_connections;
 	srv->cfg.write_timeout_ms = n->write_timeout_ms;
+	srv->cfg.read_timeout_ms = n->read_timeout_ms;
+	/* the daemon-wide RM limits; connections' inherited ones follow in conn_rematch_all() */
+	{
+		char unused[8];
+		struct instance_params ip = instance_params(n, unused, sizeof(unused));
+
+		for (size_t i = 0; i < srv->n_inst; i++)
+			rm_set_defaults(srv->inst[i]->rm, &ip.rm);
+	}
 	srv->cfg.log_level = n->log_level;
 	log_set_level(n->log_level);
 	conn_rematch_all(srv);

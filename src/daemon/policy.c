@@ -92,6 +92,7 @@ profile_init(struct profile *p, const char *name, unsigned line)
 	p->max_objects_per_cgroup = p->max_sessions_per_cgroup = POLICY_INHERIT;
 	p->weight = 1;
 	p->priority = POLICY_PRIO_NORMAL;
+	strcpy(p->instance, "shared");
 }
 
 int
@@ -512,6 +513,15 @@ policy_set(struct profile *p, const char *key, const char *value, char *err, siz
 		return parse_weight(value, &p->weight, err, errcap);
 	if (strcmp(key, "priority") == 0)
 		return parse_priority(value, &p->priority, err, errcap);
+	if (strcmp(key, "instance") == 0) {
+		/* private instances (a TPM per user, tenant or VM) are not built yet */
+		if (strcmp(value, "shared") != 0) {
+			snprintf(err, errcap, "instance '%s': only 'shared' exists", value);
+			return -EINVAL;
+		}
+		strcpy(p->instance, value);
+		return 0;
+	}
 	snprintf(err, errcap, "unknown profile setting '%s'", key);
 	return -EINVAL;
 }

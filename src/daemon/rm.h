@@ -195,6 +195,12 @@ int rm_conn_new(struct rm *rm, const struct rm_peer *peer, struct rm_conn **ret)
 void rm_conn_set_limits(struct rm *rm, struct rm_conn *rc, const struct rm_limits *lim);
 /* The reservation changed (config reloaded): see rm_params.reserved_sessions. */
 void rm_set_reserved_sessions(struct rm *rm, unsigned n);
+/*
+ * The daemon-wide limits changed (SIGHUP): take p's max_* fields,
+ * session_wait_ms and retry_time_ms (nothing else of p).  Connections'
+ * inherited limits follow at their next rm_conn_set_limits().
+ */
+void rm_set_defaults(struct rm *rm, const struct rm_params *p);
 
 /*
  * Start a job for one validated client command (header checked: tag, size).

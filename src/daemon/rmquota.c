@@ -76,6 +76,22 @@ rm_conn_set_limits(struct rm *rm, struct rm_conn *rc, const struct rm_limits *li
 }
 
 void
+rm_set_defaults(struct rm *rm, const struct rm_params *p)
+{
+	rm->params.max_objects_per_conn = p->max_objects_per_conn;
+	rm->params.max_sessions_per_conn = p->max_sessions_per_conn;
+	rm->params.max_abandoned_per_uid = p->max_abandoned_per_uid;
+	rm->params.max_abandoned = p->max_abandoned;
+	rm->params.max_objects_per_uid = p->max_objects_per_uid;
+	rm->params.max_sessions_per_uid = p->max_sessions_per_uid;
+	rm->params.session_wait_ms = p->session_wait_ms;
+	rm->params.retry_time_ms = p->retry_time_ms;
+	/* as rm_new(): by default no one user holds more than 3/4 of the TPM's sessions */
+	rm->max_sess_uid = p->max_sessions_per_uid == UINT_MAX ? MAX(1u, rm->active_max * 3 / 4)
+							       : p->max_sessions_per_uid;
+}
+
+void
 rm_set_reserved_sessions(struct rm *rm, unsigned n)
 {
 	rm->reserved = MIN(n, rm->active_max - 1); /* one slot is always everyone's */

@@ -155,6 +155,10 @@ test_keys(void **state)
 	assert_int_equal(policy_set(p, "match-user", "no-such-user-here", err, sizeof(err)),
 			 -EINVAL);
 	assert_int_equal(policy_set(p, "match-cgroup", "relative", err, sizeof(err)), -EINVAL);
+	assert_string_equal(p->instance, "shared");
+	assert_int_equal(policy_set(p, "instance", "shared", err, sizeof(err)), 0);
+	assert_int_equal(policy_set(p, "instance", "tenant-a", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "only 'shared'"));
 	assert_int_equal(policy_set(p, "colour", "blue", err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "colour"));
 	assert_int_equal(policy_set(p, "max-connections-per-user", "-1", err, sizeof(err)),

@@ -401,6 +401,31 @@ test_set_limits(void **state)
 	assert_int_equal(stats().nv_rate_waits, 1);
 }
 
+/* SIGHUP changed the daemon-wide options: inherited limits follow at rm_conn_set_limits(). */
+static void
+test_set_defaults(void **state)
+{
+	struct rm_limits lim = RM_LIMITS_INHERIT;
+	struct rm_params np = params;
+	struct rm_conn *a;
+
+	(void)state;
+	a = conn_lim(1000, "", &lim);
+	for (int i = 0; i < 3; i++)
+		(void)start_session(a, false);
+	/* the daemon now allows 3 sessions per connection */
+	np.max_sessions_per_conn = 3;
+	rm_set_defaults(rm, &np);
+	rm_conn_set_limits(rm, a, &lim);
+	assert_int_equal(start_session_rc(a, false), RC_SESS_FULL);
+	/* and then 4 */
+	np.max_sessions_per_conn = 4;
+	rm_set_defaults(rm, &np);
+	rm_conn_set_limits(rm, a, &lim);
+	(void)start_session(a, false);
+	assert_int_equal(start_session_rc(a, false), RC_SESS_FULL);
+}
+
 /* Profile keys become the RM's limits; unset ones are inherited. */
 static void
 test_profile_limits(void **state)
@@ -459,6 +484,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_user_quota_wait, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nv_rate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blob_binding, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_defaults, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_profile_limits, setup, teardown),
 	};
