@@ -8,7 +8,7 @@
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 SIM_PID=
-trap 'rc=$?; [ -n "$SIM_PID" ] && kill -KILL "$SIM_PID" 2>/dev/null; (exit $rc); cleanup' EXIT
+trap 'rc=$?; set +e; [ -n "$SIM_PID" ] && kill -KILL "$SIM_PID" 2>/dev/null; (exit $rc); cleanup' EXIT
 cd "$T" || exit 1
 
 start_sim() {

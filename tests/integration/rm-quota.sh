@@ -45,7 +45,7 @@ users_cleanup() {
 		for _ in $(seq 20); do userdel "$u" 2>/dev/null && break; sleep 0.1; done
 	done
 }
-trap 'rc=$?; cg_cleanup; users_cleanup; (exit $rc); cleanup' EXIT
+trap 'rc=$?; set +e; cg_cleanup; users_cleanup; (exit $rc); cleanup' EXIT
 mkdir -p "$T/u2"
 chown "$TUSERB" "$T/u2"
 as_userb() {

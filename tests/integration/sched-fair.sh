@@ -13,7 +13,7 @@ SECS=${SCHED_SECS:-8}
 UB=tbsch$$
 useradd --system --no-create-home --shell /usr/sbin/nologin --user-group "$UB" ||
 	fail "useradd $UB"
-trap 'rc=$?; userdel "$TUSER" 2>/dev/null; userdel "$UB" 2>/dev/null; (exit $rc); cleanup' EXIT
+trap 'rc=$?; set +e; userdel "$TUSER" 2>/dev/null; userdel "$UB" 2>/dev/null; (exit $rc); cleanup' EXIT
 as_b() {
 	(cd "$T" && setpriv --reuid="$UB" --regid="$UB" --init-groups "$@")
 }
