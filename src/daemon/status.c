@@ -264,7 +264,7 @@ status_conn_handle(const struct rm_handle_info *hi, void *ctx)
 }
 
 /* "objects": [...], "sessions": [...]  or  objects: 0x80000000(loaded) ...; sessions: - */
-static void
+void
 status_conn_handles(const struct rm *rm, const struct rm_conn *rc, FILE *f, bool json)
 {
 	struct status_handles sh = {.f = f, .json = json};
@@ -292,7 +292,7 @@ status_abandoned_handle(const struct rm_handle_info *hi, void *ctx)
 }
 
 /* "abandoned": [{"handle": ..., "uid": 1000}]  or  abandoned sessions: 0x03000001(uid 1000) */
-static void
+void
 status_abandoned(const struct rm *rm, FILE *f, bool json)
 {
 	struct status_handles sh = {.f = f, .json = json, .first = true};

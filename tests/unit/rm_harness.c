@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "common/util.h"
+#include "daemon/status.h"
 #include "rm_harness.h"
 
 struct fake_tpm tpm;
@@ -374,99 +375,18 @@ swapped_out(struct rm_conn *rc, uint32_t h)
 	return fs.saved;
 }
 
-/* ---- status.c's rendering (a copy: there it is static) ---- */
-
-struct status_handles {
-	FILE *f;
-	bool json;
-	bool sessions;
-	bool first;
-};
-
-static const char *
-status_hstate(enum rm_handle_state st)
-{
-	return st == RM_H_LOADED ? "loaded" : st == RM_H_CLIENT_SAVED ? "client-saved" : "saved";
-}
-
-static void
-status_list_open(struct status_handles *sh, const char *name, bool after)
-{
-	if (sh->json)
-		fprintf(sh->f, "%s\"%s\": [", after ? ", " : "", name);
-	else
-		fprintf(sh->f, "%s%s:", after ? "; " : "", name);
-	sh->first = true;
-}
-
-static void
-status_list_close(struct status_handles *sh)
-{
-	if (sh->json)
-		fputc(']', sh->f);
-	else if (sh->first)
-		fputs(" -", sh->f);
-}
-
-static void
-status_conn_handle(const struct rm_handle_info *hi, void *ctx)
-{
-	struct status_handles *sh = ctx;
-	FILE *f = sh->f;
-
-	if (hi->session && !sh->sessions) {
-		status_list_close(sh);
-		status_list_open(sh, "sessions", true);
-		sh->sessions = true;
-	}
-	if (sh->json && hi->state == RM_H_LOADED && !hi->session)
-		fprintf(f,
-			"%s{\"handle\": \"0x%08x\", \"state\": \"%s\", \"tpm_handle\": \"0x%08x\"}",
-			sh->first ? "" : ", ", (unsigned)hi->handle, status_hstate(hi->state),
-			(unsigned)hi->tpm_handle);
-	else if (sh->json)
-		fprintf(f, "%s{\"handle\": \"0x%08x\", \"state\": \"%s\"}", sh->first ? "" : ", ",
-			(unsigned)hi->handle, status_hstate(hi->state));
-	else
-		fprintf(f, " 0x%08x(%s)", (unsigned)hi->handle, status_hstate(hi->state));
-	sh->first = false;
-}
+/* ---- status.c's rendering of the RM's handles ---- */
 
 void
 describe_conn(struct rm_conn *rc, FILE *f, bool json)
 {
-	struct status_handles sh = {.f = f, .json = json};
-
-	status_list_open(&sh, "objects", false);
-	rm_conn_handles(rm, rc, status_conn_handle, &sh);
-	if (!sh.sessions) {
-		status_list_close(&sh);
-		status_list_open(&sh, "sessions", true);
-	}
-	status_list_close(&sh);
-}
-
-static void
-status_abandoned_handle(const struct rm_handle_info *hi, void *ctx)
-{
-	struct status_handles *sh = ctx;
-
-	if (sh->json)
-		fprintf(sh->f, "%s{\"handle\": \"0x%08x\", \"uid\": %lld}", sh->first ? "" : ", ",
-			(unsigned)hi->handle, (long long)hi->uid);
-	else
-		fprintf(sh->f, " 0x%08x(uid %lld)", (unsigned)hi->handle, (long long)hi->uid);
-	sh->first = false;
+	status_conn_handles(rm, rc, f, json);
 }
 
 void
 describe_abandoned(FILE *f, bool json)
 {
-	struct status_handles sh = {.f = f, .json = json, .first = true};
-
-	fputs(json ? "\"abandoned\": [" : "abandoned sessions:", f);
-	rm_abandoned_handles(rm, status_abandoned_handle, &sh);
-	status_list_close(&sh);
+	status_abandoned(rm, f, json);
 }
 
 struct rm_stats
