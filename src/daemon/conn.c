@@ -62,6 +62,39 @@ conn_state_name(const struct conn *c)
 	return "?";
 }
 
+/* ---- buffers: from the server's pool while in use ---- */
+
+static uint8_t *
+buf_get(struct server *srv)
+{
+	if (srv->n_buf_spare > 0)
+		return srv->buf_spare[--srv->n_buf_spare];
+	return malloc(CONN_BUF_SIZE);
+}
+
+static void
+buf_put(struct server *srv, uint8_t **b)
+{
+	if (*b == NULL)
+		return;
+	if (srv->n_buf_spare < SRV_BUF_SPARE)
+		srv->buf_spare[srv->n_buf_spare++] = *b;
+	else
+		free(*b);
+	*b = NULL;
+}
+
+/* The output buffer, taken from the pool if need be; false: out of memory (c killed). */
+static bool
+conn_need_out(struct conn *c)
+{
+	if (c->out == NULL && (c->out = buf_get(c->srv)) == NULL) {
+		conn_kill(c, "out of memory for its output");
+		return false;
+	}
+	return true;
+}
+
 static uint8_t *
 conn_rsp_buf(struct conn *c)
 {
@@ -195,6 +228,8 @@ conn_linger_flush(struct server *srv)
 		lr->head = (lr->head + 1) % SRV_LINGER_MAX;
 		lr->n--;
 	}
+	while (srv->n_buf_spare > 0)
+		free(srv->buf_spare[--srv->n_buf_spare]);
 }
 
 /*
@@ -381,6 +416,7 @@ conn_flush(struct conn *c)
 	free(c->big_out);
 	c->big_out = NULL;
 	c->out_len = c->out_off = 0;
+	buf_put(c->srv, &c->out);
 	if (c->deferred) {
 		/* the answer to a bad frame that came while the command ran */
 		c->deferred = false;
@@ -413,7 +449,7 @@ conn_start_write(struct conn *c, size_t len)
 static void
 conn_send(struct conn *c, size_t rsp_len)
 {
-	conn_start_write(c, c->fr->wrap(c->out, rsp_len));
+	conn_start_write(c, c->fr->wrap(c->out, rsp_len)); /* c->out holds the response */
 }
 
 /* Answer with a bare TPM response code, without the TPM. */
@@ -434,6 +470,8 @@ conn_send_rc(struct conn *c, uint32_t rc)
 	}
 	log_debug("conn %llu: answered by the broker: 0x%08x %s", (unsigned long long)c->id, rc,
 		  Tss2_RC_Decode(rc));
+	if (!conn_need_out(c))
+		return;
 	c->srv->st.broker_answers++;
 	conn_send(c, wire_rc_response(conn_rsp_buf(c), TB_BUF_MAX, rc));
 }
@@ -442,6 +480,8 @@ conn_send_rc(struct conn *c, uint32_t rc)
 static void
 conn_send_raw(struct conn *c, const uint8_t *p, size_t len)
 {
+	if (!conn_need_out(c))
+		return;
 	memcpy(c->out, p, len);
 	conn_start_write(c, len);
 }
@@ -456,6 +496,8 @@ conn_job_done(struct job *j, int r)
 		if (r < 0)
 			log_errno(LOG_LVL_WARN, -r, "conn %llu: releasing its TPM resources",
 				  (unsigned long long)c->id);
+		buf_put(c->srv, &c->cmd);
+		buf_put(c->srv, &c->out);
 		if (loop_defer(c->srv->loop, free, c) < 0)
 			log_warnx("conn %llu: leaked (out of memory)", (unsigned long long)c->id);
 		return;
@@ -463,6 +505,7 @@ conn_job_done(struct job *j, int r)
 	if (c->state == CONN_DEAD) {
 		/* the client left while its command ran: now release what it owned */
 		j->kind = JOB_CLOSE;
+		j->rsp = NULL;
 		sched_submit_first(c->inst->sched, j);
 		return;
 	}
@@ -480,6 +523,7 @@ conn_job_done(struct job *j, int r)
 	}
 	c->commands++;
 	c->cancelled = false;
+	buf_put(c->srv, &c->cmd); /* the command is over */
 	conn_send(c, j->rsp_len);
 }
 
@@ -552,6 +596,7 @@ conn_command_ready(struct conn *c, uint8_t locality)
 	conn_reset_input(c);
 	if (rc != 0) {
 		c->srv->st.frames_bad++;
+		buf_put(c->srv, &c->cmd);
 		conn_send_rc(c, TB_RM_RC(rc));
 		return;
 	}
@@ -559,9 +604,12 @@ conn_command_ready(struct conn *c, uint8_t locality)
 			  caps_find(&c->inst->caps, h.code));
 	if (rc != 0) {
 		conn_denied(c, h.code, locality, rc);
+		buf_put(c->srv, &c->cmd);
 		conn_send_rc(c, rc);
 		return;
 	}
+	if (!conn_need_out(c))
+		return;
 	log_debug("conn %llu: %s (0x%x), %u bytes, locality %u", (unsigned long long)c->id,
 		  conn_cc_name(c), h.code, h.size, locality);
 	c->state = CONN_BUSY;
@@ -636,7 +684,6 @@ conn_header(struct conn *c)
 	if (f.switch_to != NULL && f.switch_to != c->fr) {
 		log_debug("conn %llu: speaks %s", (unsigned long long)c->id, f.switch_to->name);
 		c->fr = f.switch_to;
-		c->job.rsp = conn_rsp_buf(c); /* the response's offset moved */
 	}
 	switch (f.kind) {
 	case FRAME_WAIT:
@@ -645,6 +692,10 @@ conn_header(struct conn *c)
 		c->hdr_want = MIN(f.want, sizeof(c->hdr));
 		return;
 	case FRAME_COMMAND:
+		if (c->cmd == NULL && (c->cmd = buf_get(c->srv)) == NULL) {
+			conn_kill(c, "out of memory for its command");
+			return;
+		}
 		c->in_payload = true;
 		c->cmd_want = f.want;
 		c->cmd_len = 0;
@@ -803,5 +854,6 @@ conn_kill(struct conn *c, const char *why)
 	if (was == CONN_BUSY)
 		sched_forget(c->inst->sched, &c->job);
 	c->job.kind = JOB_CLOSE;
+	c->job.rsp = NULL;
 	sched_submit_first(c->inst->sched, &c->job);
 }

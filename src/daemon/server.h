@@ -71,6 +71,10 @@ struct server {
 	bool activated;          /* the listeners came from systemd (LISTEN_FDS) */
 	struct server_stats st;
 	struct linger_ring linger;
+	/* spare connection buffers (conn.h: CONN_BUF_SIZE each), reused LIFO */
+#define SRV_BUF_SPARE 128
+	uint8_t *buf_spare[SRV_BUF_SPARE]; /* owned */
+	unsigned n_buf_spare;
 	LIST_HEAD(, uid_count) uid_conns[SRV_UID_BUCKETS]; /* owned entries; n > 0 */
 	/*
 	 * Render the status text (status.c's status_render; main.c wires it,

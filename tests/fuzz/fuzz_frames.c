@@ -157,6 +157,7 @@ run_one(const uint8_t *data, size_t size, const struct framer *fr)
 	while ((c = TAILQ_FIRST(&srv.conns)) != NULL)
 		conn_kill(c, "end");
 	pump(&srv, 4);
+	conn_linger_flush(&srv);
 	instance_free(ti);
 	loop_free(srv.loop);
 }

@@ -214,6 +214,7 @@ teardown(void **state)
 		conn_kill(c, "test end");
 	for (int i = 0; i < 10; i++)
 		(void)loop_run_once(srv.loop, 0);
+	conn_linger_flush(&srv);
 	for (size_t i = 0; i < srv.n_inst; i++)
 		instance_free(srv.inst[i]);
 	loop_free(srv.loop);
