@@ -34,6 +34,7 @@ static void conn_update_events(struct conn *c);
 static void conn_read(struct conn *c);
 static void conn_job_done(struct job *j, int r);
 static void conn_send_rc(struct conn *c, uint32_t rc);
+static void conn_job_late(struct job *j);
 
 /* "TPM2_GetRandom" for the command in c->cmd (for logs: names, never parameters) */
 static const char *
@@ -309,6 +310,7 @@ conn_new(struct server *srv, struct tpm_instance *inst, int fd, const struct fra
 	if ((r = rm_conn_new(inst->rm, &rp, &c->rmc)) < 0)
 		goto fail;
 	job_init(&c->job, JOB_COMMAND, conn_job_done, c);
+	c->job.late = conn_job_late;
 	c->job.rmc = c->rmc;
 	c->job.owner_id = c->id;
 	conn_set_share(c);
@@ -428,6 +430,12 @@ conn_flush(struct conn *c)
 		conn_kill(c, "framing lost");
 		return;
 	}
+	if (c->late) {
+		/* answered at a timeout; the TPM still has the command: wait for it */
+		c->state = CONN_BUSY;
+		conn_update_events(c);
+		return;
+	}
 	c->state = CONN_READ;
 	if (!c->in_payload && c->hdr_len > 0)
 		conn_read(c); /* a header arrived while we were busy */
@@ -486,6 +494,19 @@ conn_send_raw(struct conn *c, const uint8_t *p, size_t len)
 	conn_start_write(c, len);
 }
 
+/* The TPM is slow: answer the client now; conn_job_done() follows when the TPM answers. */
+static void
+conn_job_late(struct job *j)
+{
+	struct conn *c = j->data;
+
+	if (c->state != CONN_BUSY)
+		return; /* dead (the close follows), or answered already */
+	c->late = true;
+	c->state = CONN_READ; /* so that the answer goes out now, not after the job */
+	conn_send_rc(c, TB_RM_RC(TPM2_RC_CANCELED));
+}
+
 /* The scheduler is done with the connection's job: its command, or its close. */
 static void
 conn_job_done(struct job *j, int r)
@@ -500,6 +521,20 @@ conn_job_done(struct job *j, int r)
 		buf_put(c->srv, &c->out);
 		if (loop_defer(c->srv->loop, free, c) < 0)
 			log_warnx("conn %llu: leaked (out of memory)", (unsigned long long)c->id);
+		return;
+	}
+	if (c->late && c->state != CONN_DEAD) {
+		/* its answer went out at the timeout: this one is nobody's */
+		c->late = false;
+		c->commands++;
+		buf_put(c->srv, &c->cmd);
+		if (c->state == CONN_BUSY) {
+			c->state = CONN_READ;
+			if (!c->in_payload && c->hdr_len > 0)
+				conn_read(c);
+			else
+				conn_update_events(c);
+		}
 		return;
 	}
 	if (c->state == CONN_DEAD) {
@@ -540,7 +575,7 @@ conn_update_events(struct conn *c)
 		ev |= EPOLLIN;
 	/* while busy, a peer may still send CANCEL: read one header */
 	else if (c->fr->busy_reads && c->hdr_len < c->hdr_want && !c->in_payload &&
-		 !c->deferred && !c->close_after_write)
+		 !c->deferred && !c->close_after_write && !c->late)
 		ev |= EPOLLIN;
 	if (c->state == CONN_WRITE && c->out_off < c->out_len)
 		ev |= EPOLLOUT;
@@ -846,12 +881,13 @@ conn_kill(struct conn *c, const char *why)
 	free(c->big_out);
 	c->big_out = NULL;
 	c->state = CONN_DEAD;
-	if (was == CONN_BUSY && c->job.state == JOB_RUNNING) {
-		/* a running command finishes first; its done callback queues the close */
+	if (c->job.state == JOB_RUNNING) {
+		/* a running command (answered late or not) finishes first; its done callback
+		 * queues the close */
 		c->job.orphaned = true;
 		return;
 	}
-	if (was == CONN_BUSY)
+	if (c->job.state != JOB_IDLE)
 		sched_forget(c->inst->sched, &c->job);
 	c->job.kind = JOB_CLOSE;
 	c->job.rsp = NULL;

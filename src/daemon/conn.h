@@ -71,6 +71,8 @@ struct conn {
 				 * response in progress */
 	uint32_t deferred_rc;
 	bool cancelled;         /* a CANCEL arrived while its command ran */
+	bool late;              /* answered at a backend timeout; its job still runs: read
+				 * nothing until it is over */
 	struct loop_timer write_timer;
 	struct loop_timer read_timer;  /* armed while a frame is half read */
 	TAILQ_ENTRY(conn) entry;   /* server->conns while alive */

@@ -92,6 +92,13 @@ struct job {
 	bool wake_on_slot;          /* parked: a freed session slot wakes it */
 	TAILQ_ENTRY(job) q_entry;   /* the run queue or the parked list */
 	job_done_fn done;
+	/*
+	 * The TPM did not answer its command within --backend-timeout: answer
+	 * the client now (0x000B0909); the job goes on until the TPM answers,
+	 * so that the RM's books stay right, and done() still follows (its
+	 * response is then nobody's).  NULL: the owner just waits.
+	 */
+	void (*late)(struct job *j);
 	void *data;                 /* the owner; not owned */
 	/* fair shares: set by the owner before it submits */
 	uint64_t owner_key;         /* JOB_KEY_* */

@@ -130,6 +130,7 @@ struct sched {
 	struct rm_step step;
 	bool waiting;              /* a command is at the backend */
 	bool reconnected;          /* the current job already had its one reconnect */
+	bool late;                 /* the current job's owner was answered at a timeout */
 	bool running;              /* re-entrancy guard of sched_run() */
 	struct sched_stats st;
 	struct job startup_job;    /* the daemon's: TPM2_Startup after a reset (JOB_INTERNAL) */
@@ -532,15 +533,38 @@ sched_get_stats(const struct sched *s, struct sched_stats *ret)
 	ret->busy = s->cur != NULL;
 }
 
+/*
+ * The TPM did not answer in --backend-timeout.  A slow TPM is not a reset:
+ * ask it to cancel, answer the client now (job->late), and keep waiting for
+ * the TPM's answer, which the RM still takes in (what the command loaded
+ * stays accounted for); nothing else is sent meanwhile.  Only when no
+ * answer comes in a second timeout is the link taken for broken
+ * (reconnect; whether the TPM was reset, the TPM then says).
+ */
 static void
 sched_timeout(struct loop_timer *t)
 {
 	struct sched *s = t->data;
 	struct backend *be = s->be;
+	struct job *j = s->cur;
 
-	log_warnx("%s: no answer in %u ms", be->desc, s->p.backend_timeout_ms);
 	if (be->ops->cancel != NULL)
 		(void)be->ops->cancel(be);
+	if (!s->late && j != NULL && j->late != NULL) {
+		log_warnx("%s: no answer in %u ms; cancelling, the client is answered 0x%08x, "
+			  "the TPM's answer is still awaited", be->desc, s->p.backend_timeout_ms,
+			  TB_RM_RC(TPM2_RC_CANCELED));
+		s->late = true;
+		s->st.timeouts++;
+		/* the TPM's answer, when it comes, is nobody's */
+		s->step.rsp = s->scratch;
+		s->step.rsp_cap = sizeof(s->scratch);
+		loop_timer_arm(s->loop, &s->be_timer,
+			       (uint64_t)s->p.backend_timeout_ms * 1000000u, sched_timeout, s);
+		j->late(j);
+		return;
+	}
+	log_warnx("%s: no answer in %u ms", be->desc, s->p.backend_timeout_ms);
 	/* without reconnect() (libtpms) the command is bound to finish: keep waiting */
 	if (be->ops->reconnect == NULL)
 		return;
@@ -566,6 +590,9 @@ sched_send(struct sched *s)
 	uint8_t loc = s->step.client_cmd ? s->cur->locality : 0;
 	int r;
 
+	/* the client was answered "cancelled" at a timeout: its command must not run now */
+	if (s->late && s->step.client_cmd)
+		return -ECANCELED;
 	if ((r = sched_watch_backend(s)) < 0)
 		return r;
 	s->sent_ns = sched_now(s);
@@ -675,7 +702,8 @@ sched_advance(struct sched *s, int r)
 		int e = sched_send(s);
 		if (e == 0)
 			return;
-		if (e == -EOPNOTSUPP) /* e.g. a locality the backend can't set */
+		if (e == -EOPNOTSUPP || e == -ECANCELED) /* a locality the backend can't
+							   * set; a command answered late */
 			r = rm_abort(s->rm, s->cur->rmc, e, &s->step);
 		else
 			r = sched_backend_failed(s, e);
@@ -700,6 +728,7 @@ sched_start(struct sched *s, struct job *j)
 	j->state = JOB_RUNNING;
 	j->reached_tpm = false;
 	s->reconnected = false;
+	s->late = false;
 	memset(&s->step, 0, sizeof(s->step));
 	s->step.rsp = j->rsp != NULL ? j->rsp : s->scratch;
 	s->step.rsp_cap = j->rsp != NULL ? j->rsp_cap : sizeof(s->scratch);

@@ -47,6 +47,7 @@ struct sched_stats {
 	uint64_t backend_errors;
 	uint64_t reconnects;
 	uint64_t cancels;
+	uint64_t timeouts;        /* commands the TPM did not answer within --backend-timeout */
 	uint64_t parks;           /* commands that had to wait (a session slot, a TPM warning) */
 	uint64_t aged;            /* turns a lower class got by waiting (aging) */
 	uint64_t holds;           /* times the TPM waited a moment for a user owed time */

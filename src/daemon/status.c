@@ -106,6 +106,8 @@ static const struct counter counters[] = {
 	{"reconnects", false, "backend", "reconnects", SCH(CT_U64, reconnects)},
 	{"tpm_resets", false, "backend", "TPM resets (started again)", RMS(CT_U64, tpm_startups)},
 	{"cancels", false, "backend", "cancels", SCH(CT_U64, cancels)},
+	{"tpm_timeouts", false, "backend", "commands not answered in time (client answered)",
+	 SCH(CT_U64, timeouts)},
 	{"queued", false, "queue", "waiting", SCH(CT_UINT, queued)},
 	{"parked", false, "queue", "parked (waiting for a slot or a retry)", SCH(CT_UINT, parked)},
 	{"parks", false, "queue", "parks so far", SCH(CT_U64, parks)},

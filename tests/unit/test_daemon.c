@@ -670,6 +670,58 @@ test_partial_frame_timeout(void **state)
 	close(other);
 }
 
+static void recv_random(int fd, uint16_t *n, uint8_t *fill);
+
+/*
+ * A slow TPM is not a reset: a command the TPM does not answer within
+ * --backend-timeout is cancelled and its client answered 0x000B0909 at
+ * once; nothing else goes to the TPM until it answers; then the others'
+ * commands (and the same client's next one) run, and nothing was reset.
+ */
+static void
+test_slow_tpm(void **state)
+{
+	struct tpm_instance *slow;
+	struct sched_stats st;
+	struct rm_stats rs;
+	uint8_t cmd[12], rsp[64], type;
+	uint16_t n;
+	uint8_t fill;
+	size_t len;
+	int a, b;
+
+	(void)state;
+	srv.cfg.backend_timeout_ms = 100;
+	slow = fake_instance("slow", &fake2, 0xcd);
+	srv.inst[srv.n_inst++] = slow;
+	a = client_of(slow, &framer_tb);
+	b = client_of(slow, &framer_tb);
+	fake2.hold = true;
+	send_frame(a, TB_MSG_COMMAND, cmd, getrandom_cmd(cmd, 5));
+	len = recv_frame(a, &type, rsp, sizeof(rsp)); /* within about 100 ms */
+	assert_int_equal(wire_response_rc(rsp, len), 0x000B0909);
+	assert_int_equal(fake2.cancels, 1);
+	/* its next command and another client's wait: the TPM still has the first */
+	send_frame(a, TB_MSG_COMMAND, cmd, getrandom_cmd(cmd, 6));
+	send_frame(b, TB_MSG_COMMAND, cmd, getrandom_cmd(cmd, 7));
+	pump(20);
+	assert_int_equal(fake2.n_log, 1);
+	sched_get_stats(slow->sched, &st);
+	assert_true(st.busy);
+	assert_int_equal(st.timeouts, 1);
+	/* the TPM answers at last: its answer is nobody's; the others run */
+	fake_release(slow->be);
+	recv_random(b, &n, &fill);
+	assert_int_equal(n, 7);
+	recv_random(a, &n, &fill);
+	assert_int_equal(n, 6);
+	assert_int_equal(fake2.n_log, 3);
+	rm_get_stats(slow->rm, &rs);
+	assert_int_equal(rs.tpm_startups, 0);
+	close(a);
+	close(b);
+}
+
 /* ---- status counters: each event moves exactly its counters ---- */
 
 #define MAX_CTRS 64
@@ -1237,6 +1289,7 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_framing_lost_closes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_cancel_while_busy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_partial_frame_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_slow_tpm, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fair_turns, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cancel_queued, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_gone_midway, setup, teardown),
