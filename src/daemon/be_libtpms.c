@@ -54,6 +54,10 @@ struct libtpms {
 	unsigned char *rbuf; /* owned; libtpms reallocs it, we reuse it across commands */
 	uint32_t rlen, rbufsize;
 	TPM_RESULT result;
+	bool store_failed;   /* the job's command could not write the state (disk full, I/O) */
+	bool recovering;     /* libtpms is stopped after a failed write, until it starts again */
+	bool warned;         /* a failed write is logged, once until a command goes through */
+	uint8_t nv_rsp[TPM_HDR_SIZE]; /* the answer meanwhile: TPM_RC_NV_UNAVAILABLE */
 };
 
 /* the callbacks have no context pointer: libtpms is a singleton anyway */
@@ -146,8 +150,10 @@ lt_nvram_store(const unsigned char *data, uint32_t length, uint32_t tpm_number, 
 	if (r == 0 && renameat(lt_self->dir_fd, tmp, lt_self->dir_fd, path) < 0)
 		r = -errno;
 	if (r < 0) {
-		log_errno(LOG_LVL_WARN, -r, "libtpms: writing %s/%s", lt_self->dir, path);
+		if (!lt_self->warned) /* once until it can be written again */
+			log_errno(LOG_LVL_WARN, -r, "libtpms: writing %s/%s", lt_self->dir, path);
 		(void)unlinkat(lt_self->dir_fd, tmp, 0);
+		lt_self->store_failed = true;
 		return TPM_FAIL;
 	}
 	/* make the rename itself durable */
@@ -190,13 +196,64 @@ lt_io_pp(TPM_BOOL *pp, uint32_t tpm_number)
 	return TPM_SUCCESS;
 }
 
+/*
+ * The command could not write the TPM's state (disk full, an I/O error):
+ * libtpms is in failure mode now and would answer TPM_RC_FAILURE to every
+ * command until the daemon restarted.  Start it again from its last good
+ * state instead (stores are atomic: the failed one left the old file), as
+ * soon as the state can be written again: until then every command is
+ * answered TPM_RC_NV_UNAVAILABLE, which the RM retries with backoff.  The
+ * volatile state is lost (a TPM restart; taken out of a TPM in failure mode
+ * it does not load again): the new instance answers TPM_RC_INITIALIZE, so
+ * the scheduler starts it and the RM forgets every transient handle, as
+ * after any reset.
+ */
+static void
+lt_recover(struct libtpms *lt)
+{
+	wire_hdr_put(lt->nv_rsp, TPM2_ST_NO_SESSIONS, TPM_HDR_SIZE, TPM2_RC_NV_UNAVAILABLE);
+	if (!lt->recovering) {
+		TPMLIB_Terminate();
+		lt->recovering = true;
+	}
+	/* starting writes the state too: it fails until space is freed */
+	if (TPMLIB_MainInit() != TPM_SUCCESS) {
+		TPMLIB_Terminate();
+		return;
+	}
+	lt->recovering = false;
+}
+
+/* libtpms' debug output goes to /dev/null (kept open for the process's life). */
+static void
+lt_quiet(void)
+{
+	static int null_fd = -1;
+
+	if (null_fd < 0)
+		null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (null_fd >= 0)
+		TPMLIB_SetDebugFD(null_fd);
+	TPMLIB_SetDebugLevel(0);
+}
+
 /* The job, on the worker: while it runs only that thread touches cmd, rbuf, rlen, result. */
 static void
 lt_run(void *arg)
 {
 	struct libtpms *lt = arg;
 
+	lt->store_failed = false;
+	if (lt->recovering) {
+		lt_recover(lt); /* space may have been freed */
+		if (lt->recovering) {
+			lt->store_failed = true; /* answered TPM_RC_NV_UNAVAILABLE again */
+			return;
+		}
+	}
 	lt->result = TPMLIB_Process(&lt->rbuf, &lt->rlen, &lt->rbufsize, lt->cmd, lt->cmd_len);
+	if (lt->store_failed)
+		lt_recover(lt);
 }
 
 static int
@@ -325,6 +382,12 @@ lt_open(struct backend *be, const char *args)
 
 	if ((r = lt_lock(lt)) < 0)
 		goto fail;
+	/*
+	 * libtpms' own debug output prints commands' bytes (NV data, keys'
+	 * sensitive parts) on failures: it never reaches the logs; the broker
+	 * logs what happened in its own words.
+	 */
+	lt_quiet();
 	if (TPMLIB_ChooseTPMVersion(TPMLIB_TPM_VERSION_2) != TPM_SUCCESS ||
 	    TPMLIB_RegisterCallbacks(&cbs) != TPM_SUCCESS) {
 		log_msg(LOG_LVL_ERR, "libtpms: cannot select TPM 2.0 or register callbacks");
@@ -384,9 +447,26 @@ lt_finish(struct backend *be, uint8_t *rsp, size_t cap, size_t *ret_len)
 
 	if ((r = be_worker_collect(&lt->w)) <= 0)
 		return r;
+	if (lt->store_failed) {
+		if (!lt->warned)
+			log_warnx("libtpms: the TPM's state could not be written in %s (disk full?): "
+				  "answered TPM_RC_NV_UNAVAILABLE (0x923) until it can be; then the "
+				  "TPM restarts from its last good state (clients' transient objects "
+				  "and sessions are gone, as after a reset)", lt->dir);
+		lt->warned = true;
+		memcpy(rsp, lt->nv_rsp, MIN(cap, sizeof(lt->nv_rsp)));
+		*ret_len = sizeof(lt->nv_rsp);
+		return 1;
+	}
 	if (lt->result != TPM_SUCCESS || lt->rlen < TPM_HDR_SIZE) {
 		log_warnx("libtpms: TPMLIB_Process failed: 0x%x", lt->result);
 		return -EIO;
+	}
+	/* a command went through (not only a restarted TPM's TPM_RC_INITIALIZE) */
+	if (lt->warned && lt->result == TPM_SUCCESS && lt->rlen >= TPM_HDR_SIZE &&
+	    get_be32(lt->rbuf + 6) != TPM2_RC_INITIALIZE) {
+		lt->warned = false;
+		log_warnx("libtpms: the TPM's state can be written again in %s", lt->dir);
 	}
 	if (lt->rlen > cap)
 		return -EMSGSIZE;
@@ -418,7 +498,9 @@ lt_power_cycle(struct backend *be)
 	/* the worker is idle and stays so: only this thread queues jobs */
 	if ((r = be_worker_claim(&lt->w)) < 0)
 		return r;
-	TPMLIB_Terminate();
+	if (!lt->recovering)
+		TPMLIB_Terminate();
+	lt->recovering = false;
 	lt->broken = TPMLIB_MainInit() != TPM_SUCCESS;
 	be->needs_startup = true;
 	if (lt->broken) {
@@ -438,7 +520,8 @@ lt_close(struct backend *be)
 		return;
 	/* a running command may be writing libtpms' NV: let it end */
 	(void)be_worker_stop(&lt->w, -1);
-	TPMLIB_Terminate();
+	if (!lt->recovering)
+		TPMLIB_Terminate();
 	free(lt->rbuf);
 	be->fd = -1;
 	(void)close(lt->lock_fd);
