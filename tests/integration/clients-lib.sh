@@ -67,3 +67,16 @@ no_leaks() {
 		[ -z "$n" ] || fail "$what: swtpm holds $kind handles: $n"
 	done
 }
+
+# wait_signers ERRPREFIX: every background signer in pids[] exited 0; else
+# fail with the failing one's ERRPREFIX$i.err
+# shellcheck disable=SC2154 # pids[] is the calling test's
+wait_signers() {
+	local i=0 p rc
+	for p in "${pids[@]}"; do
+		i=$((i + 1))
+		rc=0
+		wait "$p" || rc=$?
+		[ "$rc" = 0 ] || fail "signer $i failed ($rc): $(cat "$1$i.err")"
+	done
+}

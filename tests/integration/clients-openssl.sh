@@ -62,13 +62,7 @@ for i in 1 2 3 4 5 6 7 8; do
 	) &
 	pids+=($!)
 done
-i=0
-for p in "${pids[@]}"; do
-	i=$((i + 1))
-	rc=0
-	wait "$p" || rc=$?
-	[ "$rc" = 0 ] || fail "signer $i failed ($rc): $(cat m$i.err)"
-done
+wait_signers m
 
 # they were the broker's clients: 2 genpkey + 2 pubout + 4 + 24 signers
 c1=$(counter connections_total)

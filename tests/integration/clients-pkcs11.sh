@@ -89,13 +89,7 @@ for i in 1 2 3 4; do
 	) &
 	pids+=($!)
 done
-i=0
-for p in "${pids[@]}"; do
-	i=$((i + 1))
-	rc=0
-	wait "$p" || rc=$?
-	[ "$rc" = 0 ] || fail "signer $i failed ($rc): $(cat d$i.err)"
-done
+wait_signers d
 
 c1=$(counter connections_total)
 [ $((c1 - c0)) -ge 10 ] || fail "only $((c1 - c0)) connections reached the broker"
