@@ -31,45 +31,7 @@
 #include "common/proto.h"
 #include "common/util.h"
 #include "common/wire.h"
-
-static int
-connect_unix(const char *path)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0 || strlen(path) >= sizeof(sa.sun_path))
-		return -1;
-	strcpy(sa.sun_path, path);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* Send cmd at locality; the response code, or 0xffffffff if the connection ended. */
-static uint32_t
-roundtrip(int fd, const uint8_t *cmd, size_t len, uint8_t locality, uint8_t *rsp, size_t cap,
-	  size_t *ret_len)
-{
-	uint8_t hdr[TB_PROTO_HDR_SIZE];
-	struct tb_msg_hdr h = {.version = TB_PROTO_VERSION, .type = TB_MSG_COMMAND,
-			       .locality = locality, .len = (uint32_t)len};
-
-	tb_hdr_pack(hdr, &h);
-	if (cmd != NULL && (write_all(fd, hdr, sizeof(hdr)) < 0 || write_all(fd, cmd, len) < 0))
-		return 0xffffffffu;
-	if (read_all(fd, hdr, sizeof(hdr)) < 0)
-		return 0xffffffffu;
-	tb_hdr_unpack(hdr, &h);
-	if (h.type != TB_MSG_RESPONSE || h.len < TPM_HDR_SIZE || h.len > cap ||
-	    read_all(fd, rsp, h.len) < 0)
-		return 0xffffffffu;
-	if (ret_len != NULL)
-		*ret_len = h.len;
-	return get_be32(rsp + 6);
-}
+#include "frameclient.h"
 
 /* Header, handles, then an authorization area of one empty password session. */
 static size_t
@@ -98,7 +60,7 @@ finish(uint8_t *b, size_t len)
 static int
 run_lines(const char *sock)
 {
-	int fd = connect_unix(sock);
+	int fd = fc_connect(sock);
 	char line[256];
 	uint8_t cmd[512], rsp[TB_BUF_MAX];
 
@@ -159,14 +121,14 @@ run_lines(const char *sock)
 			fprintf(stderr, "polclient: unknown '%s'\n", what);
 			return 2;
 		}
-		rc = roundtrip(fd, cmd, len, (uint8_t)loc, rsp, sizeof(rsp), &rlen);
+		rc = fc_roundtrip(fd, cmd, len, (uint8_t)loc, rsp, sizeof(rsp), &rlen);
 		printf("0x%08x\n", rc);
 		fflush(stdout);
 		if (rc == 0 && strcmp(what, "createprimary") == 0 && rlen >= 14) {
 			uint32_t obj = get_be32(rsp + 10);
 			wire_hdr_put(cmd, TPM2_ST_NO_SESSIONS, 14, TPM2_CC_FlushContext);
 			put_be32(cmd + 10, obj);
-			(void)roundtrip(fd, cmd, 14, 0, rsp, sizeof(rsp), NULL);
+			(void)fc_roundtrip(fd, cmd, 14, 0, rsp, sizeof(rsp), NULL);
 		}
 		if (rc == 0xffffffffu)
 			return 1;
@@ -189,11 +151,11 @@ open_many(unsigned n, const char *sock)
 	put_be16(cmd + 10, 4);
 	for (unsigned i = 0; i < n; i++) {
 		uint32_t rc;
-		if ((fds[i] = connect_unix(sock)) < 0) {
+		if ((fds[i] = fc_connect(sock)) < 0) {
 			perror("connect");
 			return 1;
 		}
-		rc = roundtrip(fds[i], cmd, sizeof(cmd), 0, rsp, sizeof(rsp), NULL);
+		rc = fc_roundtrip(fds[i], cmd, sizeof(cmd), 0, rsp, sizeof(rsp), NULL);
 		if (rc == 0) {
 			served++;
 		} else if (rc == (TSS2_RESMGR_RC_LAYER | TPM2_RC_RETRY)) {

@@ -25,42 +25,7 @@
 #include "common/proto.h"
 #include "common/util.h"
 #include "common/wire.h"
-
-static int
-connect_unix(const char *path)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	if (fd < 0 || strlen(path) >= sizeof(sa.sun_path))
-		return -1;
-	strcpy(sa.sun_path, path);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
-}
-
-/* The response code, or 0xffffffff if the connection ended. */
-static uint32_t
-roundtrip(int fd, const uint8_t *cmd, size_t len, uint8_t *rsp, size_t cap, size_t *ret_len)
-{
-	uint8_t hdr[TB_PROTO_HDR_SIZE];
-	struct tb_msg_hdr h = {.version = TB_PROTO_VERSION, .type = TB_MSG_COMMAND,
-			       .len = (uint32_t)len};
-
-	tb_hdr_pack(hdr, &h);
-	if (write_all(fd, hdr, sizeof(hdr)) < 0 || write_all(fd, cmd, len) < 0 ||
-	    read_all(fd, hdr, sizeof(hdr)) < 0)
-		return 0xffffffffu;
-	tb_hdr_unpack(hdr, &h);
-	if (h.type != TB_MSG_RESPONSE || h.len < TPM_HDR_SIZE || h.len > cap ||
-	    read_all(fd, rsp, h.len) < 0)
-		return 0xffffffffu;
-	*ret_len = h.len;
-	return get_be32(rsp + 6);
-}
+#include "frameclient.h"
 
 /* CreatePrimary(TPM_RH_NULL) with an empty password session, of an RSA-2048 signing key */
 static size_t
@@ -101,7 +66,7 @@ child(const char *sock, unsigned seconds, bool rsa, int out)
 	uint64_t end = now_ns() + (uint64_t)seconds * 1000000000u;
 	size_t len, rlen = 0;
 	char line[64];
-	int fd = connect_unix(sock), n;
+	int fd = fc_connect(sock), n;
 
 	if (fd < 0) {
 		perror(sock);
@@ -115,7 +80,7 @@ child(const char *sock, unsigned seconds, bool rsa, int out)
 		len = 12;
 	}
 	while (now_ns() < end) {
-		uint32_t rc = roundtrip(fd, cmd, len, rsp, sizeof(rsp), &rlen);
+		uint32_t rc = fc_roundtrip(fd, cmd, len, 0, rsp, sizeof(rsp), &rlen);
 		if (rc == 0xffffffffu)
 			return 1;
 		if (rc != 0) {
@@ -128,7 +93,7 @@ child(const char *sock, unsigned seconds, bool rsa, int out)
 			uint8_t fl[14];
 			wire_hdr_put(fl, TPM2_ST_NO_SESSIONS, 14, TPM2_CC_FlushContext);
 			put_be32(fl + 10, get_be32(rsp + 10));
-			(void)roundtrip(fd, fl, sizeof(fl), rsp, sizeof(rsp), &rlen);
+			(void)fc_roundtrip(fd, fl, sizeof(fl), 0, rsp, sizeof(rsp), &rlen);
 		}
 	}
 	n = snprintf(line, sizeof(line), "%lu %lu\n", ok, err);
