@@ -5,6 +5,7 @@
  * The table follows the TPM2_CC_* constants of tss2_tpm2_types.h (the
  * TPM 2.0 Library spec, Part 2, 6.5.2), which the compiler checks here.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -148,6 +149,18 @@ cc_name(uint32_t cc)
 		if (cc_names[i].cc == cc)
 			return cc_names[i].name;
 	return NULL;
+}
+
+const char *
+cc_label(uint32_t cc, char buf[CC_LABEL_MAX])
+{
+	const char *name = cc_name(cc);
+
+	if (name != NULL)
+		snprintf(buf, CC_LABEL_MAX, "TPM2_%s", name);
+	else
+		snprintf(buf, CC_LABEL_MAX, "command 0x%08x", cc);
+	return buf;
 }
 
 int

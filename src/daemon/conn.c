@@ -40,15 +40,9 @@ static void conn_job_late(struct job *j);
 static const char *
 conn_cc_name(const struct conn *c)
 {
-	static char buf[48];
-	uint32_t cc = get_be32(c->cmd + 6);
-	const char *name = cc_name(cc);
+	static char buf[CC_LABEL_MAX];
 
-	if (name != NULL)
-		snprintf(buf, sizeof(buf), "TPM2_%s", name);
-	else
-		snprintf(buf, sizeof(buf), "command 0x%08x", cc);
-	return buf;
+	return cc_label(get_be32(c->cmd + 6), buf);
 }
 
 const char *
@@ -606,8 +600,7 @@ conn_fill(struct conn *c, uint8_t *buf, size_t *len, size_t want)
 static void
 conn_denied(struct conn *c, uint32_t cc, uint8_t locality, uint32_t rc)
 {
-	const char *name = cc_name(cc);
-	char who[160];
+	char who[160], label[CC_LABEL_MAX];
 
 	c->srv->st.policy_denied++;
 	for (unsigned i = 0; i < c->n_denied; i++)
@@ -616,8 +609,8 @@ conn_denied(struct conn *c, uint32_t cc, uint8_t locality, uint32_t rc)
 	if (c->n_denied < ARRAY_SIZE(c->denied))
 		c->denied[c->n_denied++] = cc;
 	peer_describe(&c->peer, who, sizeof(who));
-	log_info("conn %llu: %s%s (0x%x) at locality %u refused (0x%08x): profile %s, %s",
-		 (unsigned long long)c->id, name != NULL ? "TPM2_" : "", name != NULL ? name : "command",
+	log_info("conn %llu: %s (0x%x) at locality %u refused (0x%08x): profile %s, %s",
+		 (unsigned long long)c->id, cc_label(cc, label),
 		 cc, locality, rc, c->profile != NULL ? c->profile->name : "(none)", who);
 }
 

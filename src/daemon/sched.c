@@ -574,20 +574,13 @@ sched_timeout(struct loop_timer *t)
 	sched_on_backend(&s->be_io, 0);
 }
 
-static const char *
-sched_cc_name(uint32_t cc)
-{
-	const char *n = cc_name(cc);
-
-	return n != NULL ? n : "vendor command";
-}
-
 /* Hand step.tpm_cmd to the backend.  0: submitted, wait; <0: failed. */
 static int
 sched_send(struct sched *s)
 {
 	struct backend *be = s->be;
 	uint8_t loc = s->step.client_cmd ? s->cur->locality : 0;
+	char label[CC_LABEL_MAX];
 	int r;
 
 	/* the client was answered "cancelled" at a timeout: its command must not run now */
@@ -605,7 +598,7 @@ sched_send(struct sched *s)
 	s->st.tpm_commands++;
 	if (!s->step.client_cmd && s->step.tpm_cmd_len >= TPM_HDR_SIZE)
 		log_debug("%s: the RM's own %s (for %s %llu)", be->desc,
-			  sched_cc_name(get_be32(s->step.tpm_cmd + 6)),
+			  cc_label(get_be32(s->step.tpm_cmd + 6), label),
 			  s->cur->kind == JOB_INTERNAL ? "the daemon, job" : "conn",
 			  (unsigned long long)s->cur->owner_id);
 	if (s->step.client_cmd)
@@ -890,6 +883,7 @@ sched_on_backend(struct loop_io *io, uint32_t events)
 {
 	struct sched *s = io->data;
 	struct backend *be = s->be;
+	char label[CC_LABEL_MAX];
 	size_t len = 0;
 	int r;
 
@@ -932,7 +926,7 @@ sched_on_backend(struct loop_io *io, uint32_t events)
 	} else {
 		if (!s->step.client_cmd && wire_response_rc(s->rsp, len) != TPM2_RC_SUCCESS)
 			log_debug("%s: the RM's own %s -> 0x%08x %s", be->desc,
-				  sched_cc_name(get_be32(s->step.tpm_cmd + 6)),
+				  cc_label(get_be32(s->step.tpm_cmd + 6), label),
 				  wire_response_rc(s->rsp, len), Tss2_RC_Decode(wire_response_rc(s->rsp, len)));
 		r = rm_resume(s->rm, s->cur->rmc, s->rsp, len, &s->step);
 	}

@@ -56,6 +56,11 @@ test_cc_names(void **state)
 	assert_int_equal(cc_from_name("0x", &cc), -1);
 	assert_string_equal(cc_name(TPM2_CC_GetRandom), "GetRandom");
 	assert_null(cc_name(0x20000001));
+	{
+		char buf[CC_LABEL_MAX];
+		assert_string_equal(cc_label(TPM2_CC_Clear, buf), "TPM2_Clear");
+		assert_string_equal(cc_label(0x20000001, buf), "command 0x20000001");
+	}
 }
 
 static void
