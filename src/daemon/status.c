@@ -488,9 +488,11 @@ ctr_is_gauge(const struct counter *k)
 static void
 status_prometheus(struct server *srv, FILE *f)
 {
-	struct snapshot t, s;
+	struct snapshot t, s[SRV_MAX_INSTANCES];
 
 	snapshot_total(srv, &t);
+	for (size_t n = 0; n < srv->n_inst; n++)
+		snapshot_instance(srv->inst[n], &s[n]);
 	for (size_t i = 0; i < ARRAY_SIZE(counters); i++) {
 		const struct counter *k = &counters[i];
 		size_t kl = strlen(k->key);
@@ -504,11 +506,9 @@ status_prometheus(struct server *srv, FILE *f)
 			(unsigned long long)ctr_value(k, &t));
 		if (k->src == SRC_SERVER)
 			continue;
-		for (size_t n = 0; n < srv->n_inst; n++) {
-			snapshot_instance(srv->inst[n], &s);
+		for (size_t n = 0; n < srv->n_inst; n++)
 			fprintf(f, "tpmbroker_%s%s{instance=\"%s\"} %llu\n", k->key, suffix,
-				srv->inst[n]->name, (unsigned long long)ctr_value(k, &s));
-		}
+				srv->inst[n]->name, (unsigned long long)ctr_value(k, &s[n]));
 	}
 	fprintf(f, "# HELP tpmbroker_uptime_seconds seconds since the daemon started\n"
 		   "# TYPE tpmbroker_uptime_seconds gauge\n"
