@@ -158,7 +158,11 @@ swtpm_ctrl(struct backend *be, uint32_t cmd, const uint8_t *payload, size_t len,
 	uint32_t ev;
 	int r;
 
-	if ((r = sw_ctrl_start(sw, &x, cmd, payload, len, extra)) < 0)
+	/* a Unix socket whose backlog is full refuses at once: wait as for a TCP connect */
+	while ((r = sw_ctrl_start(sw, &x, cmd, payload, len, extra)) == -EAGAIN &&
+	       now_ns() < deadline)
+		(void)poll(NULL, 0, 1);
+	if (r < 0)
 		return r;
 	while ((r = sw_ctrl_step(&x, &ev)) == 0)
 		if ((r = be_wait(x.fd, ev == EPOLLIN ? POLLIN : POLLOUT, deadline)) < 0)
@@ -370,8 +374,9 @@ sw_connect_data(struct swtpm *sw, int *ret_fd)
 
 	if (sw->data_sa.ss.ss_family != AF_UNIX)
 		return be_tcp_connect(sw->addr.host, sw->addr.port, ret_fd);
-	if ((r = be_connect_start(&sw->data_sa, &fd)) < 0 ||
-	    (r = be_wait(fd, POLLOUT, deadline)) < 0)
+	while ((r = be_connect_start(&sw->data_sa, &fd)) == -EAGAIN && now_ns() < deadline)
+		(void)poll(NULL, 0, 1); /* backlog full: see swtpm_ctrl() */
+	if (r < 0 || (r = be_wait(fd, POLLOUT, deadline)) < 0)
 		return r;
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
 		return -errno;
