@@ -5,7 +5,6 @@
  * service requests (src/common/instproto.h).  Root and tpmbrokerd's user.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,50 +81,48 @@ write_file(const char *file, const uint8_t *p, size_t len)
 static int
 cmd_instance(const struct cli_ctx *ctx, int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{"owner", required_argument, NULL, 'o'},
-		{NULL, 0, NULL, 0},
-	};
 	_cleanup_(freep) uint8_t *req = NULL;
 	_cleanup_(freep) uint8_t *body = NULL;
 	uint32_t owner = TB_INST_NO_OWNER, rc = 0;
 	size_t i, len, nlen = 0, body_len = 0;
 	const char *name = "", *file = NULL;
+	const char *pos[3];
+	size_t npos = 0;
 	unsigned long v;
-	int opt, r;
+	int r;
 
-	optind = 0;
-	while ((opt = getopt_long(argc, argv, "+o:", opts, NULL)) != -1) {
-		if (opt != 'o' || cli_parse_uint(optarg, 0xfffffffeul, &v) < 0) {
-			fprintf(stderr, "tpmbroker: instance: --owner wants a uid\n");
-			return EXIT_USAGE;
+	/* instance OP [NAME [FILE]] with --owner UID anywhere after the word */
+	for (int a = 1; a < argc; a++) {
+		if (strcmp(argv[a], "--owner") == 0 || strcmp(argv[a], "-o") == 0 ||
+		    strncmp(argv[a], "--owner=", 8) == 0) {
+			const char *val = argv[a][1] == 'o' || argv[a][7] == '\0' ? argv[++a] : argv[a] + 8;
+			if (val == NULL || cli_parse_uint(val, 0xfffffffeul, &v) < 0) {
+				fprintf(stderr, "tpmbroker: instance: --owner wants a uid\n");
+				return EXIT_USAGE;
+			}
+			owner = (uint32_t)v;
+		} else if (npos < ARRAY_SIZE(pos)) {
+			pos[npos++] = argv[a];
+		} else {
+			npos++;
 		}
-		owner = (uint32_t)v;
 	}
-	for (i = 0; optind < argc && i < ARRAY_SIZE(ops); i++)
-		if (strcmp(argv[optind], ops[i].word) == 0)
+	for (i = 0; npos > 0 && i < ARRAY_SIZE(ops); i++)
+		if (strcmp(pos[0], ops[i].word) == 0)
 			break;
-	if (optind >= argc || i == ARRAY_SIZE(ops)) {
+	if (npos == 0 || i == ARRAY_SIZE(ops)) {
 		fprintf(stderr, "tpmbroker: instance: list, create, show, delete, export, import, "
 				"attach or detach\n");
 		return EXIT_USAGE;
 	}
-	optind++;
-	/* options may also follow the operation: instance create NAME --owner UID */
-	while ((opt = getopt_long(argc, argv, "o:", opts, NULL)) != -1) {
-		if (opt != 'o' || cli_parse_uint(optarg, 0xfffffffeul, &v) < 0) {
-			fprintf(stderr, "tpmbroker: instance: --owner wants a uid\n");
-			return EXIT_USAGE;
-		}
-		owner = (uint32_t)v;
-	}
-	if (argc - optind != (ops[i].name ? 1 : 0) + (ops[i].file ? 1 : 0)) {
+	if (npos - 1 != (ops[i].name ? 1u : 0u) + (ops[i].file ? 1u : 0u)) {
 		fprintf(stderr, "tpmbroker: instance %s %s\n", ops[i].word,
 			ops[i].file ? "NAME FILE" : ops[i].name ? "NAME" : "(no arguments)");
 		return EXIT_USAGE;
 	}
+	optind = 1;
 	if (ops[i].name) {
-		name = argv[optind];
+		name = pos[1];
 		nlen = strlen(name);
 		if (nlen == 0 || nlen > 255) {
 			fprintf(stderr, "tpmbroker: instance: bad name '%s'\n", name);
@@ -133,7 +130,7 @@ cmd_instance(const struct cli_ctx *ctx, int argc, char **argv)
 		}
 	}
 	if (ops[i].file)
-		file = argv[optind + 1];
+		file = pos[2];
 	if (ops[i].op == TB_INST_IMPORT)
 		req = read_request(file, 6 + nlen, &len);
 	else if ((req = malloc(6 + nlen)) != NULL)
