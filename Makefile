@@ -91,6 +91,7 @@ test: check
 
 bench: build
 	@bench/run.sh $(BUILD)
+	@bench/instance.sh $(BUILD)
 
 # BASE is checked before the build, not after it
 bench-ab: bench-ab-base build

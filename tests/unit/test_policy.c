@@ -162,8 +162,13 @@ test_keys(void **state)
 	assert_int_equal(policy_set(p, "match-cgroup", "relative", err, sizeof(err)), -EINVAL);
 	assert_string_equal(p->instance, "shared");
 	assert_int_equal(policy_set(p, "instance", "shared", err, sizeof(err)), 0);
-	assert_int_equal(policy_set(p, "instance", "tenant-a", err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "only 'shared'"));
+	assert_int_equal(policy_set(p, "instance", "tenant-a", err, sizeof(err)), 0);
+	assert_string_equal(p->instance, "tenant-a");
+	assert_int_equal(policy_set(p, "instance", "private", err, sizeof(err)), 0);
+	assert_int_equal(policy_set(p, "instance", "../etc", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "shared, private"));
+	assert_int_equal(policy_set(p, "instance", "a b", err, sizeof(err)), -EINVAL);
+	assert_string_equal(p->instance, "private");
 	assert_int_equal(policy_set(p, "colour", "blue", err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "colour"));
 	assert_int_equal(policy_set(p, "max-connections-per-user", "-1", err, sizeof(err)),
