@@ -327,7 +327,7 @@ cfg_apply(struct config *cfg, int opt, const char *name, const char *arg, struct
 		if (strcmp(arg, "own") == 0)
 			cfg->sweep = CFG_SWEEP_OWN;
 		else if (strcmp(arg, "all") == 0)
-			cfg->sweep = CFG_SWEEP_OWN;
+			cfg->sweep = CFG_SWEEP_ALL;
 		else if (strcmp(arg, "none") == 0)
 			cfg->sweep = CFG_SWEEP_NONE;
 		else

@@ -209,6 +209,29 @@ test_match_order(void **state)
 	assert_string_equal(policy_find(&pol, "tmpl")->name, "tmpl");
 }
 
+/* --sweep: each word gives its own mode (all once gave own) */
+static void
+test_sweep_option(void **state)
+{
+	static const struct {
+		const char *arg;
+		int want;
+	} cases[] = {{"--sweep=own", CFG_SWEEP_OWN}, {"--sweep=all", CFG_SWEEP_ALL},
+		     {"--sweep=none", CFG_SWEEP_NONE}};
+	static struct config cfg;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *argv[] = {"tpmbrokerd", (char *)cases[i].arg, NULL};
+		optind = 0;
+		assert_int_equal(cfg_parse(2, argv, &cfg), 0);
+		assert_int_equal(cfg.sweep, cases[i].want);
+	}
+	char *bad[] = {"tpmbrokerd", "--sweep=some", NULL};
+	optind = 0;
+	assert_int_not_equal(cfg_parse(2, bad, &cfg), 0);
+}
+
 /* The example config's admin and user profiles are the built-in ones. */
 static void
 test_dist_conf(void **state)
@@ -284,6 +307,7 @@ main(void)
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_match_order),
 		cmocka_unit_test(test_dist_conf),
+		cmocka_unit_test(test_sweep_option),
 		cmocka_unit_test(test_share_keys),
 	};
 
