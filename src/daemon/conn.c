@@ -232,9 +232,10 @@ conn_linger_flush(struct server *srv)
  * once, without allocating anything for it, and shut the socket for
  * writing.  The answer is sent before the client asks: its command goes
  * into a socket that is still open (no EPIPE), and its first receive reads
- * the answer, then the end.  The fd itself is closed a second later.
+ * the answer, then the end.  The caller keeps the fd open for a moment
+ * (linger_add; listen.c when out of descriptors).
  */
-static void
+void
 conn_refuse(struct server *srv, int fd, const struct framer *fr, const char *why)
 {
 	uint8_t out[FRAMER_WRAP_MAX + TPM_HDR_SIZE];
@@ -246,7 +247,6 @@ conn_refuse(struct server *srv, int fd, const struct framer *fr, const char *why
 	log_verbose("%s: connection refused (0x%08x): %s", fr->name, TB_RM_RC(TPM2_RC_RETRY), why);
 	(void)send(fd, out, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 	(void)shutdown(fd, SHUT_WR);
-	linger_add(srv, fd);
 }
 
 int
@@ -268,11 +268,13 @@ conn_new(struct server *srv, struct tpm_instance *inst, int fd, const struct fra
 	prof = policy_match(&srv->cfg.policy, &peer, listen);
 	if (srv->n_conns >= srv->cfg.max_connections) {
 		conn_refuse(srv, fd, fr, "over --max-connections");
+		linger_add(srv, fd);
 		return 0;
 	}
 	if (peer.uid_known && prof != NULL && prof->max_connections_per_user > 0 &&
 	    uid_conns(srv, peer.uid) >= prof->max_connections_per_user) {
 		conn_refuse(srv, fd, fr, "over the profile's max-connections-per-user");
+		linger_add(srv, fd);
 		return 0;
 	}
 	for (size_t i = 0; inst == NULL && prof != NULL && i < srv->n_inst; i++)

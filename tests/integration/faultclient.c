@@ -38,10 +38,11 @@
  *       (a request that got no answer counts as failed).
  *
  *   faultclient open SOCKET N
- *       Opens up to N connections, each asked a GetRandom; prints
- *       "served S refused R" (answered RETRY or hung up) and holds the
- *       served ones open until stdin closes, asking each again then:
- *       prints "again S2".
+ *       Opens up to N connections, each asked a GetRandom and given 3 s
+ *       for the answer; prints "served S refused R hung H" (refused: any
+ *       answer but success, or the connection ended; hung: no answer in
+ *       3 s) and holds the served ones open until stdin closes, asking
+ *       each again then: prints "again S2".
  */
 #include <errno.h>
 #include <poll.h>
@@ -51,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -580,7 +582,8 @@ open_many(const char *sock, unsigned n)
 {
 	uint8_t cmd[16], rsp[TB_BUF_MAX];
 	int *fds = calloc(n, sizeof(int));
-	unsigned served = 0, refused = 0, again = 0;
+	unsigned served = 0, refused = 0, hung = 0, again = 0;
+	struct timeval tv = {.tv_sec = 3};
 	size_t len = cmd_getrandom(cmd);
 	char line[16];
 
@@ -594,16 +597,21 @@ open_many(const char *sock, unsigned n)
 			refused++;
 			continue;
 		}
+		(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		errno = 0;
 		rc = fc_roundtrip(fd, cmd, len, 0, rsp, sizeof(rsp), NULL);
 		if (rc == 0) {
 			fds[served++] = fd;
+		} else if (rc == 0xffffffffu && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			hung++;
+			close(fd);
 		} else {
 			if (refused++ == 0)
 				fprintf(stderr, "faultclient open: connection %u: 0x%08x\n", i, rc);
 			close(fd);
 		}
 	}
-	printf("served %u refused %u\n", served, refused);
+	printf("served %u refused %u hung %u\n", served, refused, hung);
 	fflush(stdout);
 	while (fgets(line, sizeof(line), stdin) != NULL)
 		;
