@@ -266,8 +266,10 @@ mix(const char *tcti, const char *kind, unsigned secs, unsigned locality)
 			return 2;
 		iter++;
 		/* after a failure, what the client holds may be gone (the TPM's
-		 * answer came too late): it makes them again, as a real one would */
-		if (m.errors + m.expected != before && strcmp(kind, "holder") == 0) {
+		 * answer came too late, the TPM was reset): it makes them again,
+		 * as a real one would */
+		if (m.errors + m.expected != before &&
+		    (strcmp(kind, "holder") == 0 || strcmp(kind, "churn") == 0)) {
 			for (int i = 0; i < 2; i++)
 				if (keys[i] != ESYS_TR_NONE)
 					(void)Esys_FlushContext(m.e, keys[i]);
