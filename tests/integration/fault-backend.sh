@@ -1,13 +1,13 @@
 #!/bin/bash
 # The backend stopped and continued at every locality, then killed and
 # restarted, under load (issue 13; tpm-stall is the single-command case).
-# tpmbrokerd on swtpm with --backend-timeout 1000; load throughout: a
+# tpmbrokerd on swtpm with --backend-timeout 1000 (ASan: 2000); load throughout: a
 # GetRandom loop at each locality 0..4 (the broker switches swtpm's locality
 # on its control channel between them), holders at 0 and 2, session churn
 # at 3, policy sessions at 1; `status` asked every 20 ms on a new connection.
 #
-#  stall: for each locality L, twice, swtpm is SIGSTOPped for 1.5 s (more
-#    than one timeout, less than two) with commands at L and the others in
+#  stall: for each locality L, twice, swtpm is SIGSTOPped for 1.5 s (ASan:
+#    3 s; more than one timeout, less than two) with commands at L and the others in
 #    flight, then SIGCONTed.  The client whose command timed out gets
 #    0x000B0909 (documented), nobody else any error; no reset is assumed.
 #    Then the daemon is SIGKILLed (the TPM stays as it is) with a holder
@@ -18,8 +18,9 @@
 #    the documented 0x000B0101 (TPM unreachable) and, for what they held
 #    before, 0x000B018B / 0x000B098B (stale handle after a reset); they make
 #    their keys and sessions again and go on.  Again nothing leaks.
-#  Throughout: every status request answered, the slowest under 1 s (the
-#  loop never blocks on the backend; figures printed).
+#  Throughout: every status request answered, the slowest under 1 s (ASan:
+#  2.5 s), shorter than a stall: the loop never waits on the backend
+#  (figures printed; speed is not asserted).
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 command -v jq >/dev/null || { echo "jq not installed"; exit 77; }
@@ -27,6 +28,10 @@ cd "$T" || exit 1
 FC=$BUILD/tests/integration/faultclient
 start_swtpm
 SWTPM_PORT_FIXED=$SWTPM_PORT
+# a stall is longer than one timeout, shorter than two; the bound on status
+# is below a stall: a loop that waited on the stopped TPM would exceed it.
+# ASan on 2 shared cores is slower, not blocked: everything twice as long.
+if [ "$SANITIZED" = 1 ]; then TO=2000 STALL=3 BOUND=2500; else TO=1000 STALL=1.5 BOUND=1000; fi
 json() { timeout 20 "$CLI" --socket "$SOCK" status --json; }
 counter() { json | jq ".counters.$1"; }
 
@@ -96,12 +101,12 @@ unload() { # unload PHASE: stop the clients; every one must report no error
 	[ "$rc" = 0 ] || fail "$1: clients saw errors: $(grep -v 'esys' "$1.err" | head -10)"
 	read -r _ _ n _ max _ p99 _ _ _ fails <"$1.status"
 	[ "$fails" = 0 ] || fail "$1: $fails status requests went unanswered"
-	[ "${max%.*}" -lt 1000 ] || fail "$1: status took ${max} ms (the loop blocked)"
+	[ "${max%.*}" -lt "$BOUND" ] || fail "$1: status took ${max} ms (the loop blocked)"
 	echo "$1: status answered $n times, max $max ms, p99 $p99 ms"
 }
 
 # --- stall at every locality
-start_daemon --backend "swtpm:host=127.0.0.1,port=$SWTPM_PORT" --backend-timeout 1000
+start_daemon --backend "swtpm:host=127.0.0.1,port=$SWTPM_PORT" --backend-timeout "$TO"
 export FAULT_OK=0x000b0909
 load stall
 sleep 1
@@ -109,11 +114,11 @@ for loc in 0 1 2 3 4; do
 	for _ in 1 2; do
 		before=$(counter tpm_timeouts)
 		kill -STOP "$SWTPM_PID"
-		sleep 1.5
+		sleep "$STALL"
 		kill -CONT "$SWTPM_PID"
 		sleep 1
 		after=$(counter tpm_timeouts)
-		[ "$after" -gt "$before" ] || fail "locality $loc: no command timed out in a 1.5 s stall"
+		[ "$after" -gt "$before" ] || fail "locality $loc: no command timed out in a $STALL s stall"
 	done
 	echo "stall round $loc: tpm_timeouts $after"
 done
@@ -127,7 +132,7 @@ echo "stall: 10 stops, $(jq '.counters.tpm_timeouts' <<<"$st") timeouts, $expect
 no_leak stall
 
 # --- swtpm killed and restarted under load
-start_daemon --backend "swtpm:host=127.0.0.1,port=$SWTPM_PORT" --backend-timeout 1000
+start_daemon --backend "swtpm:host=127.0.0.1,port=$SWTPM_PORT" --backend-timeout "$TO"
 export FAULT_OK=0x000b0101,0x000b018b,0x000b098b,0x000b0909
 load kill
 sleep 2
