@@ -28,7 +28,8 @@
  * IDLE      submit, locality changes       LOCALITY  waiter   connect ctrl, SET_LOCALITY
  * LOCALITY  ctrl writable / readable       LOCALITY  waiter   write request / read result
  * LOCALITY  result 0                       SEND      data     close ctrl, write the command
- * LOCALITY  BAD_LOCALITY, ctrl refused     IDLE      data     -EOPNOTSUPP, nothing sent
+ * LOCALITY  BAD_LOCALITY                   IDLE      data     -EOPNOTSUPP, nothing sent
+ * LOCALITY  ctrl refused, error            IDLE      data     -errno, caller reconnect()s
  * SEND      socket full                    SEND      waiter   wait for EPOLLOUT
  * SEND      all written                    RECV      data
  * RECV      10 header bytes, size ok       RECV      data     read the rest
@@ -255,7 +256,9 @@ sw_locality_done(struct backend *be, int r)
 			return 0;
 		}
 		log_errno(LOG_LVL_WARN, -r, "%s: setting locality %u", be->desc, sw->want_loc);
-		return r == -ECONNREFUSED ? -EOPNOTSUPP : r;
+		/* it answered at connect (else submit() keeps to 0): swtpm is gone
+		 * or restarting, a broken link (reconnect), not a bad locality */
+		return r;
 	}
 	if (res == SWTPM_RES_BAD_LOCALITY) { /* 4 with swtpm's reject-locality-4 flag */
 		if (sw->want_loc == 4)

@@ -235,9 +235,10 @@ conn_linger_flush(struct server *srv)
  * once, without allocating anything for it, and shut the socket for
  * writing.  The answer is sent before the client asks: its command goes
  * into a socket that is still open (no EPIPE), and its first receive reads
- * the answer, then the end.  The fd itself is closed a second later.
+ * the answer, then the end.  The caller keeps the fd open for a moment
+ * (linger_add; listen.c when out of descriptors).
  */
-static void
+void
 conn_refuse(struct server *srv, int fd, const struct framer *fr, uint32_t rc, const char *why)
 {
 	uint8_t out[FRAMER_WRAP_MAX + TPM_HDR_SIZE];
@@ -248,7 +249,6 @@ conn_refuse(struct server *srv, int fd, const struct framer *fr, uint32_t rc, co
 	log_verbose("%s: connection refused (0x%08x): %s", fr->name, rc, why);
 	(void)send(fd, out, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 	(void)shutdown(fd, SHUT_WR);
-	linger_add(srv, fd);
 }
 
 int
@@ -270,12 +270,14 @@ conn_new(struct server *srv, struct tpm_instance *inst, int fd, const struct fra
 	prof = policy_match(&srv->cfg.policy, &peer, listen);
 	if (srv->n_conns >= srv->cfg.max_connections) {
 		conn_refuse(srv, fd, fr, TB_RM_RC(TPM2_RC_RETRY), "over --max-connections");
+		linger_add(srv, fd);
 		return 0;
 	}
 	if (peer.uid_known && prof != NULL && prof->max_connections_per_user > 0 &&
 	    uid_conns(srv, peer.uid) >= prof->max_connections_per_user) {
 		conn_refuse(srv, fd, fr, TB_RM_RC(TPM2_RC_RETRY),
 			    "over the profile's max-connections-per-user");
+		linger_add(srv, fd);
 		return 0;
 	}
 	if (inst == NULL && prof != NULL && strcmp(prof->instance, "shared") != 0) {
@@ -283,6 +285,7 @@ conn_new(struct server *srv, struct tpm_instance *inst, int fd, const struct fra
 		uint32_t rc = sup_route(srv, prof->instance, &peer, &inst);
 		if (rc != 0) {
 			conn_refuse(srv, fd, fr, rc, "no private TPM instance for it");
+			linger_add(srv, fd);
 			return 0;
 		}
 	}
