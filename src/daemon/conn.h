@@ -111,9 +111,9 @@ int conn_new(struct server *srv, struct tpm_instance *inst, int fd, const struct
 	     const char *listen, struct conn **ret);
 /*
  * Answer the peer on fd rc (RETRY, or why it has no TPM) in its protocol
- * before it asks, and shut the
- * socket for writing; counted as refused, why in the verbose log.  The
- * caller closes fd a moment later (at once, its command would meet EPIPE).
+ * before it asks, and shut the socket for writing; counted as refused, why
+ * in the verbose log.  The caller closes fd a moment later (at once, its
+ * command would meet EPIPE).
  */
 void conn_refuse(struct server *srv, int fd, const struct framer *fr, uint32_t rc,
 		 const char *why);
