@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "caps.h"
+#include "quote.h"
 #include "rm.h"
 #include "sched.h"
 
@@ -38,6 +39,7 @@ enum inst_sweep {
 struct instance_params {
 	struct rm_params rm;       /* .caps, .held_changed are filled in by the instance */
 	struct sched_params sched;
+	struct quote_params quote; /* batched quotes */
 	enum inst_sweep sweep;     /* at open (rm_sweep_handles) */
 	/* the record of handles the broker holds (held.h); NULL or "": none kept */
 	const char *state_file;
@@ -50,6 +52,7 @@ struct tpm_instance {
 	struct rm *rm;                /* owned */
 	struct sched *sched;          /* owned */
 	struct held *held;            /* owned; NULL: no record of held handles */
+	struct quote_svc *quote;      /* owned; batched quotes (quote.h) */
 	unsigned n_conns;             /* connections bound to it now */
 	uint64_t conns_total;
 };
