@@ -29,7 +29,8 @@ help:
 	@echo "                 MSSIM_PORT=N ARGS='-v ...'"
 	@echo "make check       deps, both builds, every test suite in both;"
 	@echo "                 ends with 'N passed, N failed'"
-	@echo "make bench       benchmarks: direct swtpm vs tpmbroker vs tpm2-abrmd"
+	@echo "make bench       benchmarks: direct swtpm vs tpmbroker vs tpm2-abrmd;"
+	@echo "                 batched quotes (bench/quote.sh)"
 	@echo "make bench-ab BASE=REV"
 	@echo "                 A/B of tpmbrokerd of REV (built in a temporary worktree)"
 	@echo "                 and of this tree on one swtpm: pass-through and holder"
@@ -91,6 +92,7 @@ test: check
 
 bench: build
 	@bench/run.sh $(BUILD)
+	@bench/quote.sh $(BUILD)
 
 # BASE is checked before the build, not after it
 bench-ab: bench-ab-base build
