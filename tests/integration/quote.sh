@@ -210,7 +210,15 @@ leave)
 	[ "$(status_quotes tpm_quotes)" = 1 ] || fail "a batch of nobody was quoted"
 	tpm "$CLI" --socket "$SOCK" quote --alone --key key.ctx --pcrs "$PCRS" --nonce 02 \
 		>/dev/null || fail "a quote after the others left"
+	# the daemon stops while a batch waits in its window: a clean exit (no leak
+	# under ASan), the client told the daemon went away
+	"$CLI" --socket "$SOCK" quote --key key.ctx --pcrs "$PCRS" --nonce 03 >/dev/null 2>&1 &
+	p=$!
+	sleep 0.3
 	stop_daemon
+	rc=0
+	wait $p || rc=$?
+	[ "$rc" = 3 ] || fail "a client whose daemon stopped exited $rc"
 	;;
 malformed)
 	start_daemon
@@ -270,4 +278,6 @@ EOF
 	fail "unknown mode $mode"
 	;;
 esac
+# a clean stop: exit 0, and under ASan no leak (what the service held at the end)
+stop_daemon
 echo "quote $mode: ok"
