@@ -34,7 +34,8 @@ help:
 	@echo "make soak        SOAK_MINUTES (default 30) of mixed load on one daemon, its RSS"
 	@echo "                 sampled every 10 s: no growth trend, 0 client errors"
 	@echo "                 (samples and summary in $(BUILD)/soak/)"
-	@echo "make bench       benchmarks: direct swtpm vs tpmbroker vs tpm2-abrmd"
+	@echo "make bench       benchmarks: direct swtpm vs tpmbroker vs tpm2-abrmd;"
+	@echo "                 batched quotes (bench/quote.sh)"
 	@echo "make bench-ab BASE=REV"
 	@echo "                 A/B of tpmbrokerd of REV (built in a temporary worktree)"
 	@echo "                 and of this tree on one swtpm: pass-through and holder"
@@ -100,6 +101,7 @@ soak: build
 bench: build
 	@bench/run.sh $(BUILD)
 	@bench/instance.sh $(BUILD)
+	@bench/quote.sh $(BUILD)
 
 # BASE is checked before the build, not after it
 bench-ab: bench-ab-base build

@@ -62,6 +62,7 @@ static const struct cli_cmd *const commands[] = {
 	&cli_cmd_status,
 	&cli_cmd_send,
 	&cli_cmd_instance,
+	&cli_cmd_quote, &cli_cmd_verify_quote,
 };
 
 static void
@@ -80,7 +81,8 @@ usage(FILE *out)
 	      "Options:\n"
 	      "  -s, --socket=PATH    the daemon's socket\n"
 	      "  -t, --timeout=SEC    give up if no answer comes within SEC seconds\n"
-	      "                       (default: 10 for status, none for send; 0: none)\n"
+	      "                       (default: 10 for status, 60 for quote, none for send;\n"
+	      "                       0: none)\n"
 	      "  -h, --help           print this text and exit\n"
 	      "  -V, --version        print the version and exit\n"
 	      "\n"
@@ -100,7 +102,9 @@ usage(FILE *out)
 	      "Examples:\n"
 	      "  tpmbroker status\n"
 	      "  tpmbroker --socket /tmp/tb.sock status --json\n"
-	      "  tpmbroker send 80010000000c0000017b0008      # TPM2_GetRandom(8)\n",
+	      "  tpmbroker send 80010000000c0000017b0008      # TPM2_GetRandom(8)\n"
+	      "  tpmbroker quote -c ak.ctx -l sha256:0,7 -n 00112233 -m q.msg -s q.sig -p q.path\n"
+	      "  tpmbroker verify-quote -u ak.pem -m q.msg -s q.sig -n 00112233 -p q.path\n",
 	      out);
 }
 

@@ -32,6 +32,8 @@ enum {
 	OPT_MAX_SESSIONS_UID,
 	OPT_SESSION_WAIT,
 	OPT_RETRY_TIME,
+	OPT_QUOTE_WINDOW,
+	OPT_QUOTE_BATCH,
 	OPT_USER,
 	OPT_CHECK,
 	OPT_SWEEP,
@@ -67,6 +69,8 @@ static const struct option cfg_options[] = {
 	{"max-sessions-per-user", required_argument, NULL, OPT_MAX_SESSIONS_UID},
 	{"session-wait", required_argument, NULL, OPT_SESSION_WAIT},
 	{"retry-time", required_argument, NULL, OPT_RETRY_TIME},
+	{"quote-window", required_argument, NULL, OPT_QUOTE_WINDOW},
+	{"quote-batch", required_argument, NULL, OPT_QUOTE_BATCH},
 	{"user", required_argument, NULL, OPT_USER},
 	{"check-config", no_argument, NULL, OPT_CHECK},
 	{"sweep", required_argument, NULL, OPT_SWEEP},
@@ -132,6 +136,11 @@ cfg_usage(FILE *out)
 	      "                          for one (other clients go on), then fails (default 10000)\n"
 	      "      --retry-time=MS     how long TPM_RC_RETRY, TESTING, NV_RATE... are retried\n"
 	      "                          with backoff before the client sees them (default 2000)\n"
+	      "      --quote-window=MS   quote requests for one key that come within MS share one\n"
+	      "                          TPM2_Quote (tpmbroker quote; default 5; 0: only those\n"
+	      "                          that come while the TPM is busy)\n"
+	      "      --quote-batch=N     at most N requests per TPM2_Quote (default 64, max 256;\n"
+	      "                          1: no batching)\n"
 	      "      --sweep=own|all|none  at start, flush the transient objects and sessions an\n"
 	      "                          earlier broker left: own: only those its record names\n"
 	      "                          (the TPM's other users keep theirs; default), all: every\n"
@@ -323,6 +332,10 @@ cfg_apply(struct config *cfg, int opt, const char *name, const char *arg, struct
 		return cfg_uint(name, arg, 0, 3600000, &cfg->session_wait_ms, e);
 	case OPT_RETRY_TIME:
 		return cfg_uint(name, arg, 0, 600000, &cfg->retry_time_ms, e);
+	case OPT_QUOTE_WINDOW:
+		return cfg_uint(name, arg, 0, 10000, &cfg->quote_window_ms, e);
+	case OPT_QUOTE_BATCH:
+		return cfg_uint(name, arg, 1, 256, &cfg->quote_batch, e);
 	case OPT_SWEEP:
 		if (strcmp(arg, "own") == 0)
 			cfg->sweep = CFG_SWEEP_OWN;
@@ -499,6 +512,8 @@ cfg_defaults(struct config *cfg)
 	cfg->max_sessions_per_uid = CFG_AUTO; /* 3/4 of the TPM's active sessions */
 	cfg->session_wait_ms = 10000;
 	cfg->retry_time_ms = 2000;
+	cfg->quote_window_ms = 5;
+	cfg->quote_batch = 64;
 	cfg->sweep = CFG_SWEEP_OWN;
 	cfg->reserve_slots[0] = cfg->reserve_slots[1] = CFG_AUTO;
 	strcpy(cfg->swtpm, "swtpm");

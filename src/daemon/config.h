@@ -53,6 +53,8 @@ struct config {
 	unsigned max_sessions_per_uid; /* 0: no limit; CFG_AUTO: 3/4 of the TPM's; root is exempt */
 	unsigned session_wait_ms;      /* a new session waits this long for a slot */
 	unsigned retry_time_ms;        /* TPM warnings retried with backoff this long */
+	unsigned quote_window_ms;      /* batched quotes: how long a batch collects requests */
+	unsigned quote_batch;          /* ... and how many at most (1: no batching) */
 	/* at start, flush the transient objects and sessions of: */
 	enum { CFG_SWEEP_NONE, CFG_SWEEP_ALL, CFG_SWEEP_OWN } sweep; /* default own */
 	unsigned reserve_slots[2];     /* objects, sessions left to others; CFG_AUTO: by backend */

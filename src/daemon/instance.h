@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "caps.h"
+#include "quote.h"
 #include "rm.h"
 #include "sched.h"
 
@@ -40,6 +41,7 @@ enum inst_sweep {
 struct instance_params {
 	struct rm_params rm;       /* .caps, .held_changed are filled in by the instance */
 	struct sched_params sched;
+	struct quote_params quote; /* batched quotes */
 	enum inst_sweep sweep;     /* at open (rm_sweep_handles) */
 	/* the record of handles the broker holds (held.h); NULL or "": none kept */
 	const char *state_file;
@@ -53,6 +55,7 @@ struct tpm_instance {
 	struct sched *sched;          /* owned */
 	struct held *held;            /* owned; NULL: no record of held handles */
 	struct sup_inst *sup;         /* its swtpm worker (supervise.h); NULL: not supervised */
+	struct quote_svc *quote;      /* owned; batched quotes (quote.h) */
 	unsigned n_conns;             /* connections bound to it now */
 	uint64_t conns_total;
 };

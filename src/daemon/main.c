@@ -117,8 +117,10 @@ reload(struct signals *sg)
 		char unused[8];
 		struct instance_params ip = instance_params(n, unused, sizeof(unused));
 
-		for (size_t i = 0; i < srv->n_inst; i++)
+		for (size_t i = 0; i < srv->n_inst; i++) {
 			rm_set_defaults(srv->inst[i]->rm, &ip.rm);
+			quote_set_params(srv->inst[i]->quote, &ip.quote);
+		}
 		if (srv->sup != NULL)
 			sup_set_params(srv->sup, &ip);
 	}
@@ -405,6 +407,7 @@ instance_params(const struct config *cfg, char *state_file, size_t cap)
 			.reserve = {cfg->reserve_slots[0], cfg->reserve_slots[1]},
 		},
 		.sched = {.backend_timeout_ms = cfg->backend_timeout_ms},
+		.quote = {.window_ms = cfg->quote_window_ms, .max_batch = cfg->quote_batch},
 		.sweep = sweep[cfg->sweep],
 		.state_file = state_file,
 	};
