@@ -22,6 +22,7 @@
 struct backend;
 struct held;
 struct loop;
+struct measure;
 
 #define INSTANCE_NAME_MAX 32
 
@@ -50,6 +51,7 @@ struct tpm_instance {
 	struct rm *rm;                /* owned */
 	struct sched *sched;          /* owned */
 	struct held *held;            /* owned; NULL: no record of held handles */
+	struct measure *measure;      /* owned; NULL: no log-first measurement (measure.h) */
 	unsigned n_conns;             /* connections bound to it now */
 	uint64_t conns_total;
 };

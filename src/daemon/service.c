@@ -10,6 +10,7 @@
 #include "../common/proto.h"
 #include "../common/util.h"
 #include "../common/wire.h"
+#include "measure.h"
 #include "service.h"
 
 struct svc_type {
@@ -18,7 +19,7 @@ struct svc_type {
 };
 
 static struct svc_type svc_types[TB_MSG_SERVICE_LAST + 1] = {
-	[TB_MSG_MEASURE] = {"measure", NULL},
+	[TB_MSG_MEASURE] = {"measure", measure_service},
 	[TB_MSG_QUOTE] = {"quote", NULL},
 	[TB_MSG_INSTANCE] = {"instance", NULL},
 };

@@ -18,6 +18,7 @@
 #include "backend.h"
 #include "conn.h"
 #include "instance.h"
+#include "measure.h"
 #include "rm.h"
 #include "sched.h"
 #include "server.h"
@@ -357,6 +358,10 @@ status_json(struct server *srv, FILE *f)
 	json_counters(f, &t, true, true);
 	fputs("}, ", f);
 	status_abandoned(shared->rm, f, true);
+	if (shared->measure != NULL) {
+		fputs(", ", f);
+		measure_status(shared->measure, f, true);
+	}
 	fputs(", \"instances\": [", f);
 	for (size_t i = 0; i < srv->n_inst; i++) {
 		const struct tpm_instance *ti = srv->inst[i];
@@ -444,6 +449,8 @@ status_text(struct server *srv, FILE *f)
 	text_counters(f, &t, true, "");
 	status_abandoned(shared->rm, f, false);
 	fputc('\n', f);
+	if (shared->measure != NULL)
+		measure_status(shared->measure, f, false);
 	fprintf(f, "\ninstances: %zu\n", srv->n_inst);
 	for (size_t i = 0; i < srv->n_inst; i++) {
 		const struct tpm_instance *ti = srv->inst[i];
