@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -205,8 +206,13 @@ main(int argc, char **argv)
 	for (unsigned i = 0; i < o.k; i++) {
 		pid_t p = fork();
 
-		if (p == 0)
+		if (p == 0) {
+			/* the clients end with their parent (a test's kill) */
+			prctl(PR_SET_PDEATHSIG, SIGTERM);
+			if (getppid() == 1)
+				_exit(0);
 			client(&o, i, sh);
+		}
 		if (p < 0)
 			return 3;
 	}
