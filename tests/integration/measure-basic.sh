@@ -1,6 +1,6 @@
 #!/bin/bash
 # Log-first measurement through `tpmbroker measure` on the embedded TPM:
-# record numbers in order; the log's replay of PCR 23 equals tpm2_pcrread
+# record numbers in order (also through the TCTI's Tss2_Tcti_Tpmbroker_Measure); the log's replay of PCR 23 equals tpm2_pcrread
 # (sha1, sha256); the default stream is the caller's cgroup; a register the
 # daemon does not manage is refused (0x000B0084), so is an EV_NO_ACTION event
 # (0x000B0095); the RTMR stand-in's file receives exactly the sha384 digests
@@ -36,6 +36,13 @@ tpm "$CHECK" "$LOG" check >/dev/null || fail "log not whole"
 # the stream: this shell's cgroup
 cg=$(sed -n 's/^0:://p' /proc/self/cgroup)
 grep -qF "$cg" "$LOG" || fail "the default stream ($cg) is not in the log"
+
+echo "the C call of the TCTI plugin"
+d=$(tpm "$BUILD/tests/integration/mcall" "path=$SOCK" pcr 23 "from C") || fail "mcall: $d"
+[ "$d" -eq $((c + 1)) ] || fail "mcall's record number $d"
+replay_is_pcr 23
+out=$(tpm "$BUILD/tests/integration/mcall" "path=$SOCK" pcr 9 "x") && fail "mcall PCR 9 measured"
+[ "$out" = 0x000b0084 ] || fail "mcall PCR 9: $out"
 
 echo "refusals"
 out=$(M --pcr 10 --string x 2>&1) && fail "PCR 10 measured"
