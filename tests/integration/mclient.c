@@ -14,6 +14,9 @@
  *   -s          client i names its stream "stream-<i % 2>" (an admin's)
  *   -a DIR      each acknowledged event goes to DIR/ack.<i> at once, as a line
  *               "SEQ STREAM DATA" (STREAM "-" without -s; DATA is ASCII)
+ *   -N FILE     the naive way instead, for the benchmark: TPM2_PCR_Event of the
+ *               data (through the broker, raw), then the event appended to FILE
+ *               and fdatasync'ed: extend first, log second, one sync per event
  *   -R          crash mode: a broken connection is not an error; the client
  *               connects again (for up to 60 s) and goes on
  *
@@ -23,6 +26,7 @@
  * and the requests they cut are not refusals).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -47,7 +51,7 @@ struct shared {
 };
 
 struct opts {
-	const char *sock, *ackdir;
+	const char *sock, *ackdir, *naive;
 	unsigned k, n, secs, reg, dsize;
 	uint8_t reg_type;
 	int streams, crash;
@@ -74,6 +78,49 @@ connect_retry(const struct opts *o, uint64_t until)
 	}
 }
 
+/* TPM2_PCR_Event(pcr, data) with the empty password; its length */
+static size_t
+pcr_event_cmd(uint8_t *buf, uint32_t pcr, const uint8_t *data, size_t len)
+{
+	size_t off = 10;
+
+	put_be32(buf + off, pcr);
+	put_be32(buf + off + 4, 9);
+	put_be32(buf + off + 8, 0x40000009); /* TPM2_RS_PW */
+	memset(buf + off + 12, 0, 5);
+	off += 17;
+	put_be16(buf + off, (uint16_t)len);
+	memcpy(buf + off + 2, data, len);
+	off += 2 + len;
+	put_be16(buf, 0x8002);
+	put_be32(buf + 2, (uint32_t)off);
+	put_be32(buf + 6, 0x13C); /* TPM2_CC_PCR_Event */
+	return off;
+}
+
+/* the naive way: extend, then append to a file and fdatasync it */
+static int
+naive_event(const struct opts *o, int fd, int logfd, const uint8_t *data, size_t len)
+{
+	uint8_t cmd[1200], line[1100];
+	struct tb_msg_hdr h = {.version = TB_PROTO_VERSION, .type = TB_MSG_COMMAND};
+	struct tb_msg_hdr rh;
+	_cleanup_(freep) uint8_t *rsp = NULL;
+	int r;
+
+	len = MIN(len, (size_t)1024);
+	h.len = (uint32_t)pcr_event_cmd(cmd, o->reg, data, len);
+	if ((r = tb_client_exchange(fd, &h, cmd, TB_PROTO_MAX_PAYLOAD, &rh, &rsp)) < 0)
+		return r;
+	if (rh.len < 10 || get_be32(rsp + 6) != 0)
+		return -EIO;
+	memcpy(line, data, len);
+	line[len] = '\n';
+	if (write(logfd, line, len + 1) != (ssize_t)(len + 1) || fdatasync(logfd) < 0)
+		return -errno;
+	return 0;
+}
+
 static void
 client(const struct opts *o, unsigned id, struct shared *sh)
 {
@@ -96,6 +143,28 @@ client(const struct opts *o, unsigned id, struct shared *sh)
 	fd = connect_retry(o, mono_ns() + 60000000000ull);
 	if (fd < 0)
 		_exit(3);
+	if (o->naive != NULL) {
+		int logfd = open(o->naive, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+
+		if (logfd < 0)
+			_exit(3);
+		for (unsigned e = 0; (o->n == 0 || e < o->n) && mono_ns() < t_end; e++) {
+			uint64_t t0 = mono_ns();
+			int n = snprintf((char *)data, sizeof(data), "c%ue%u", id, e);
+
+			memset(data + n, '.', o->dsize > (unsigned)n ? o->dsize - (unsigned)n : 0);
+			if (naive_event(o, fd, logfd, data, MAX((size_t)o->dsize, (size_t)n)) < 0) {
+				errors++;
+				break;
+			}
+			if (events < LAT_MAX)
+				lat[events] = (uint32_t)MIN((mono_ns() - t0) / 1000u,
+							    (uint64_t)UINT32_MAX);
+			events++;
+		}
+		close(logfd);
+		goto out;
+	}
 	for (unsigned e = 0; (o->n == 0 || e < o->n) && mono_ns() < t_end; e++) {
 		struct mreq q = {.reg_type = o->reg_type, .reg = o->reg, .event_type = MREQ_EV_IPL};
 		_cleanup_(freep) uint8_t *body = NULL;
@@ -147,6 +216,7 @@ client(const struct opts *o, unsigned id, struct shared *sh)
 			fflush(ack);
 		}
 	}
+out:
 	if (fd >= 0)
 		close(fd);
 	__atomic_add_fetch(&sh->events, events, __ATOMIC_SEQ_CST);
@@ -181,7 +251,7 @@ main(int argc, char **argv)
 	}
 	o.sock = argv[1];
 	optind = 2;
-	while ((opt = getopt(argc, argv, "k:n:t:p:r:d:sa:R")) != -1) {
+	while ((opt = getopt(argc, argv, "k:n:t:p:r:d:sa:RN:")) != -1) {
 		switch (opt) {
 		case 'k': o.k = (unsigned)atoi(optarg); break;
 		case 'n': o.n = (unsigned)atoi(optarg); break;
@@ -192,6 +262,7 @@ main(int argc, char **argv)
 		case 's': o.streams = 1; break;
 		case 'a': o.ackdir = optarg; break;
 		case 'R': o.crash = 1; break;
+		case 'N': o.naive = optarg; break;
 		default: return 2;
 		}
 	}
