@@ -14,7 +14,7 @@ ARGS       ?=
 # make bench-ab: the git revision to compare with (the previous release)
 BASE       ?=
 
-.PHONY: all deps build build-asan install run check test bench bench-ab bench-ab-base fuzz deb clean help
+.PHONY: all deps build build-asan install run check test soak bench bench-ab bench-ab-base fuzz deb clean help
 
 all: build
 
@@ -29,7 +29,9 @@ help:
 	@echo "                 MSSIM_PORT=N ARGS='-v ...'"
 	@echo "make check       deps, both builds, every test suite in both;"
 	@echo "                 ends with 'N passed, N failed'"
-	@echo "make bench       benchmarks: direct swtpm vs tpmbroker vs tpm2-abrmd"
+	@echo "make soak        the long crash test of log-first measurement (SOAK_ROUNDS, 500)"
+	@echo "make bench       benchmarks: direct swtpm vs tpmbroker vs tpm2-abrmd; log-first"
+	@echo "                 measurement against the naive way (bench/measure.sh)"
 	@echo "make bench-ab BASE=REV"
 	@echo "                 A/B of tpmbrokerd of REV (built in a temporary worktree)"
 	@echo "                 and of this tree on one swtpm: pass-through and holder"
@@ -91,6 +93,12 @@ test: check
 
 bench: build
 	@bench/run.sh $(BUILD)
+	@bench/measure.sh $(BUILD)
+
+# log-first measurement: SIGKILLs and injected crashes, many more rounds than check
+SOAK_ROUNDS ?= 500
+soak: build
+	MEASURE_ROUNDS=$(SOAK_ROUNDS) meson test -C $(BUILD) --print-errorlogs -t 10 measure-crash
 
 # BASE is checked before the build, not after it
 bench-ab: bench-ab-base build
