@@ -304,5 +304,6 @@ main(int argc, char **argv)
 	       sh->events, sh->errors, (double)(t1 - t0) / 1e9,
 	       (double)sh->events / ((double)(t1 - t0) / 1e9), n_lat ? all[n_lat / 2] : 0,
 	       n_lat ? all[n_lat * 99 / 100] : 0);
-	return sh->errors == 0 ? 0 : 1;
+	free(all);
+	return __atomic_load_n(&sh->errors, __ATOMIC_SEQ_CST) == 0 ? 0 : 1;
 }
