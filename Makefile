@@ -33,9 +33,11 @@ help:
 	@echo "                 ends with 'N passed, N failed'"
 	@echo "make soak        SOAK_MINUTES (default 30) of mixed load on one daemon, its RSS"
 	@echo "                 sampled every 10 s: no growth trend, 0 client errors"
-	@echo "                 (samples and summary in $(BUILD)/soak/)"
+	@echo "                 (samples and summary in $(BUILD)/soak/); then the long"
+	@echo "                 crash test of log-first measurement (SOAK_ROUNDS, 500)"
 	@echo "make bench       benchmarks: direct swtpm vs tpmbroker vs tpm2-abrmd;"
-	@echo "                 batched quotes (bench/quote.sh)"
+	@echo "                 private instances, batched quotes, log-first"
+	@echo "                 measurement against the naive way"
 	@echo "make bench-ab BASE=REV"
 	@echo "                 A/B of tpmbrokerd of REV (built in a temporary worktree)"
 	@echo "                 and of this tree on one swtpm: pass-through and holder"
@@ -95,13 +97,18 @@ check: build build-asan
 
 test: check
 
+# a long run of mixed load (scripts/soak.sh), then log-first measurement's
+# crash test with many more rounds than check
+SOAK_ROUNDS ?= 500
 soak: build
 	@scripts/soak.sh $(BUILD) $(SOAK_MINUTES)
+	MEASURE_ROUNDS=$(SOAK_ROUNDS) meson test -C $(BUILD) --print-errorlogs -t 10 measure-crash
 
 bench: build
 	@bench/run.sh $(BUILD)
 	@bench/instance.sh $(BUILD)
 	@bench/quote.sh $(BUILD)
+	@bench/measure.sh $(BUILD)
 
 # BASE is checked before the build, not after it
 bench-ab: bench-ab-base build

@@ -37,6 +37,7 @@ struct cli_cmd {
 /* the commands of cmd_*.c (status and send live in tpmbroker.c) */
 extern const struct cli_cmd cli_cmd_instance;
 extern const struct cli_cmd cli_cmd_quote, cli_cmd_verify_quote; /* cmd_quote.c */
+extern const struct cli_cmd cli_cmd_measure;
 
 /* Connect, printing why not; the fd or -errno (-ENAMETOOLONG: usage). */
 int cli_connect(const char *path, unsigned timeout_s);

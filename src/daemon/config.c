@@ -45,6 +45,9 @@ enum {
 	OPT_MAX_INSTANCES,
 	OPT_MAX_INSTANCES_UID,
 	OPT_SWTPM,
+	OPT_MEASURE_LOG,
+	OPT_MEASURE_PCRS,
+	OPT_MEASURE_RTMR,
 };
 
 static const struct option cfg_options[] = {
@@ -82,6 +85,9 @@ static const struct option cfg_options[] = {
 	{"max-instances", required_argument, NULL, OPT_MAX_INSTANCES},
 	{"max-instances-per-user", required_argument, NULL, OPT_MAX_INSTANCES_UID},
 	{"swtpm", required_argument, NULL, OPT_SWTPM},
+	{"measure-log", required_argument, NULL, OPT_MEASURE_LOG},
+	{"measure-pcrs", required_argument, NULL, OPT_MEASURE_PCRS},
+	{"measure-rtmr", required_argument, NULL, OPT_MEASURE_RTMR},
 	{NULL, 0, NULL, 0},
 };
 
@@ -162,6 +168,17 @@ cfg_usage(FILE *out)
 	      "      --max-instances=N   private instances per host (default 32, at most 63)\n"
 	      "      --max-instances-per-user=N  private instances owned by one uid (default 2)\n"
 	      "      --swtpm=PATH        the workers' program (default swtpm, on $PATH)\n"
+	      "      --measure-log=PATH  the log of log-first measurement (tpmbroker measure):\n"
+	      "                          events are logged and synced before their extend\n"
+	      "                          (default: measure.log in the state directory,\n"
+	      "                          /var/lib/tpmbroker as root, for the daemon on the\n"
+	      "                          default socket, else SOCKET.measure.log); 'none': off\n"
+	      "      --measure-pcrs=LIST the PCRs the log owns (default 16,23: no firmware,\n"
+	      "                          boot loader or systemd uses them); only profiles with\n"
+	      "                          measure-admin may extend, reset or PCR_Event them raw;\n"
+	      "                          'none': RTMRs only\n"
+	      "      --measure-rtmr=N:FILE  TDX RTMR N is extended by writing its sha384 digest\n"
+	      "                          to FILE (the kernel's RTMR file; repeatable)\n"
 	      "      --user=USER         run as USER once the TPM and the sockets are open\n"
 	      "                          (started as root, default tss; --user=root stays root)\n"
 	      "  -v, --verbose           more log output (repeat for debug)\n"
@@ -271,6 +288,39 @@ cfg_set_socket(struct config *cfg, const char *path, struct cfg_err *e)
 		return cfg_fail(e, "socket: path too long or empty");
 	cfg->no_unix = false;
 	strcpy(cfg->listen[0].path, path);
+	return 0;
+}
+
+/* "16,23", "16 23", "16-18", or "none": a PCR mask */
+static int
+cfg_pcr_list(const char *arg, uint32_t *ret, struct cfg_err *e)
+{
+	char buf[128], *save = NULL, *w;
+	uint32_t mask = 0;
+
+	if (strcmp(arg, "none") == 0) {
+		*ret = 0;
+		return 0;
+	}
+	if (strlen(arg) >= sizeof(buf))
+		return cfg_fail(e, "measure-pcrs: too long");
+	strcpy(buf, arg);
+	for (w = strtok_r(buf, " \t,", &save); w != NULL; w = strtok_r(NULL, " \t,", &save)) {
+		char *end;
+		unsigned long a = strtoul(w, &end, 10), b = a;
+
+		if (end != w && *end == '-') {
+			const char *s2 = end + 1;
+			b = strtoul(s2, &end, 10);
+			if (end == s2)
+				return cfg_fail(e, "measure-pcrs: '%s' is not N or N-M", w);
+		}
+		if (end == w || *end != '\0' || a > b || b > 23)
+			return cfg_fail(e, "measure-pcrs: '%s' is not a PCR 0..23 or a range", w);
+		for (unsigned long i = a; i <= b; i++)
+			mask |= 1u << i;
+	}
+	*ret = mask;
 	return 0;
 }
 
@@ -387,6 +437,38 @@ cfg_apply(struct config *cfg, int opt, const char *name, const char *arg, struct
 		return cfg_uint(name, arg, 1, 63, &cfg->max_instances, e);
 	case OPT_MAX_INSTANCES_UID:
 		return cfg_uint(name, arg, 1, 63, &cfg->max_instances_per_uid, e);
+	case OPT_MEASURE_LOG:
+		if (strlen(arg) >= sizeof(cfg->measure_log) ||
+		    (arg[0] != '/' && strcmp(arg, "none") != 0))
+			return cfg_fail(e, "measure-log: an absolute path or none, at most %zu bytes",
+					sizeof(cfg->measure_log) - 1);
+		strcpy(cfg->measure_log, arg);
+		return 0;
+	case OPT_MEASURE_PCRS:
+		return cfg_pcr_list(arg, &cfg->measure_pcrs, e);
+	case OPT_MEASURE_RTMR: {
+		const char *colon = strchr(arg, ':');
+		char idx[8];
+		size_t n = colon != NULL ? (size_t)(colon - arg) : 0;
+		unsigned i;
+
+		if (colon == NULL || n == 0 || n >= sizeof(idx) || colon[1] != '/' ||
+		    strlen(colon + 1) >= sizeof(cfg->measure_rtmr[0].path))
+			return cfg_fail(e, "measure-rtmr: '%s' is not N:/ABSOLUTE/FILE", arg);
+		memcpy(idx, arg, n);
+		idx[n] = '\0';
+		if (cfg_uint(name, idx, 0, 3, &i, e) < 0)
+			return -EINVAL;
+		for (size_t k = 0; k < cfg->n_measure_rtmr; k++)
+			if (cfg->measure_rtmr[k].index == i)
+				return cfg_fail(e, "measure-rtmr: RTMR %u given twice", i);
+		if (cfg->n_measure_rtmr >= ARRAY_SIZE(cfg->measure_rtmr))
+			return cfg_fail(e, "measure-rtmr: at most 4");
+		cfg->measure_rtmr[cfg->n_measure_rtmr].index = i;
+		strcpy(cfg->measure_rtmr[cfg->n_measure_rtmr].path, colon + 1);
+		cfg->n_measure_rtmr++;
+		return 0;
+	}
 	case OPT_USER:
 		if (strlen(arg) >= sizeof(cfg->user))
 			return cfg_fail(e, "user: too long");
@@ -521,6 +603,7 @@ cfg_defaults(struct config *cfg)
 	cfg->max_instances = 32;
 	cfg->max_instances_per_uid = 2;
 	cfg->log_level = LOG_LVL_INFO;
+	cfg->measure_pcrs = (1u << 16) | (1u << 23); /* MEASURE_DEFAULT_PCRS */
 	policy_defaults(&cfg->policy);
 }
 
@@ -590,5 +673,8 @@ cfg_parse(int argc, char **argv, struct config *cfg)
 		fprintf(stderr, "tpmbrokerd: unexpected argument '%s'\n", argv[optind]);
 		return -EINVAL;
 	}
+	/* the log's PCRs are closed to raw extends but for measure-admin profiles */
+	if (strcmp(cfg->measure_log, "none") != 0)
+		policy_exclude_pcrs(&cfg->policy, cfg->measure_pcrs);
 	return cfg_instance_dir(cfg);
 }

@@ -11,6 +11,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/types.h>
@@ -67,6 +68,14 @@ struct config {
 	unsigned instance_idle_s;      /* stop a worker idle this long; 0: never */
 	unsigned max_instances;        /* per host */
 	unsigned max_instances_per_uid;
+	/* log-first measurement (measure.h) */
+	char measure_log[256];  /* "": the default (measure_default_path); "none": off */
+	uint32_t measure_pcrs;  /* the PCRs the log owns; default MEASURE_DEFAULT_PCRS */
+	struct {
+		unsigned index;
+		char path[256];
+	} measure_rtmr[4];      /* TDX RTMR (stand-in) files */
+	size_t n_measure_rtmr;
 	enum log_level log_level;
 	struct policy policy;   /* the profiles, in match order */
 	char config_path[256];  /* --config, "" if none: what SIGHUP reads again */

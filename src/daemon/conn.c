@@ -28,6 +28,7 @@
 #include "policy.h"
 #include "sched.h"
 #include "server.h"
+#include "measure.h"
 #include "service.h"
 #include "supervise.h"
 
@@ -655,6 +656,8 @@ conn_command_ready(struct conn *c, uint8_t locality)
 		conn_send_rc(c, rc);
 		return;
 	}
+	/* an admin's raw extend of a PCR the log owns: the log cannot vouch for it any more */
+	measure_raw_command(c->inst->measure, c->cmd, h.size, &c->peer, c->id);
 	if (!conn_need_out(c))
 		return;
 	log_debug("conn %llu: %s (0x%x), %u bytes, locality %u", (unsigned long long)c->id,

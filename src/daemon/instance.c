@@ -12,6 +12,7 @@
 #include "backend.h"
 #include "held.h"
 #include "instance.h"
+#include "measure.h"
 
 /* rm_params.held_changed: the record (if any) is written a little later. */
 static void
@@ -157,6 +158,7 @@ instance_free(struct tpm_instance *ti)
 	if (ti == NULL)
 		return;
 	quote_free(ti->quote); /* before the RM: its rm_conn, if any, goes with the RM */
+	measure_free(ti->measure); /* before the scheduler: its job may be queued there */
 	held_free(ti->held); /* what is still held (abandoned sessions) */
 	sched_free(ti->sched);
 	rm_free(ti->rm);

@@ -25,6 +25,7 @@ struct backend;
 struct held;
 struct loop;
 struct sup_inst;
+struct measure;
 
 #define INSTANCE_NAME_MAX 32
 
@@ -56,6 +57,7 @@ struct tpm_instance {
 	struct held *held;            /* owned; NULL: no record of held handles */
 	struct sup_inst *sup;         /* its swtpm worker (supervise.h); NULL: not supervised */
 	struct quote_svc *quote;      /* owned; batched quotes (quote.h) */
+	struct measure *measure;      /* owned; NULL: no log-first measurement (measure.h) */
 	unsigned n_conns;             /* connections bound to it now */
 	uint64_t conns_total;
 };

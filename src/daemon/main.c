@@ -30,6 +30,7 @@
 #include "instance.h"
 #include "listen.h"
 #include "loop.h"
+#include "measure.h"
 #include "sdglue.h"
 #include "server.h"
 #include "status.h"
@@ -105,6 +106,11 @@ reload(struct signals *sg)
 		     n->n_listen != o->n_listen || n->no_unix != o->no_unix ||
 			     memcmp(n->listen, o->listen, sizeof(n->listen)) != 0);
 	restart_only("the user", strcmp(n->user, o->user) != 0);
+	restart_only("measure-log, measure-pcrs or measure-rtmr",
+		     strcmp(n->measure_log, o->measure_log) != 0 ||
+			     n->measure_pcrs != o->measure_pcrs ||
+			     n->n_measure_rtmr != o->n_measure_rtmr ||
+			     memcmp(n->measure_rtmr, o->measure_rtmr, sizeof(n->measure_rtmr)) != 0);
 	restart_only("sweep, reserve-slots or state-file",
 		     n->sweep != o->sweep || strcmp(n->state_file, o->state_file) != 0 ||
 			     memcmp(n->reserve_slots, o->reserve_slots, sizeof(n->reserve_slots)) != 0);
@@ -376,6 +382,38 @@ check_config(const struct config *cfg)
 	return 0;
 }
 
+/*
+ * Log-first measurement on the shared instance, unless --measure-log=none:
+ * recovery runs here, before any client is served.  A log that cannot be
+ * opened leaves the service refusing (logged); only a bad configuration
+ * stops the start.
+ */
+static int
+open_measure(struct server *srv)
+{
+	const struct config *cfg = &srv->cfg;
+	struct measure_params mp = {.pcrs = cfg->measure_pcrs};
+	char path[300];
+	int r;
+
+	if (strcmp(cfg->measure_log, "none") == 0)
+		return 0;
+	if (cfg->measure_log[0] != '\0')
+		snprintf(path, sizeof(path), "%s", cfg->measure_log);
+	else if ((r = measure_default_path(cfg->no_unix ? NULL : cfg->listen[0].path, path,
+					   sizeof(path))) < 0) {
+		log_errno(LOG_LVL_ERR, -r, "measure: no default log (say --measure-log)");
+		return 0;
+	}
+	mp.log_path = path;
+	for (size_t i = 0; i < cfg->n_measure_rtmr; i++) {
+		mp.rtmr_index[i] = cfg->measure_rtmr[i].index;
+		mp.rtmr_path[i] = cfg->measure_rtmr[i].path;
+	}
+	mp.n_rtmr = cfg->n_measure_rtmr;
+	return measure_open(srv->loop, srv->inst[0], &mp, &srv->inst[0]->measure);
+}
+
 static struct instance_params
 instance_params(const struct config *cfg, char *state_file, size_t cap)
 {
@@ -469,6 +507,8 @@ main(int argc, char **argv)
 	if (srv.cfg.instance_dir[0] != '\0' &&
 	    (r = start_supervisor(&srv, &ra, ip)) < 0)
 		fatal(-r, "private instances in %s", srv.cfg.instance_dir);
+	if ((r = open_measure(&srv)) < 0)
+		fatal(-r, "log-first measurement");
 	if ((r = open_frontends(&srv)) < 0)
 		return 1;
 	if (ra.name[0] != '\0' && (r = drop_privileges(&srv, &ra)) < 0)

@@ -133,6 +133,8 @@ policy_defaults(struct policy *pol)
 			p->gid[p->n_gid++] = g->gr_gid;
 	}
 	p->localities = 0x1f;
+	/* root and tss may extend the log's PCRs raw (they can open the TPM device anyway) */
+	p->measure_admin = true;
 	/* root's and tss's services (disk unlock, attestation) go before users' bulk work */
 	p->priority = POLICY_PRIO_INTERACTIVE;
 	(void)policy_add(pol, "user", 0, &p, err, sizeof(err));
@@ -509,6 +511,8 @@ policy_set(struct profile *p, const char *key, const char *value, char *err, siz
 		return parse_uint(value, 1000000, &p->nv_write_rate, err, errcap);
 	if (strcmp(key, "share-contexts") == 0)
 		return parse_bool(value, &p->share_contexts, err, errcap);
+	if (strcmp(key, "measure-admin") == 0)
+		return parse_bool(value, &p->measure_admin, err, errcap);
 	/* scheduling (sched.c) */
 	if (strcmp(key, "weight") == 0)
 		return parse_weight(value, &p->weight, err, errcap);
@@ -534,6 +538,14 @@ policy_set(struct profile *p, const char *key, const char *value, char *err, siz
 	}
 	snprintf(err, errcap, "unknown profile setting '%s'", key);
 	return -EINVAL;
+}
+
+void
+policy_exclude_pcrs(struct policy *pol, uint32_t mask)
+{
+	for (size_t i = 0; i < pol->n; i++)
+		if (!pol->p[i].measure_admin)
+			pol->p[i].pcrs &= ~mask;
 }
 
 /* ---- matching and judging ---- */

@@ -20,6 +20,7 @@
 #include "instance.h"
 #include "supervise.h"
 #include "quote.h"
+#include "measure.h"
 #include "rm.h"
 #include "sched.h"
 #include "server.h"
@@ -387,6 +388,10 @@ status_json(struct server *srv, FILE *f)
 		(unsigned long long)q.batches, q.batch_max, (unsigned long long)q.refused,
 		(unsigned long long)q.failed);
 	status_abandoned(shared->rm, f, true);
+	if (shared->measure != NULL) {
+		fputs(", ", f);
+		measure_status(shared->measure, f, true);
+	}
 	fputs(", \"instances\": [", f);
 	for (size_t i = 0; i < srv->n_inst; i++) {
 		const struct tpm_instance *ti = srv->inst[i];
@@ -487,6 +492,8 @@ status_text(struct server *srv, FILE *f)
 		(unsigned long long)q.failed);
 	status_abandoned(shared->rm, f, false);
 	fputc('\n', f);
+	if (shared->measure != NULL)
+		measure_status(shared->measure, f, false);
 	fprintf(f, "\ninstances: %zu\n", srv->n_inst);
 	for (size_t i = 0; i < srv->n_inst; i++) {
 		const struct tpm_instance *ti = srv->inst[i];
