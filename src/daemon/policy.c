@@ -543,8 +543,9 @@ policy_set(struct profile *p, const char *key, const char *value, char *err, siz
 void
 policy_exclude_pcrs(struct policy *pol, uint32_t mask)
 {
+	/* the log is the shared TPM's: a private instance's PCRs are its tenant's */
 	for (size_t i = 0; i < pol->n; i++)
-		if (!pol->p[i].measure_admin)
+		if (!pol->p[i].measure_admin && strcmp(pol->p[i].instance, "shared") == 0)
 			pol->p[i].pcrs &= ~mask;
 }
 

@@ -127,8 +127,10 @@ int policy_add(struct policy *pol, const char *name, unsigned line, struct profi
 int policy_set(struct profile *p, const char *key, const char *value, char *err, size_t errcap);
 
 /*
- * The PCRs in mask belong to log-first measurement: out of every profile's
- * pcrs but those with measure_admin (raw extends would bypass the log).
+ * The PCRs in mask belong to log-first measurement on the shared TPM: out
+ * of every profile's pcrs but those with measure_admin (raw extends would
+ * bypass the log) and those bound to a private instance (its PCRs are its
+ * tenant's).
  */
 void policy_exclude_pcrs(struct policy *pol, uint32_t mask);
 

@@ -30,6 +30,7 @@ as_user2() {
 cat >"$T/tb.conf" <<EOF
 [profile admin]
 match-uid = 0
+measure-admin = yes
 [profile tenant]
 match-uid = $TUID $TUID2
 instance = private
@@ -103,7 +104,8 @@ users)
 	tpm tpm2_nvreadpublic 0x1500016 >/dev/null || fail "root's NV index is gone"
 	[ "$(pcr_value 16)" = "$root16" ] || fail "the shared PCR 16 changed"
 	tpm tpm2_clear 2>/dev/null && true # root's own clear on the shared TPM would be allowed
-	"${ICLI[@]}" status | grep -q "uid-$TUID: backend private" || fail "status lists no instance"
+	st=$("${ICLI[@]}" status) || fail "status failed"
+	grep -q "uid-$TUID: backend private" <<<"$st" || fail "status lists no instance: $st"
 	;;
 crash)
 	persist_key as_user
@@ -147,7 +149,8 @@ limits)
 	;;
 migrate)
 	persist_key as_user
-	"${ICLI[@]}" instance show "uid-$TUID" | grep -q "encrypted" || fail "state not encrypted"
+	st=$("${ICLI[@]}" instance show "uid-$TUID") || fail "instance show failed"
+	grep -q "encrypted" <<<"$st" || fail "state not encrypted: $st"
 	"${ICLI[@]}" instance export "uid-$TUID" "$T/exp.bin" || fail "export"
 	stop_daemon
 	mv "$T/inst" "$T/inst-old"

@@ -66,7 +66,8 @@ tpm tpm2_pcrextend "23:sha256=$(printf '%064d' 5)" || fail "raw extend as root"
 st=$(tpm "$CLI" --socket "$SOCK" status --json) || fail "status"
 grep -q '"state": "inconsistent", "why": "", "inconsistent": \["PCR 23"\]' <<<"$st" ||
 	fail "status does not name PCR 23: $st"
-tpm "$CLI" --socket "$SOCK" status | grep -q "PCR 23: INCONSISTENT" || fail "status text"
+st=$(tpm "$CLI" --socket "$SOCK" status) || fail "status"
+grep -q "PCR 23: INCONSISTENT" <<<"$st" || fail "status text: $st"
 grep -q "error: measure: PCR 23 is INCONSISTENT" "$T/daemon.log" || fail "not logged as an error"
 tampered=$(pcr_value 23)
 [ "$tampered" != "$before" ] || fail "the raw extend did nothing"

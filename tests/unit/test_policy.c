@@ -209,6 +209,27 @@ test_match_order(void **state)
 	assert_string_equal(policy_find(&pol, "tmpl")->name, "tmpl");
 }
 
+/* the log's PCRs are closed to raw extends on the shared TPM only */
+static void
+test_exclude_pcrs(void **state)
+{
+	struct policy pol = {0};
+	struct profile *a, *u, *t;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(policy_add(&pol, "admin", 1, &a, err, sizeof(err)), 0);
+	assert_int_equal(policy_set(a, "measure-admin", "yes", err, sizeof(err)), 0);
+	assert_int_equal(policy_add(&pol, "user", 2, &u, err, sizeof(err)), 0);
+	assert_int_equal(policy_add(&pol, "tenant", 3, &t, err, sizeof(err)), 0);
+	assert_int_equal(policy_set(t, "instance", "private", err, sizeof(err)), 0);
+	a->pcrs = u->pcrs = t->pcrs = 0xffffff;
+	policy_exclude_pcrs(&pol, 1u << 16 | 1u << 23);
+	assert_int_equal(a->pcrs, 0xffffff);
+	assert_int_equal(u->pcrs, 0xffffff & ~(1u << 16 | 1u << 23));
+	assert_int_equal(t->pcrs, 0xffffff);
+}
+
 /* --sweep: each word gives its own mode (all once gave own) */
 static void
 test_sweep_option(void **state)
@@ -311,6 +332,7 @@ main(void)
 		cmocka_unit_test(test_match_order),
 		cmocka_unit_test(test_dist_conf),
 		cmocka_unit_test(test_sweep_option),
+		cmocka_unit_test(test_exclude_pcrs),
 		cmocka_unit_test(test_share_keys),
 	};
 
