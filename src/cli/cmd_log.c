@@ -38,8 +38,9 @@ const struct cli_cmd cli_cmd_log = {
 	.help = "  log show             print the measurement log, one line per record (seq,\n"
 		"                       epoch, kind, register, event type, stream, description,\n"
 		"                       digests abbreviated)\n"
-		"    --log=FILE         the log (default: measure.log in the daemon's state\n"
-		"                       directory)\n"
+		"    --log=FILE         the log (default: the daemon's: measure.log in its\n"
+		"                       state directory, or SOCKET.measure.log for a daemon\n"
+		"                       on another socket than the default)\n"
 		"    --stream=S         only stream S's events, then its virtual registers\n"
 		"    --pcr=N            only PCR N's records\n"
 		"    --json             one JSON object\n"
@@ -72,12 +73,18 @@ struct log_opts {
 /* ---- shared ---- */
 
 static int
-load(struct log_opts *o, struct mlog_file *f)
+load(const struct cli_ctx *ctx, struct log_opts *o, struct mlog_file *f)
 {
+	char sock[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int r;
 
 	if (o->log == NULL) {
-		if ((r = mlog_default_path(o->path, sizeof(o->path))) < 0) {
+		/* the daemon's default for the socket we talk to (verify's own --socket) */
+		if (o->socket != NULL && tb_socket_path(o->socket, sock, sizeof(sock)) == 0)
+			r = mlog_default_path(sock, o->path, sizeof(o->path));
+		else
+			r = mlog_default_path(ctx->path, o->path, sizeof(o->path));
+		if (r < 0) {
 			fprintf(stderr, "tpmbroker: log: no default log path (%s); give --log FILE\n",
 				strerror(-r));
 			return EXIT_USAGE;
@@ -275,7 +282,7 @@ show_virtual(const struct log_opts *o, const struct mlog_file *f, struct mlog_bu
 }
 
 static int
-log_show(struct log_opts *o)
+log_show(const struct cli_ctx *ctx, struct log_opts *o)
 {
 	_cleanup_(mlog_file_free) struct mlog_file f = {0};
 	struct mlog_buf b = {0};
@@ -284,7 +291,7 @@ log_show(struct log_opts *o)
 	bool first = true;
 	int r;
 
-	if ((r = load(o, &f)) != EXIT_OK)
+	if ((r = load(ctx, o, &f)) != EXIT_OK)
 		return r;
 	(void)report_damage(o, &f);
 	if (o->json) {
@@ -336,7 +343,7 @@ log_show(struct log_opts *o)
 /* ---- export ---- */
 
 static int
-log_export(struct log_opts *o)
+log_export(const struct cli_ctx *ctx, struct log_opts *o)
 {
 	_cleanup_(mlog_file_free) struct mlog_file f = {0};
 	_cleanup_(closep) int fd = -1;
@@ -363,7 +370,7 @@ log_export(struct log_opts *o)
 				"give -o FILE or a pipe\n");
 		return EXIT_USAGE;
 	}
-	if ((r = load(o, &f)) != EXIT_OK)
+	if ((r = load(ctx, o, &f)) != EXIT_OK)
 		return r;
 	(void)report_damage(o, &f); /* the valid records are exported all the same */
 	if ((r = mlog_export(&f, fmt, &b, &info)) < 0) {
@@ -380,6 +387,10 @@ log_export(struct log_opts *o)
 			fprintf(stderr, "tpmbroker: log export: note: PCR %u began this epoch at a "
 					"value other than zero; a replay of the export from zero "
 					"will not give the TPM's value\n", i);
+	if (info.n_no_action > 0)
+		fprintf(stderr, "tpmbroker: log export: note: %llu events of type EV_NO_ACTION were "
+				"extended, but TCG readers do not replay such events\n",
+			(unsigned long long)info.n_no_action);
 	if (info.n_rtmr_skipped > 0)
 		fprintf(stderr, "tpmbroker: log export: note: %llu RTMR events left out (not PCR "
 				"events)\n", (unsigned long long)info.n_rtmr_skipped);
@@ -408,7 +419,7 @@ log_verify(const struct cli_ctx *ctx, struct log_opts *o)
 		return EXIT_USAGE;
 	}
 	/* a first read: the default path resolved, the file there and ours */
-	if ((r = load(o, &f)) != EXIT_OK)
+	if ((r = load(ctx, o, &f)) != EXIT_OK)
 		return r;
 	return cli_log_verify(ctx, o->socket, o->log, o->stream, o->expect, o->n_expect);
 }
@@ -513,8 +524,8 @@ cmd_log(const struct cli_ctx *ctx, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	if (strcmp(sub, "show") == 0)
-		return log_show(&o);
+		return log_show(ctx, &o);
 	if (strcmp(sub, "export") == 0)
-		return log_export(&o);
+		return log_export(ctx, &o);
 	return log_verify(ctx, &o);
 }

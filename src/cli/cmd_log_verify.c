@@ -209,9 +209,9 @@ prefix_of(const struct mlog_file *f, const struct mlog_replay *rp, const struct 
 				d = &r.dig[i];
 		if (d == NULL)
 			return -1;
-		if (r.kind == MLOG_SECTION) {
-			if (!started)
-				acc = *d;
+		if (r.kind == MLOG_SECTION) { /* the replay starts at the register's last one */
+			acc = *d;
+			folded = 0;
 			started = true;
 		} else if (!started || mlog_fold(&acc, d) < 0) {
 			return -1;
@@ -246,6 +246,10 @@ compare(const struct mlog_file *f, const struct mlog_replay *rp, const struct tp
 	for (size_t i = 0; i < rp->n_regs; i++) {
 		const struct mlog_reg *g = &rp->regs[i];
 
+		if (final && g->n_sections > 1)
+			printf("%s%u  replayed from its section at seq %llu (a new section in this "
+			       "epoch: an admin's --reset-section)\n", mlog_reg_type_name(g->reg_type),
+			       g->reg, (unsigned long long)g->section_seq);
 		if (g->reg_type != MLOG_REG_PCR) {
 			if (final)
 				printf("%s%u  not checked: an RTMR is not read through the TPM\n",

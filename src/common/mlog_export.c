@@ -328,8 +328,10 @@ mlog_export(const struct mlog_file *f, enum mlog_export_format fmt, struct mlog_
 	if (fmt == MLOG_EXPORT_TCG) {
 		tcg_spec_id(out, info);
 		pcr0 = mlog_replay_find(rp, MLOG_REG_PCR, 0);
-		if (pcr0 != NULL && pcr0->base_nonzero && tcg_startup_locality(out, pcr0, info) == 0)
+		if (pcr0 != NULL && pcr0->base_nonzero && tcg_startup_locality(out, pcr0, info) == 0) {
 			info->nonzero_base &= ~1u;
+			info->startup_locality = true;
+		}
 	}
 	off = rp->epoch_off;
 	while (rp->have_epoch && mlog_next(f, &off, &r) > 0) {
@@ -339,6 +341,8 @@ mlog_export(const struct mlog_file *f, enum mlog_export_format fmt, struct mlog_
 			info->n_rtmr_skipped++;
 			continue;
 		}
+		if (r.event_type == EV_NO_ACTION)
+			info->n_no_action++;
 		if (fmt == MLOG_EXPORT_TCG)
 			tcg_event(out, &r, info);
 		else

@@ -61,6 +61,8 @@ enum mlog_export_format {
 struct mlog_export_info {
 	uint64_t n_events;       /* records written */
 	uint64_t n_rtmr_skipped; /* RTMR events of the epoch left out */
+	uint64_t n_no_action;    /* EVENTs typed EV_NO_ACTION: extended, but a TCG replay skips them */
+	bool startup_locality;   /* the TCG log begins with a StartupLocality event */
 	uint32_t nonzero_base;   /* bit N: PCR N's section base is not what a TCG replay starts from */
 	uint16_t banks[MLOG_MAX_BANKS]; /* the Spec ID's banks */
 	size_t n_banks;

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "mlog_replay.h"
+#include "proto.h"
 #include "util.h"
 
 const char *
@@ -73,14 +74,20 @@ mlog_event_type_name(uint32_t type)
 }
 
 int
-mlog_default_path(char *buf, size_t cap)
+mlog_default_path(const char *socket, char *buf, size_t cap)
 {
 	const char *sd = getenv("STATE_DIRECTORY"), *xdg = getenv("XDG_STATE_HOME");
 	const char *home = getenv("HOME");
+	char def[108];
 	int n;
 
-	/* the same choice as be_libtpms.c's lt_default_dir(), one level up */
-	if (sd != NULL && sd[0] == '/' && strchr(sd, ':') == NULL)
+	/* the daemon's choice (measure.c), so that both find the same file */
+	if (tb_socket_path(NULL, def, sizeof(def)) < 0)
+		def[0] = '\0';
+	if (socket != NULL && socket[0] != '\0' && strcmp(socket, def) != 0 &&
+	    strcmp(socket, TB_SOCKET_DEFAULT_ROOT) != 0)
+		n = snprintf(buf, cap, "%s.measure.log", socket);
+	else if (sd != NULL && sd[0] == '/' && strchr(sd, ':') == NULL)
 		n = snprintf(buf, cap, "%s/measure.log", sd);
 	else if (geteuid() == 0)
 		n = snprintf(buf, cap, "/var/lib/tpmbroker/measure.log");
@@ -178,26 +185,22 @@ replay_one(struct mlog_replay *rp, const struct mlog_rec *r, const char *stream,
 	}
 	g = reg_slot(rp, r->reg_type, r->reg);
 	if (r->kind == MLOG_SECTION) {
-		if (!g->has_section) {
-			memcpy(g->v, r->dig, r->n_dig * sizeof(r->dig[0]));
-			memcpy(g->base, r->dig, r->n_dig * sizeof(r->dig[0]));
-			g->n_banks = r->n_dig;
-			g->has_section = true;
-			for (size_t i = 0; i < r->n_dig; i++)
-				for (size_t j = 0; j < r->dig[i].size; j++)
-					g->base_nonzero |= r->dig[i].d[j] != 0;
-			return 1;
-		}
-		if ((why = banks_match(g, r)) != NULL) {
+		/* the first, or an admin's new one: the replay (re)starts here */
+		if (g->has_section && (why = banks_match(g, r)) != NULL) {
 			set_bad(rp, r, why);
 			return 0;
 		}
+		memcpy(g->v, r->dig, r->n_dig * sizeof(r->dig[0]));
+		memcpy(g->base, r->dig, r->n_dig * sizeof(r->dig[0]));
+		g->n_banks = r->n_dig;
+		g->has_section = true;
+		g->n_sections++;
+		g->section_seq = r->seq;
+		g->n_events = 0;
+		g->base_nonzero = false;
 		for (size_t i = 0; i < r->n_dig; i++)
-			if (memcmp(find_bank(g->v, g->n_banks, r->dig[i].alg)->d, r->dig[i].d,
-				   r->dig[i].size) != 0) {
-				set_bad(rp, r, "a second section whose base differs from the replay");
-				return 0;
-			}
+			for (size_t j = 0; j < r->dig[i].size; j++)
+				g->base_nonzero |= r->dig[i].d[j] != 0;
 		return 1;
 	}
 	if (stream != NULL && g->n_banks == 0) {

@@ -12,8 +12,11 @@
  *   - every digest's algorithm is a hash we know, of its size
  *   - an EVENT comes after its register's SECTION in the epoch, with exactly
  *     the section's banks (none missing, none added)
- *   - a second SECTION of a register in one epoch carries the value the
- *     replay has reached (the daemon may restart within an epoch)
+ * A later SECTION of a register in the same epoch (an admin's
+ * `tpmbroker measure --reset-section` after an inconsistency) starts its
+ * replay again from that section's values, as the daemon's recovery does;
+ * n_sections counts them.  A stream's virtual registers ignore sections:
+ * they fold the stream's events of the whole epoch.
  */
 #ifndef TB_MLOG_REPLAY_H
 #define TB_MLOG_REPLAY_H
@@ -36,9 +39,11 @@ struct mlog_reg {
 	struct mlog_digest base[MLOG_MAX_BANKS]; /* the section's (zeros for a stream) */
 	size_t n_banks;
 	bool has_section;
+	uint32_t n_sections; /* > 1: the replay restarted at the last one */
 	bool base_nonzero; /* the section's base values are not all zero */
-	uint64_t n_events;
-	uint64_t last_seq; /* the last event folded in (0: none) */
+	uint64_t n_events;       /* folded in since the last section */
+	uint64_t section_seq;    /* the last section's record (0: none) */
+	uint64_t last_seq;       /* the last event folded in (0: none) */
 };
 
 struct mlog_replay {
@@ -72,11 +77,13 @@ const char *mlog_reg_type_name(uint8_t reg_type);
 const char *mlog_event_type_name(uint32_t type);
 
 /*
- * The default log: <state dir>/measure.log, the state directory being the
- * daemon's (be_libtpms.c): $STATE_DIRECTORY, /var/lib/tpmbroker as root,
- * else $XDG_STATE_HOME/tpmbroker or ~/.local/state/tpmbroker.
+ * The log of the daemon on socket (NULL: the default socket), as the daemon
+ * picks it without --measure-log: a daemon on another socket than the
+ * default one keeps SOCKET.measure.log; else measure.log in the state
+ * directory: $STATE_DIRECTORY, /var/lib/tpmbroker as root, else
+ * $XDG_STATE_HOME/tpmbroker or ~/.local/state/tpmbroker.
  * 0, -ENOENT (no home), -ENAMETOOLONG.
  */
-int mlog_default_path(char *buf, size_t cap);
+int mlog_default_path(const char *socket, char *buf, size_t cap);
 
 #endif
