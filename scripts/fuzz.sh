@@ -22,9 +22,9 @@ if [ ! -f "$B/build.ninja" ]; then
 		-Dc_args=-fsanitize=fuzzer-no-link \
 		-Dbuildtype=debugoptimized >/dev/null
 fi
-ninja -C "$B" tests/fuzz/fuzz_frames tests/fuzz/fuzz_rm >/dev/null
+ninja -C "$B" tests/fuzz/fuzz_frames tests/fuzz/fuzz_rm tests/fuzz/fuzz_mlog >/dev/null
 status=0
-for t in frames rm; do
+for t in ${FUZZ_TARGETS:-frames rm mlog}; do
 	mkdir -p "$B/corpus/$t"
 	log=$B/fuzz-$t.log
 	echo "fuzz_$t: ${SECS} s" >&2
