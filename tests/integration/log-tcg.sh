@@ -24,8 +24,13 @@ if [ "$mode" = measured ] && ! "$CLI" --help | grep -q '^  measure '; then
 fi
 LOG=$T/measure.log
 
-start_daemon
-[ "$mode" = measured ] && LOG=$SOCK.measure.log # the daemon's default beside its socket
+# measured: an RTMR stand-in file takes rtmr0's events
+if [ "$mode" = measured ]; then
+	start_daemon --measure-rtmr "0:$T/rtmr0"
+	LOG=$SOCK.measure.log # the daemon's default beside its socket
+else
+	start_daemon
+fi
 
 # the active banks; sha1 and sha256 must be, as the issue's test wants
 banks=$(tpm tpm2_getcap pcrs | sed -n 's/^ *- \(sha[0-9]*\): \[ *0,.*/\1/p' | paste -sd, -)
@@ -35,7 +40,7 @@ case ",$banks," in
 	# allocate both on the embedded TPM (takes effect at the next TPM reset)
 	tpm tpm2_pcrallocate sha1:all+sha256:all >/dev/null || fail "pcrallocate"
 	stop_daemon
-	start_daemon
+	if [ "$mode" = measured ]; then start_daemon --measure-rtmr "0:$T/rtmr0"; else start_daemon; fi
 	banks=$(tpm tpm2_getcap pcrs | sed -n 's/^ *- \(sha[0-9]*\): \[ *0,.*/\1/p' | paste -sd, -)
 	;;
 esac
@@ -66,16 +71,14 @@ if [ "$mode" = written ]; then
 		esac
 	done <"$T/extends"
 else
-	# the same events through the daemon; an RTMR stand-in file takes rtmr0's
-	stop_daemon
-	start_daemon --measure-rtmr "0:$T/rtmr0"
+	# the same events through the daemon
 	while read -r kind reg _ type stream desc data; do
 		[ "$kind" = event ] || continue
 		case $reg in
 		pcr*) flag=(--pcr "${reg#pcr}") ;;
 		rtmr*) flag=(--rtmr "${reg#rtmr}") ;;
 		esac
-		tpm "$CLI" measure "${flag[@]}" --type "$type" --stream "$stream" \
+		tpm "$CLI" --socket "$SOCK" measure "${flag[@]}" --type "$type" --stream "$stream" \
 			--description "$desc" --string "$data" >/dev/null || fail "measure $reg $data"
 	done <"$T/spec"
 fi
