@@ -268,9 +268,9 @@ cel_event(struct mlog_buf *b, const struct mlog_rec *r)
 	put_str(b, ",\"stream\":");
 	mlog_buf_json_str(b, r->stream, r->stream_len);
 	if (et != NULL)
-		mlog_buf_printf(b, ",\"eventType\":\"%s\"", et);
+		mlog_buf_printf(b, ",\"tcgEventType\":\"%s\"", et);
 	else
-		mlog_buf_printf(b, ",\"eventType\":\"0x%08x\"", r->event_type);
+		mlog_buf_printf(b, ",\"tcgEventType\":\"0x%08x\"", r->event_type);
 	put_str(b, ",\"data\":\"");
 	mlog_buf_hex(b, r->data, r->data_len);
 	mlog_buf_printf(b, "\",\"uid\":%u,\"pid\":%u,\"timeNs\":%llu,\"epoch\":\"%u/%u\"}}\n",

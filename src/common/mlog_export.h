@@ -25,9 +25,11 @@
  * (0x1E, the object, '\n'):
  *   {"recnum":SEQ,"pcr":N,"digests":[{"hashAlg":"sha256","digest":"HEX"},...],
  *    "content_type":"systemd","content":{"string":DESCRIPTION,"stream":S,
- *    "eventType":"EV_IPL","data":"HEX","uid":U,"pid":P,"timeNs":T,
+ *    "tcgEventType":"EV_IPL","data":"HEX","uid":U,"pid":P,"timeNs":T,
  *    "epoch":"RESET/RESTART"}}
  * recnum is the log's seq (increasing, with gaps where sections are).
+ * The TCG event type goes in "tcgEventType", not systemd's "eventType",
+ * whose values are systemd's own ("phase", "machine-id", ...).
  */
 #ifndef TB_MLOG_EXPORT_H
 #define TB_MLOG_EXPORT_H

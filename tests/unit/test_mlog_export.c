@@ -497,7 +497,7 @@ test_export_cel(void **state)
 			assert_non_null(strstr(line, "{\"hashAlg\":\"sha256\",\"digest\":\""));
 			assert_non_null(strstr(line, hex));
 			assert_non_null(strstr(line, "\"stream\":\"/sys\\\"tem.slice\\u0001\""));
-			assert_non_null(strstr(line, "\"eventType\":\"EV_IPL\",\"data\":\"6f6e65\""));
+			assert_non_null(strstr(line, "\"tcgEventType\":\"EV_IPL\",\"data\":\"6f6e65\""));
 			assert_non_null(strstr(line, "\"epoch\":\"5/0\"}}"));
 		}
 	}
