@@ -404,8 +404,12 @@ verify_round(const char *sock, const char *path, struct mlog_file *f, struct mlo
 		return EXIT_OK; /* the caller reports it */
 	if ((fd = cli_connect(sock, 10)) < 0)
 		return fd == -ENAMETOOLONG ? EXIT_USAGE : EXIT_NO_DAEMON;
-	if ((r = read_tpm(fd, sock, rp, t)) != EXIT_OK)
+	if ((r = read_tpm(fd, sock, rp, t)) != EXIT_OK) {
+		if (r == EXIT_TPM_ERROR)
+			fprintf(stderr, "tpmbroker: log verify: reading the epoch or the PCRs failed "
+					"(a bank of the log the TPM does not implement?)\n");
 		return r;
+	}
 	mlog_file_free(f);
 	if ((r = mlog_read_file(path, f)) < 0) {
 		fprintf(stderr, "tpmbroker: log verify: %s: %s\n", path, strerror(-r));
