@@ -35,6 +35,7 @@ struct cli_cmd {
 };
 
 /* the commands of cmd_*.c (status and send live in tpmbroker.c) */
+extern const struct cli_cmd cli_cmd_instance;
 extern const struct cli_cmd cli_cmd_log; /* cmd_log.c: log show|export|verify */
 
 /* Connect, printing why not; the fd or -errno (-ENAMETOOLONG: usage). */

@@ -61,6 +61,7 @@ static const struct cli_cmd cli_cmd_send = {
 static const struct cli_cmd *const commands[] = {
 	&cli_cmd_status,
 	&cli_cmd_send,
+	&cli_cmd_instance,
 	&cli_cmd_log,
 };
 

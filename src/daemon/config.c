@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ini.h>
 #include <stdarg.h>
@@ -36,6 +37,12 @@ enum {
 	OPT_SWEEP,
 	OPT_RESERVE_SLOTS,
 	OPT_STATE_FILE,
+	OPT_INSTANCE_DIR,
+	OPT_INSTANCE_KEY,
+	OPT_INSTANCE_IDLE,
+	OPT_MAX_INSTANCES,
+	OPT_MAX_INSTANCES_UID,
+	OPT_SWTPM,
 };
 
 static const struct option cfg_options[] = {
@@ -65,6 +72,12 @@ static const struct option cfg_options[] = {
 	{"sweep", required_argument, NULL, OPT_SWEEP},
 	{"reserve-slots", required_argument, NULL, OPT_RESERVE_SLOTS},
 	{"state-file", required_argument, NULL, OPT_STATE_FILE},
+	{"instance-dir", required_argument, NULL, OPT_INSTANCE_DIR},
+	{"instance-key", required_argument, NULL, OPT_INSTANCE_KEY},
+	{"instance-idle", required_argument, NULL, OPT_INSTANCE_IDLE},
+	{"max-instances", required_argument, NULL, OPT_MAX_INSTANCES},
+	{"max-instances-per-user", required_argument, NULL, OPT_MAX_INSTANCES_UID},
+	{"swtpm", required_argument, NULL, OPT_SWTPM},
 	{NULL, 0, NULL, 0},
 };
 
@@ -129,6 +142,17 @@ cfg_usage(FILE *out)
 	      "      --state-file=PATH   where the broker records the TPM handles it holds, for\n"
 	      "                          --sweep=own (default /run/tpmbroker/held-shared as root,\n"
 	      "                          else beside the socket: SOCKET.held-shared); 'none'\n"
+	      "      --instance-dir=DIR  private TPM instances (profiles' instance = private or\n"
+	      "                          NAME): one swtpm worker each, state in DIR/NAME (default\n"
+	      "                          /var/lib/tpmbroker/instances as root when a profile\n"
+	      "                          names one; without it and such profiles: none)\n"
+	      "      --instance-key=FILE encrypt their state at rest (aes-256-cbc): a 32-byte key\n"
+	      "                          or 64 hex digits; read once, as root\n"
+	      "      --instance-idle=SEC stop a worker idle this long; the next command starts it\n"
+	      "                          again (default 300; 0: never)\n"
+	      "      --max-instances=N   private instances per host (default 32, at most 63)\n"
+	      "      --max-instances-per-user=N  private instances owned by one uid (default 2)\n"
+	      "      --swtpm=PATH        the workers' program (default swtpm, on $PATH)\n"
 	      "      --user=USER         run as USER once the TPM and the sockets are open\n"
 	      "                          (started as root, default tss; --user=root stays root)\n"
 	      "  -v, --verbose           more log output (repeat for debug)\n"
@@ -303,7 +327,7 @@ cfg_apply(struct config *cfg, int opt, const char *name, const char *arg, struct
 		if (strcmp(arg, "own") == 0)
 			cfg->sweep = CFG_SWEEP_OWN;
 		else if (strcmp(arg, "all") == 0)
-			cfg->sweep = CFG_SWEEP_OWN;
+			cfg->sweep = CFG_SWEEP_ALL;
 		else if (strcmp(arg, "none") == 0)
 			cfg->sweep = CFG_SWEEP_NONE;
 		else
@@ -328,6 +352,28 @@ cfg_apply(struct config *cfg, int opt, const char *name, const char *arg, struct
 			return cfg_fail(e, "state-file: path too long or empty");
 		strcpy(cfg->state_file, arg);
 		return 0;
+	case OPT_INSTANCE_DIR:
+		if (strlen(arg) >= sizeof(cfg->instance_dir) || arg[0] != '/')
+			return cfg_fail(e, "instance-dir: an absolute path of at most %zu bytes",
+					sizeof(cfg->instance_dir) - 1);
+		strcpy(cfg->instance_dir, arg);
+		return 0;
+	case OPT_INSTANCE_KEY:
+		if (strlen(arg) >= sizeof(cfg->instance_key))
+			return cfg_fail(e, "instance-key: path too long");
+		strcpy(cfg->instance_key, arg);
+		return 0;
+	case OPT_SWTPM:
+		if (strlen(arg) >= sizeof(cfg->swtpm) || arg[0] == '\0')
+			return cfg_fail(e, "swtpm: path too long or empty");
+		strcpy(cfg->swtpm, arg);
+		return 0;
+	case OPT_INSTANCE_IDLE:
+		return cfg_uint(name, arg, 0, 86400 * 365, &cfg->instance_idle_s, e);
+	case OPT_MAX_INSTANCES:
+		return cfg_uint(name, arg, 1, 63, &cfg->max_instances, e);
+	case OPT_MAX_INSTANCES_UID:
+		return cfg_uint(name, arg, 1, 63, &cfg->max_instances_per_uid, e);
 	case OPT_USER:
 		if (strlen(arg) >= sizeof(cfg->user))
 			return cfg_fail(e, "user: too long");
@@ -455,8 +501,32 @@ cfg_defaults(struct config *cfg)
 	cfg->retry_time_ms = 2000;
 	cfg->sweep = CFG_SWEEP_OWN;
 	cfg->reserve_slots[0] = cfg->reserve_slots[1] = CFG_AUTO;
+	strcpy(cfg->swtpm, "swtpm");
+	cfg->instance_idle_s = 300;
+	cfg->max_instances = 32;
+	cfg->max_instances_per_uid = 2;
 	cfg->log_level = LOG_LVL_INFO;
 	policy_defaults(&cfg->policy);
+}
+
+/* A profile names a private instance: there must be somewhere to keep them. */
+static int
+cfg_instance_dir(struct config *cfg)
+{
+	const char *who = NULL;
+
+	for (size_t i = 0; i < cfg->policy.n && who == NULL; i++)
+		if (strcmp(cfg->policy.p[i].instance, "shared") != 0)
+			who = cfg->policy.p[i].name;
+	if (who == NULL || cfg->instance_dir[0] != '\0')
+		return 0;
+	if (geteuid() == 0) {
+		strcpy(cfg->instance_dir, "/var/lib/tpmbroker/instances");
+		return 0;
+	}
+	fprintf(stderr, "tpmbrokerd: profile %s names a private instance: --instance-dir is "
+		"needed\n", who);
+	return -EINVAL;
 }
 
 int
@@ -505,5 +575,5 @@ cfg_parse(int argc, char **argv, struct config *cfg)
 		fprintf(stderr, "tpmbrokerd: unexpected argument '%s'\n", argv[optind]);
 		return -EINVAL;
 	}
-	return 0;
+	return cfg_instance_dir(cfg);
 }

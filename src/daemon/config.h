@@ -58,6 +58,13 @@ struct config {
 	unsigned reserve_slots[2];     /* objects, sessions left to others; CFG_AUTO: by backend */
 	char state_file[256];          /* record of held handles; "": the default; "none" */
 	char user[64];          /* run as this user after set-up; "": tss if started as root */
+	/* private instances (supervise.h) */
+	char instance_dir[200]; /* "": none, unless a profile names one (then the default) */
+	char instance_key[256]; /* AES-256 key of their state at rest; "": plain */
+	char swtpm[256];        /* the workers' program */
+	unsigned instance_idle_s;      /* stop a worker idle this long; 0: never */
+	unsigned max_instances;        /* per host */
+	unsigned max_instances_per_uid;
 	enum log_level log_level;
 	struct policy policy;   /* the profiles, in match order */
 	char config_path[256];  /* --config, "" if none: what SIGHUP reads again */

@@ -29,6 +29,7 @@
 #include "sched.h"
 #include "server.h"
 #include "service.h"
+#include "supervise.h"
 
 static void conn_on_io(struct loop_io *io, uint32_t events);
 static void conn_update_events(struct conn *c);
@@ -234,21 +235,20 @@ conn_linger_flush(struct server *srv)
  * once, without allocating anything for it, and shut the socket for
  * writing.  The answer is sent before the client asks: its command goes
  * into a socket that is still open (no EPIPE), and its first receive reads
- * the answer, then the end.  The fd itself is closed a second later.
+ * the answer, then the end.  The caller keeps the fd open for a moment
+ * (linger_add; listen.c when out of descriptors).
  */
-static void
-conn_refuse(struct server *srv, int fd, const struct framer *fr, const char *why)
+void
+conn_refuse(struct server *srv, int fd, const struct framer *fr, uint32_t rc, const char *why)
 {
 	uint8_t out[FRAMER_WRAP_MAX + TPM_HDR_SIZE];
-	size_t len = fr->wrap(out, wire_rc_response(out + fr->rsp_head, TPM_HDR_SIZE,
-						    TB_RM_RC(TPM2_RC_RETRY)));
+	size_t len = fr->wrap(out, wire_rc_response(out + fr->rsp_head, TPM_HDR_SIZE, rc));
 
 	srv->st.conns_refused++;
 	srv->st.broker_answers++;
-	log_verbose("%s: connection refused (0x%08x): %s", fr->name, TB_RM_RC(TPM2_RC_RETRY), why);
+	log_verbose("%s: connection refused (0x%08x): %s", fr->name, rc, why);
 	(void)send(fd, out, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 	(void)shutdown(fd, SHUT_WR);
-	linger_add(srv, fd);
 }
 
 int
@@ -269,19 +269,28 @@ conn_new(struct server *srv, struct tpm_instance *inst, int fd, const struct fra
 		(void)peer_from_tcp(fd, &peer);
 	prof = policy_match(&srv->cfg.policy, &peer, listen);
 	if (srv->n_conns >= srv->cfg.max_connections) {
-		conn_refuse(srv, fd, fr, "over --max-connections");
+		conn_refuse(srv, fd, fr, TB_RM_RC(TPM2_RC_RETRY), "over --max-connections");
+		linger_add(srv, fd);
 		return 0;
 	}
 	if (peer.uid_known && prof != NULL && prof->max_connections_per_user > 0 &&
 	    uid_conns(srv, peer.uid) >= prof->max_connections_per_user) {
-		conn_refuse(srv, fd, fr, "over the profile's max-connections-per-user");
+		conn_refuse(srv, fd, fr, TB_RM_RC(TPM2_RC_RETRY),
+			    "over the profile's max-connections-per-user");
+		linger_add(srv, fd);
 		return 0;
 	}
-	for (size_t i = 0; inst == NULL && prof != NULL && i < srv->n_inst; i++)
-		if (strcmp(srv->inst[i]->name, prof->instance) == 0)
-			inst = srv->inst[i];
+	if (inst == NULL && prof != NULL && strcmp(prof->instance, "shared") != 0) {
+		/* a private profile may Clear its TPM: never fall back to the shared one */
+		uint32_t rc = sup_route(srv, prof->instance, &peer, &inst);
+		if (rc != 0) {
+			conn_refuse(srv, fd, fr, rc, "no private TPM instance for it");
+			linger_add(srv, fd);
+			return 0;
+		}
+	}
 	if (inst == NULL)
-		inst = srv->inst[0]; /* no profile (it may send nothing), or its instance is gone */
+		inst = srv->inst[0]; /* the shared TPM; no profile: it may send nothing */
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return -ENOMEM;
 	if (peer.uid_known && (uc = uid_count_find(srv, peer.uid, true)) == NULL) {
@@ -349,8 +358,16 @@ conn_rematch_all(struct server *srv)
 
 	for (size_t i = 0; i < srv->n_inst; i++)
 		rm_set_reserved_sessions(srv->inst[i]->rm, rm_policy_reserved(&srv->cfg.policy));
-	TAILQ_FOREACH(c, &srv->conns, entry) {
+	for (struct conn *next = TAILQ_FIRST(&srv->conns); (c = next) != NULL;) {
+		next = TAILQ_NEXT(c, entry);
 		c->profile = policy_match(&srv->cfg.policy, &c->peer, c->listen);
+		if (c->profile != NULL && !(strcmp(c->profile->instance, "shared") == 0
+						    ? c->inst == srv->inst[0]
+						    : sup_fits(c->inst, c->profile->instance, c->peer.uid))) {
+			/* bound to a TPM its new profile does not name: its rules are not for it */
+			conn_kill(c, "its profile now names another TPM instance");
+			continue;
+		}
 		rm_limits_from_profile(c->profile, &lim);
 		rm_conn_set_limits(c->inst->rm, c->rmc, &lim);
 		conn_set_share(c); /* a queued job keeps its old share until its next command */

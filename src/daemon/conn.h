@@ -109,6 +109,14 @@ struct conn {
  */
 int conn_new(struct server *srv, struct tpm_instance *inst, int fd, const struct framer *fr,
 	     const char *listen, struct conn **ret);
+/*
+ * Answer the peer on fd rc (RETRY, or why it has no TPM) in its protocol
+ * before it asks, and shut the socket for writing; counted as refused, why
+ * in the verbose log.  The caller closes fd a moment later (at once, its
+ * command would meet EPIPE).
+ */
+void conn_refuse(struct server *srv, int fd, const struct framer *fr, uint32_t rc,
+		 const char *why);
 /* Close the refused connections still lingering, free the spare buffers (at exit). */
 void conn_linger_flush(struct server *srv);
 /* The profiles were reloaded: match every connection's profile again. */

@@ -3,8 +3,9 @@
  * instance.h: one TPM the daemon serves: a backend with the commands and
  * properties learnt from it (caps), its resource manager, its scheduler and
  * their counters.  The server holds a table of them; a connection is bound
- * to one when it is accepted.  Today there is one, "shared"; private
- * instances (a software TPM per user, tenant or VM) are more rows.
+ * to one when it is accepted: "shared", and the private instances (a
+ * software TPM per user, tenant or VM, each in a swtpm worker: supervise.h),
+ * which are made and deleted while the daemon runs.
  *
  * Below this line nothing knows the server or the connections: jobs come
  * in through inst->sched, and that is all.
@@ -22,6 +23,7 @@
 struct backend;
 struct held;
 struct loop;
+struct sup_inst;
 
 #define INSTANCE_NAME_MAX 32
 
@@ -50,6 +52,7 @@ struct tpm_instance {
 	struct rm *rm;                /* owned */
 	struct sched *sched;          /* owned */
 	struct held *held;            /* owned; NULL: no record of held handles */
+	struct sup_inst *sup;         /* its swtpm worker (supervise.h); NULL: not supervised */
 	unsigned n_conns;             /* connections bound to it now */
 	uint64_t conns_total;
 };

@@ -33,6 +33,7 @@
 #include "sdglue.h"
 #include "server.h"
 #include "status.h"
+#include "supervise.h"
 
 /* started as root without --user, the daemon runs as this user */
 #define TB_DEFAULT_USER "tss"
@@ -118,6 +119,8 @@ reload(struct signals *sg)
 
 		for (size_t i = 0; i < srv->n_inst; i++)
 			rm_set_defaults(srv->inst[i]->rm, &ip.rm);
+		if (srv->sup != NULL)
+			sup_set_params(srv->sup, &ip);
 	}
 	srv->cfg.log_level = n->log_level;
 	log_set_level(n->log_level);
@@ -407,6 +410,25 @@ instance_params(const struct config *cfg, char *state_file, size_t cap)
 	};
 }
 
+/* Private instances: read the key and make the directory while still root. */
+static int
+start_supervisor(struct server *srv, const struct run_as *ra, struct instance_params ip)
+{
+	const struct config *cfg = &srv->cfg;
+	struct sup_params sp = {
+		.idle_s = cfg->instance_idle_s,
+		.max_per_uid = cfg->max_instances_per_uid,
+		.max_total = cfg->max_instances,
+		.ip = ip,
+	};
+
+	snprintf(sp.dir, sizeof(sp.dir), "%s", cfg->instance_dir);
+	snprintf(sp.swtpm, sizeof(sp.swtpm), "%s", cfg->swtpm);
+	snprintf(sp.key_file, sizeof(sp.key_file), "%s", cfg->instance_key);
+	return sup_new(srv, &sp, ra->name[0] != '\0' ? ra->uid : (uid_t)-1,
+		       ra->name[0] != '\0' ? ra->gid : (gid_t)-1, &srv->sup);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -441,11 +463,16 @@ main(int argc, char **argv)
 	if ((r = instance_open(srv.loop, "shared", srv.cfg.backend, &ip, &srv.inst[0])) < 0)
 		fatal(-r, "TPM instance 'shared' on backend '%s'", srv.cfg.backend);
 	srv.n_inst = 1;
+	if (srv.cfg.instance_dir[0] != '\0' &&
+	    (r = start_supervisor(&srv, &ra, ip)) < 0)
+		fatal(-r, "private instances in %s", srv.cfg.instance_dir);
 	if ((r = open_frontends(&srv)) < 0)
 		return 1;
 	if (ra.name[0] != '\0' && (r = drop_privileges(&srv, &ra)) < 0)
 		fatal(-r, "dropping privileges to %s", ra.name);
 	srv.uid = geteuid();
+	if (srv.sup != NULL && (r = sup_load(srv.sup)) < 0)
+		fatal(-r, "private instances in %s", srv.cfg.instance_dir);
 	print_ready(&srv);
 	sd_ready(&srv, &sg.sd);
 
@@ -456,6 +483,7 @@ main(int argc, char **argv)
 	conn_linger_flush(&srv);
 	for (size_t i = 0; i < srv.n_inst; i++)
 		instance_free(srv.inst[i]);
+	sup_free(srv.sup);
 	loop_io_del(srv.loop, &sg.io);
 	(void)close(sg.io.fd);
 	loop_free(srv.loop);

@@ -13,6 +13,7 @@
  * platform and lockout hierarchies may not be named at all; PCRs 16
  * (debug) and 23 (application) only; locality 0 only.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -514,9 +515,18 @@ policy_set(struct profile *p, const char *key, const char *value, char *err, siz
 	if (strcmp(key, "priority") == 0)
 		return parse_priority(value, &p->priority, err, errcap);
 	if (strcmp(key, "instance") == 0) {
-		/* private instances (a TPM per user, tenant or VM) are not built yet */
-		if (strcmp(value, "shared") != 0) {
-			snprintf(err, errcap, "instance '%s': only 'shared' exists", value);
+		/*
+		 * shared; private: each uid its own instance "uid-N" (supervise.h);
+		 * or the name of an instance made with tpmbroker instance create
+		 */
+		size_t n = strlen(value);
+		bool ok = n > 0 && n < sizeof(p->instance) && value[0] != '.';
+
+		for (size_t i = 0; ok && i < n; i++)
+			ok = isalnum((unsigned char)value[i]) || strchr("-_.", value[i]) != NULL;
+		if (!ok) {
+			snprintf(err, errcap, "instance '%s': shared, private, or an instance's name",
+				 value);
 			return -EINVAL;
 		}
 		strcpy(p->instance, value);

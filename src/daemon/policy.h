@@ -97,7 +97,7 @@ struct profile {
 	/* its users' share of the TPM's time against other users (sched.c) */
 	unsigned weight;                        /* 1..POLICY_WEIGHT_MAX, default 1 */
 	enum policy_priority priority;          /* default normal */
-	/* the TPM instance its connections are bound to (only "shared" exists yet) */
+	/* the TPM instance its connections are bound to: shared, private (uid-N), or a name */
 	char instance[32];
 };
 #define POLICY_INHERIT UINT_MAX

@@ -11,6 +11,7 @@
 #include "../common/util.h"
 #include "../common/wire.h"
 #include "service.h"
+#include "supervise.h"
 
 struct svc_type {
 	const char *name;
@@ -20,7 +21,7 @@ struct svc_type {
 static struct svc_type svc_types[TB_MSG_SERVICE_LAST + 1] = {
 	[TB_MSG_MEASURE] = {"measure", NULL},
 	[TB_MSG_QUOTE] = {"quote", NULL},
-	[TB_MSG_INSTANCE] = {"instance", NULL},
+	[TB_MSG_INSTANCE] = {"instance", sup_service},
 };
 
 const char *

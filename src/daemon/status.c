@@ -18,6 +18,7 @@
 #include "backend.h"
 #include "conn.h"
 #include "instance.h"
+#include "supervise.h"
 #include "rm.h"
 #include "sched.h"
 #include "server.h"
@@ -367,6 +368,12 @@ status_json(struct server *srv, FILE *f)
 		json_str(f, ti->name);
 		fputs(", \"backend\": ", f);
 		json_str(f, ti->be->desc);
+		if (ti->sup != NULL) {
+			char w[200];
+			sup_describe(ti, w, sizeof(w));
+			fputs(", \"worker\": ", f);
+			json_str(f, w);
+		}
 		fputs(", \"tpm\": ", f);
 		json_tpm(f, ti);
 		fputs(", \"counters\": {", f);
@@ -448,10 +455,12 @@ status_text(struct server *srv, FILE *f)
 	for (size_t i = 0; i < srv->n_inst; i++) {
 		const struct tpm_instance *ti = srv->inst[i];
 		struct snapshot s;
+		char w[200];
 
 		snapshot_instance(ti, &s);
-		fprintf(f, "  %s: backend %s, %u connections\n", ti->name, ti->be->desc,
-			ti->n_conns);
+		sup_describe(ti, w, sizeof(w));
+		fprintf(f, "  %s: backend %s, %u connections%s%s\n", ti->name, ti->be->desc,
+			ti->n_conns, w[0] != '\0' ? "; " : "", w);
 		if (srv->n_inst > 1)
 			text_counters(f, &s, false, "    ");
 	}

@@ -162,8 +162,13 @@ test_keys(void **state)
 	assert_int_equal(policy_set(p, "match-cgroup", "relative", err, sizeof(err)), -EINVAL);
 	assert_string_equal(p->instance, "shared");
 	assert_int_equal(policy_set(p, "instance", "shared", err, sizeof(err)), 0);
-	assert_int_equal(policy_set(p, "instance", "tenant-a", err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "only 'shared'"));
+	assert_int_equal(policy_set(p, "instance", "tenant-a", err, sizeof(err)), 0);
+	assert_string_equal(p->instance, "tenant-a");
+	assert_int_equal(policy_set(p, "instance", "private", err, sizeof(err)), 0);
+	assert_int_equal(policy_set(p, "instance", "../etc", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "shared, private"));
+	assert_int_equal(policy_set(p, "instance", "a b", err, sizeof(err)), -EINVAL);
+	assert_string_equal(p->instance, "private");
 	assert_int_equal(policy_set(p, "colour", "blue", err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "colour"));
 	assert_int_equal(policy_set(p, "max-connections-per-user", "-1", err, sizeof(err)),
@@ -202,6 +207,29 @@ test_match_order(void **state)
 	assert_string_equal(policy_match(&pol, &anon, "mssim:0.0.0.0:2321")->name, "net");
 	assert_null(policy_match(&pol, &anon, "mssim:127.0.0.1:2321"));
 	assert_string_equal(policy_find(&pol, "tmpl")->name, "tmpl");
+}
+
+/* --sweep: each word gives its own mode (all once gave own) */
+static void
+test_sweep_option(void **state)
+{
+	static const struct {
+		const char *arg;
+		int want;
+	} cases[] = {{"--sweep=own", CFG_SWEEP_OWN}, {"--sweep=all", CFG_SWEEP_ALL},
+		     {"--sweep=none", CFG_SWEEP_NONE}};
+	static struct config cfg;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *argv[] = {"tpmbrokerd", (char *)cases[i].arg, NULL};
+		optind = 0;
+		assert_int_equal(cfg_parse(2, argv, &cfg), 0);
+		assert_int_equal(cfg.sweep, cases[i].want);
+	}
+	char *bad[] = {"tpmbrokerd", "--sweep=some", NULL};
+	optind = 0;
+	assert_int_not_equal(cfg_parse(2, bad, &cfg), 0);
 }
 
 /* The example config's admin and user profiles are the built-in ones. */
@@ -279,6 +307,7 @@ main(void)
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_match_order),
 		cmocka_unit_test(test_dist_conf),
+		cmocka_unit_test(test_sweep_option),
 		cmocka_unit_test(test_share_keys),
 	};
 
