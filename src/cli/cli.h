@@ -38,6 +38,7 @@ struct cli_cmd {
 extern const struct cli_cmd cli_cmd_instance;
 extern const struct cli_cmd cli_cmd_quote, cli_cmd_verify_quote; /* cmd_quote.c */
 extern const struct cli_cmd cli_cmd_measure;
+extern const struct cli_cmd cli_cmd_log; /* cmd_log.c: log show|export|verify */
 
 /* Connect, printing why not; the fd or -errno (-ENAMETOOLONG: usage). */
 int cli_connect(const char *path, unsigned timeout_s);

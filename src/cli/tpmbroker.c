@@ -64,6 +64,7 @@ static const struct cli_cmd *const commands[] = {
 	&cli_cmd_instance,
 	&cli_cmd_quote, &cli_cmd_verify_quote,
 	&cli_cmd_measure,
+	&cli_cmd_log,
 };
 
 static void
