@@ -281,7 +281,8 @@ sup_service(struct server *srv, struct svc_req *r)
 		int rr = sup_delete(sup, si);
 		if (rr < 0)
 			reply_text(r, rc_of(rr), "instance %s: %s", name,
-				   rr == -EBUSY ? "clients are connected" : strerror(-rr));
+				   rr == -EBUSY ? "clients are connected, or a VM holds it (detach "
+						  "it first)" : strerror(-rr));
 		else
 			reply_text(r, 0, "instance %s deleted\n", name);
 		return;

@@ -129,9 +129,35 @@ sup_which(const char *prog, char *buf, size_t cap)
 }
 
 /*
+ * QEMU's control socket, bound and listening before swtpm starts: swtpm
+ * takes it as fd= and accepts on it, so QEMU may connect as soon as attach
+ * has answered (a socket swtpm binds itself is there before it listens: a
+ * connect in between is refused, and a test connect would end a
+ * --terminate swtpm).  0600 in the instance's 0700 directory: root and the
+ * daemon's user.
+ */
+static int
+sup_vm_socket(const char *path)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	_cleanup_(closep) int fd = -1;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sun.sun_path, path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -errno;
+	(void)unlink(path);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(path, 0600) < 0 ||
+	    listen(fd, 1) < 0)
+		return -errno;
+	return TAKE_FD(fd);
+}
+
+/*
  * fork and exec swtpm for the state in dir: broker mode (data and control
- * sockets) or VM mode (the control socket QEMU connects to; swtpm ends when
- * QEMU does).  Its output goes to dir/swtpm.log.
+ * sockets) or VM mode (the control socket QEMU connects to, made here;
+ * swtpm ends when QEMU does).  Its output goes to dir/swtpm.log.
  */
 static int
 sup_spawn(struct sup *sup, const char *dir, bool vm_mode, pid_t *ret_pid)
@@ -139,6 +165,7 @@ sup_spawn(struct sup *sup, const char *dir, bool vm_mode, pid_t *ret_pid)
 	char state[512], server[560], ctrl[560], key[64], logp[512], sock[512];
 	const char *argv[16];
 	int keyp[2] = {-1, -1}, logfd, nul, n = 0;
+	_cleanup_(closep) int vmfd = -1;
 	pid_t parent = getpid(), pid;
 
 	snprintf(state, sizeof(state), "dir=%s", dir);
@@ -147,7 +174,13 @@ sup_spawn(struct sup *sup, const char *dir, bool vm_mode, pid_t *ret_pid)
 	snprintf(server, sizeof(server), "type=unixio,path=%s", sock);
 	snprintf(sock, sizeof(sock), "%s/%s", dir, vm_mode ? "vm.sock" : "ctrl.sock");
 	(void)unlink(sock);
-	snprintf(ctrl, sizeof(ctrl), "type=unixio,path=%s,mode=0600", sock);
+	if (vm_mode) {
+		if ((vmfd = sup_vm_socket(sock)) < 0)
+			return vmfd;
+		snprintf(ctrl, sizeof(ctrl), "type=unixio,fd=4");
+	} else {
+		snprintf(ctrl, sizeof(ctrl), "type=unixio,path=%s,mode=0600", sock);
+	}
 	argv[n++] = sup->swtpm_path;
 	argv[n++] = "socket";
 	argv[n++] = "--tpm2";
@@ -186,6 +219,7 @@ sup_spawn(struct sup *sup, const char *dir, bool vm_mode, pid_t *ret_pid)
 	if (pid == 0) {
 		/* the child: async-signal-safe calls only, then exec */
 		sigset_t none;
+		int k = -1, v = -1;
 
 		(void)setpgid(0, 0); /* a ^C at the daemon's terminal is the daemon's to handle */
 		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -200,12 +234,14 @@ sup_spawn(struct sup *sup, const char *dir, bool vm_mode, pid_t *ret_pid)
 			(void)dup2(logfd, 1);
 			(void)dup2(logfd, 2);
 		}
-		if (keyp[0] >= 0) {
-			if (keyp[0] == 3)
-				(void)fcntl(3, F_SETFD, 0);
-			else
-				(void)dup2(keyp[0], 3);
-		}
+		/* above 4 first, so that neither lands on the other's number */
+		if (keyp[0] >= 0)
+			k = fcntl(keyp[0], F_DUPFD_CLOEXEC, 10);
+		if (vmfd >= 0)
+			v = fcntl(vmfd, F_DUPFD_CLOEXEC, 10);
+		if ((keyp[0] >= 0 && (k < 0 || dup2(k, 3) < 0)) ||
+		    (vmfd >= 0 && (v < 0 || dup2(v, 4) < 0)))
+			_exit(125);
 		execv(sup->swtpm_path, (char *const *)argv);
 		_exit(127);
 	}
@@ -237,18 +273,15 @@ sup_listening(const char *path)
 
 /*
  * Up: the sockets listen (bound is not enough: a connect between bind and
- * listen is refused).  QEMU's: there (a test connection would end a
- * --terminate swtpm).
+ * listen is refused).  QEMU's listens from the start (sup_vm_socket).
  */
 static bool
 sup_sockets_up(const struct sup_inst *si)
 {
 	char p[512];
 
-	if (si->vm_mode) {
-		sup_path(si, "vm.sock", p, sizeof(p));
-		return access(p, F_OK) == 0;
-	}
+	if (si->vm_mode)
+		return true;
 	sup_path(si, "ctrl.sock", p, sizeof(p));
 	if (!sup_listening(p))
 		return false;
@@ -308,11 +341,17 @@ sup_on_exit(struct loop_io *io, uint32_t events)
 		log_warnx("instance %s: worker %d exited at start (status 0x%x); see %s/swtpm.log",
 			  si->name, (int)si->pid, status, si->dir);
 		sup_attach_answer(si, SUP_RC_FAILED);
-	} else if (was == SUP_VM) {
+	} else if (was == SUP_VM || si->vm_mode) {
 		log_info("instance %s: the VM's worker %d ended; host clients may use it again",
 			 si->name, (int)si->pid);
 	} else {
 		log_verbose("instance %s: worker %d stopped", si->name, (int)si->pid);
+	}
+	if (si->vm_mode) {
+		char p[512];
+
+		sup_path(si, "vm.sock", p, sizeof(p));
+		(void)unlink(p); /* no QEMU may connect to an instance it no longer holds */
 	}
 	si->pid = 0;
 	si->vm_mode = false;
@@ -600,8 +639,8 @@ sup_delete(struct sup *sup, struct sup_inst *si)
 	struct server *srv = sup->srv;
 	size_t i;
 
-	if (sup_inst_busy(si) || si->attach_req != NULL)
-		return -EBUSY;
+	if (sup_inst_busy(si) || si->attach_req != NULL || si->vm_mode)
+		return -EBUSY; /* a VM's: detach first */
 	if (si->be != NULL)
 		supbe_unlink(si->be);
 	sup_kill_wait(si, SIGKILL, 1000);
