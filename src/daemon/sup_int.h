@@ -7,7 +7,9 @@
  * STOPPED   a command (supbe), attach      STARTING  spawn swtpm (broker or VM mode)
  * STARTING  its sockets are there          RUNNING   supbe connects, sends what waits
  * STARTING  exit, or not up in 5 s         STOPPED   the waiting command: SUP_RC_FAILED
- * RUNNING   idle --instance-idle           STOPPING  SIGTERM
+ * RUNNING   idle --instance-idle, attach   STOPPING  SIGTERM; the RM forgets the TPM's
+ *                                                    volatile state (sup_forget): the
+ *                                                    next worker is no surprise
  * RUNNING   exit (not asked)               STOPPED   crashed: the tenant's next command
  *                                                    gets SUP_RC_RESTARTED, the worker
  *                                                    starts again from its state on disk
@@ -79,6 +81,11 @@ bool sup_inst_busy(const struct sup_inst *si);
 int supbe_new(struct sup_inst *si, struct backend **ret);
 /* The worker's state changed (up, failed, gone): move a waiting command on. */
 void supbe_worker_event(struct backend *be);
+/*
+ * The RM was told the worker is going (rm_tpm_reset): the next worker is
+ * the TPM it expects, not a reset to report.
+ */
+void supbe_forget(struct backend *be);
 /* The worker went away: drop the link to it. */
 void supbe_unlink(struct backend *be);
 

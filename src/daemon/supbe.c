@@ -12,6 +12,8 @@
  *   the RM has not seen                           scheduler takes it for a reset
  *                                                 (rm_tpm_reset), the RM plans
  *                                                 Startup and sends the command again
+ *                                                 (not after an idle stop or a VM:
+ *                                                 the RM was told, supbe_forget)
  * crashed (tenant not told)  not Startup, the RM  TPM_RC_INITIALIZE, as above
  *                            holds state
  * crashed                    Startup              SUP_RC_RESTARTED (the tenant's
@@ -268,6 +270,14 @@ supbe_unlink(struct backend *be)
 		sb_kick(sb);
 		(void)be_waiter_watch(&sb->w, sb->evfd, EPOLLIN);
 	}
+}
+
+void
+supbe_forget(struct backend *be)
+{
+	struct supbe *sb = be->priv;
+
+	sb->seen_gen = 0;
 }
 
 void

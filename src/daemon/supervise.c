@@ -32,6 +32,7 @@
 #include "../common/util.h"
 #include "backend.h"
 #include "peer.h"
+#include "rm.h"
 #include "sched.h"
 #include "service.h"
 #include "sup_int.h"
@@ -426,11 +427,29 @@ sup_start_poll(struct loop_timer *t)
 		supbe_worker_event(si->be);
 }
 
+/*
+ * The broker stops the worker of an instance nothing uses (idle, attach):
+ * its RM forgets now what the TPM loses with the worker (abandoned
+ * sessions, the context counter) and plans TPM2_Startup, and the backend
+ * takes the next worker for the TPM the RM knows.  No "reset underneath"
+ * warning, then: that is for a worker that died (sup_on_exit).
+ */
+static void
+sup_forget(struct sup_inst *si)
+{
+	if (si->ti == NULL || si->be == NULL || sup_inst_busy(si))
+		return;
+	rm_tpm_reset(si->ti->rm);
+	supbe_forget(si->be);
+}
+
 void
 sup_worker_stop(struct sup_inst *si)
 {
 	if (si->pid == 0 || si->state == SUP_STOPPING)
 		return;
+	if (si->state == SUP_RUNNING)
+		sup_forget(si);
 	if (si->be != NULL)
 		supbe_unlink(si->be);
 	(void)kill(si->pid, SIGTERM);

@@ -141,6 +141,8 @@ limits)
 	kill -0 "$pid" 2>/dev/null && fail "the idle worker $pid still runs"
 	signs as_user "after the idle stop"
 	[ "$(wstate "$TUID")" = running ] || fail "not running after the command"
+	# the broker stopped it: not a reset to warn of
+	! grep "reset underneath" "$T/daemon.log" || fail "the idle stop was taken for a reset"
 	if as_user "$CLI" --socket "$SOCK" instance list >/dev/null 2>&1; then
 		fail "instance list as $TUSER"
 	fi
