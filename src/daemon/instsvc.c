@@ -17,7 +17,8 @@
  * Answers: 0x000B0120 not an admin; 0x000B008B no such instance;
  * 0x000B014C it exists already; 0x000B0922 busy (connections bound, a
  * VM, an attach on its way); 0x000B0904 over a limit; 0x000B0084 a bad
- * request or blob; 0x000B0143 no --instance-dir; 0x000B0101 a failure.
+ * request or blob; 0x000B009F an imported state that does not open with
+ * this daemon's key; 0x000B0143 no --instance-dir; 0x000B0101 a failure.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -129,7 +130,13 @@ inst_export(struct sup *sup, struct sup_inst *si, struct svc_req *r)
 	size_t have = 0;
 	int rr;
 
-	/* swtpm writes the file anew and renames it: whatever is read is one whole state */
+	/*
+	 * swtpm writes the state to TMP2-00.permall, fsyncs and renames it
+	 * over tpm2-00.permall (swtpm_nvstore_dir.c; strace of swtpm 0.7.1
+	 * shows the same): an open file is one whole state, also while the
+	 * worker runs, so no stop or control-channel fetch is needed.
+	 * instance-migrate imports exports taken under NV writes.
+	 */
 	sup_path(si, STATE_FILE, p, sizeof(p));
 	if ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &sb) < 0) {
 		reply_text(r, SUP_RC_FAILED, "instance %s has no state yet (never started)",
@@ -187,9 +194,18 @@ inst_import(struct sup *sup, const char *name, uid_t owner, const uint8_t *d, si
 		reply_text(r, SUP_RC_FAILED, "writing %s failed", p);
 		return;
 	}
-	log_info("instance %s: imported (%u bytes of state)", name, n);
-	reply_text(r, 0, "instance %s imported (owner %ld)\n", name,
-		   owner == (uid_t)-1 ? -1L : (long)owner);
+	/*
+	 * Answered when a worker has opened the state (sup_import_answer): a
+	 * state under another key fails here, with swtpm's reason, and leaves
+	 * nothing behind, not at the tenant's first command.
+	 */
+	log_info("instance %s: imported (%u bytes of state); opening it", name, n);
+	si->import_req = r;
+	if (sup_worker_start(si, false) < 0) {
+		si->import_req = NULL;
+		(void)sup_delete(sup, si);
+		reply_text(r, SUP_RC_FAILED, "instance %s: swtpm did not start", name);
+	}
 }
 
 static void

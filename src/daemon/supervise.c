@@ -310,6 +310,80 @@ sup_attach_answer(struct sup_inst *si, uint32_t rc)
 	svc_reply(r, rc, rc == 0 ? text : NULL, rc == 0 ? strlen(text) : 0);
 }
 
+/*
+ * The last line swtpm wrote to its log (why it did not start: "Verification
+ * of HMAC failed" for a state under another key), "" if none.
+ */
+static void
+sup_log_tail(const struct sup_inst *si, char *buf, size_t cap)
+{
+	char p[512], chunk[512];
+	_cleanup_(closep) int fd = -1;
+	ssize_t n;
+	off_t end;
+	char *nl;
+
+	buf[0] = '\0';
+	sup_path(si, "swtpm.log", p, sizeof(p));
+	if ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0 || (end = lseek(fd, 0, SEEK_END)) <= 0)
+		return;
+	n = pread(fd, chunk, sizeof(chunk) - 1, end > (off_t)sizeof(chunk) - 1 ?
+			end - (off_t)sizeof(chunk) + 1 : 0);
+	if (n <= 0)
+		return;
+	chunk[n] = '\0';
+	while (n > 0 && chunk[n - 1] == '\n')
+		chunk[--n] = '\0';
+	/* swtpm's own reason ("Verification of HMAC failed") before its last words */
+	if ((nl = strstr(chunk, "HMAC")) != NULL) {
+		while (nl > chunk && nl[-1] != '\n')
+			nl--;
+		*strchrnul(nl, '\n') = '\0';
+	} else if ((nl = strrchr(chunk, '\n')) != NULL) {
+		nl++;
+	} else {
+		nl = chunk;
+	}
+	n = (ssize_t)MIN(strlen(nl), cap - 1);
+	memcpy(buf, nl, (size_t)n);
+	buf[n] = '\0';
+}
+
+/*
+ * An import is answered once its worker has opened the state (the key is
+ * right: swtpm decrypts and checks the state's HMAC before it serves) or
+ * has failed to.  A failed import leaves no instance behind.
+ */
+static void
+sup_import_answer(struct sup_inst *si, bool ok)
+{
+	struct svc_req *r = si->import_req;
+	char text[700], why[400];
+
+	if (r == NULL)
+		return;
+	si->import_req = NULL;
+	if (ok) {
+		snprintf(text, sizeof(text), "instance %s imported (owner %ld)\n", si->name,
+			 si->owner == (uid_t)-1 ? -1L : (long)si->owner);
+		svc_reply(r, 0, text, strlen(text));
+		return;
+	}
+	sup_log_tail(si, why, sizeof(why));
+	snprintf(text, sizeof(text), "instance %s: the state does not open with this daemon's "
+		 "--instance-key (another key, or not a TPM state); nothing imported%s%s", si->name,
+		 why[0] != '\0' ? "; " : "", why);
+	log_warnx("%s", text);
+	svc_reply(r, SUP_RC_BADSTATE, text, strlen(text));
+	if (sup_delete(si->sup, si) < 0) {
+		char p[512];
+
+		/* a tenant came meanwhile: it keeps an empty instance, not one it cannot open */
+		sup_path(si, "tpm2-00.permall", p, sizeof(p));
+		(void)unlink(p);
+	}
+}
+
 /* The worker exited: reap it and move the table on. */
 static void
 sup_on_exit(struct loop_io *io, uint32_t events)
@@ -360,6 +434,8 @@ sup_on_exit(struct loop_io *io, uint32_t events)
 		sup_attach_answer(si, SUP_RC_FAILED);
 	if (si->be != NULL)
 		supbe_worker_event(si->be);
+	if (was == SUP_STARTING)
+		sup_import_answer(si, false); /* last: it may delete si */
 }
 
 int
@@ -416,6 +492,18 @@ sup_start_poll(struct loop_timer *t)
 		(void)kill(si->pid, SIGKILL); /* sup_on_exit: start failed */
 		return;
 	}
+	/*
+	 * swtpm listens before it loads the state, and serves the control
+	 * channel only once it has: the link's control exchange tells a
+	 * worker that runs from one that is about to exit (a state it cannot
+	 * decrypt, say), which then counts as a failed start, not a crash.
+	 */
+	if (!si->vm_mode && si->be != NULL && supbe_link(si->be) < 0) {
+		log_warnx("instance %s: worker %d did not open its state; see %s/swtpm.log",
+			  si->name, (int)si->pid, si->dir);
+		(void)kill(si->pid, SIGKILL); /* sup_on_exit: start failed */
+		return;
+	}
 	si->last_start_us = (now - si->spawn_ns) / 1000u;
 	si->state = si->vm_mode ? SUP_VM : SUP_RUNNING;
 	si->idle_since_ns = 0;
@@ -425,6 +513,7 @@ sup_start_poll(struct loop_timer *t)
 		sup_attach_answer(si, 0);
 	else if (si->be != NULL)
 		supbe_worker_event(si->be);
+	sup_import_answer(si, true);
 }
 
 /*
@@ -652,6 +741,15 @@ sup_kill_wait(struct sup_inst *si, int sig, int wait_ms)
 	si->state = SUP_STOPPED;
 }
 
+static void
+sup_inst_free(void *data)
+{
+	struct sup_inst *si = data;
+
+	instance_free(si->ti);
+	free(si);
+}
+
 int
 sup_delete(struct sup *sup, struct sup_inst *si)
 {
@@ -660,6 +758,8 @@ sup_delete(struct sup *sup, struct sup_inst *si)
 
 	if (sup_inst_busy(si) || si->attach_req != NULL || si->vm_mode)
 		return -EBUSY; /* a VM's: detach first */
+	if (si->import_req != NULL) /* a failed import's own delete (sup_import_answer) */
+		return -EBUSY;
 	if (si->be != NULL)
 		supbe_unlink(si->be);
 	sup_kill_wait(si, SIGKILL, 1000);
@@ -670,14 +770,15 @@ sup_delete(struct sup *sup, struct sup_inst *si)
 		memmove(&srv->inst[i], &srv->inst[i + 1], (srv->n_inst - i - 1) * sizeof(srv->inst[0]));
 		srv->n_inst--;
 	}
-	instance_free(si->ti);
 	for (i = 0; i < sup->n && sup->inst[i] != si; i++)
 		;
 	memmove(&sup->inst[i], &sup->inst[i + 1], (sup->n - i - 1) * sizeof(sup->inst[0]));
 	sup->n--;
 	log_info("instance %s: deleted", si->name);
 	(void)sup_rmdir(si->dir);
-	free(si);
+	/* freed after this dispatch round: a later event of it in this epoll batch finds it */
+	if (loop_defer(srv->loop, sup_inst_free, si) < 0)
+		sup_inst_free(si);
 	return 0;
 }
 
@@ -901,6 +1002,8 @@ sup_free(struct sup *sup)
 		sup_kill_wait(si, SIGTERM, SUP_STOP_WAIT_MS);
 		if (si->attach_req != NULL)
 			svc_reply(si->attach_req, SUP_RC_FAILED, NULL, 0);
+		if (si->import_req != NULL)
+			svc_reply(si->import_req, SUP_RC_FAILED, NULL, 0);
 		free(si);
 	}
 	caps_free(&sup->caps);
