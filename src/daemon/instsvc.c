@@ -4,7 +4,7 @@
  * of private instances for `tpmbroker instance ...`.  Root and the
  * daemon's uid only (TB_RC_DENIED for others), as for status.
  *
- * Request: op (1 byte, enum inst_op in proto.h), owner uid (be32,
+ * Request: op (1 byte, enum tb_inst_op, | TB_INST_FLAG_JSON), owner uid (be32,
  * 0xffffffff: none), name length (1 byte), name, then the op's data
  * (import: an export blob).  Reply: rc, then text (a message or a table),
  * or for export the blob:
@@ -76,8 +76,28 @@ rc_of(int err)
 	}
 }
 
+/* Names are letters, digits, '-', '_', '.' (sup_name_ok): nothing to escape. */
 static void
-inst_list(struct sup *sup, struct svc_req *r)
+inst_list_json(const struct sup *sup, FILE *f)
+{
+	fputs("{\"instances\": [", f);
+	for (size_t i = 0; i < sup->n; i++) {
+		const struct sup_inst *si = sup->inst[i];
+		char owner[16] = "null";
+
+		if (si->owner != (uid_t)-1)
+			snprintf(owner, sizeof(owner), "%lu", (unsigned long)si->owner);
+		fprintf(f, "%s\n  {\"name\": \"%s\", \"owner\": %s, \"worker\": \"%s\", \"pid\": %d, "
+			"\"connections\": %u, \"starts\": %u, \"crashes\": %u, "
+			"\"last_start_us\": %llu}", i > 0 ? "," : "", si->name, owner,
+			sup_state_name(si), (int)si->pid, si->ti != NULL ? si->ti->n_conns : 0,
+			si->starts, si->crashes, (unsigned long long)si->last_start_us);
+	}
+	fputs(sup->n > 0 ? "\n]}\n" : "]}\n", f);
+}
+
+static void
+inst_list(struct sup *sup, struct svc_req *r, bool json)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -85,6 +105,13 @@ inst_list(struct sup *sup, struct svc_req *r)
 
 	if (f == NULL) {
 		svc_reply(r, SUP_RC_FAILED, NULL, 0);
+		return;
+	}
+	if (json) {
+		inst_list_json(sup, f);
+		fclose(f);
+		svc_reply(r, 0, text, len);
+		free(text);
 		return;
 	}
 	fprintf(f, "%-20s %7s %-8s %7s %5s %6s %7s\n", "NAME", "OWNER", "WORKER", "PID", "CONNS",
@@ -256,7 +283,7 @@ sup_service(struct server *srv, struct svc_req *r)
 		svc_reply(r, RC_BAD, NULL, 0);
 		return;
 	}
-	op = d[0];
+	op = d[0] & TB_INST_OP_MASK;
 	owner = (uid_t)get_be32(d + 1);
 	nlen = d[5];
 	if (nlen >= sizeof(name)) {
@@ -278,7 +305,7 @@ sup_service(struct server *srv, struct svc_req *r)
 	}
 	switch (op) {
 	case TB_INST_LIST:
-		inst_list(sup, r);
+		inst_list(sup, r, (d[0] & TB_INST_FLAG_JSON) != 0);
 		return;
 	case TB_INST_CREATE: {
 		int rr = sup_create(sup, name, owner, &si);

@@ -148,6 +148,21 @@ limits)
 	if as_user "$CLI" --socket "$SOCK" instance list >/dev/null 2>&1; then
 		fail "instance list as $TUSER"
 	fi
+	echo "instance list --json"
+	for js in "$("${ICLI[@]}" instance list --json)" "$("$CLI" --socket "$SOCK" --json instance list)"; do
+		python3 -c '
+import json, sys
+d = {i["name"]: i for i in json.loads(sys.argv[1])["instances"]}
+u = d["uid-" + sys.argv[2]]
+assert set(d) == {"uid-" + sys.argv[2], "spare"}, d
+# --instance-idle 1: the worker may be stopped again by now
+assert u["owner"] == int(sys.argv[2]) and u["worker"] in ("running", "stopping", "stopped"), u
+assert (u["pid"] > 0) == (u["worker"] != "stopped"), u
+assert u["starts"] == 2 and u["crashes"] == 0 and u["connections"] == 0, u
+assert d["spare"]["owner"] is None and d["spare"]["worker"] == "stopped", d
+' "$js" "$TUID" || fail "instance list --json: $js"
+	done
+	"${ICLI[@]}" instance show spare --json 2>/dev/null && fail "--json with show"
 	;;
 migrate)
 	persist_key as_user
