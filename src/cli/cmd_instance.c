@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * cmd_instance.c: tpmbroker instance list|create|show|delete|export|import|
+ * cmd_instance.c: tpmbroker instance list [--json]|create|show|delete|export|import|
  * attach|detach: the lifecycle of private TPM instances, through INSTANCE
  * service requests (src/common/instproto.h).  Root and tpmbrokerd's user.
  */
@@ -88,6 +88,7 @@ cmd_instance(const struct cli_ctx *ctx, int argc, char **argv)
 	const char *name = "", *file = NULL;
 	const char *pos[3];
 	size_t npos = 0;
+	bool json = ctx->json;
 	unsigned long v;
 	int r;
 
@@ -101,6 +102,8 @@ cmd_instance(const struct cli_ctx *ctx, int argc, char **argv)
 				return EXIT_USAGE;
 			}
 			owner = (uint32_t)v;
+		} else if (strcmp(argv[a], "--json") == 0) {
+			json = true;
 		} else if (npos < ARRAY_SIZE(pos)) {
 			pos[npos++] = argv[a];
 		} else {
@@ -120,6 +123,10 @@ cmd_instance(const struct cli_ctx *ctx, int argc, char **argv)
 			ops[i].file ? "NAME FILE" : ops[i].name ? "NAME" : "(no arguments)");
 		return EXIT_USAGE;
 	}
+	if (json && ops[i].op != TB_INST_LIST) {
+		fprintf(stderr, "tpmbroker: instance: --json is for list\n");
+		return EXIT_USAGE;
+	}
 	optind = 1;
 	if (ops[i].name) {
 		name = pos[1];
@@ -137,7 +144,7 @@ cmd_instance(const struct cli_ctx *ctx, int argc, char **argv)
 		len = 6 + nlen;
 	if (req == NULL)
 		return EXIT_USAGE;
-	req[0] = ops[i].op;
+	req[0] = (uint8_t)(ops[i].op | (json ? TB_INST_FLAG_JSON : 0));
 	put_be32(req + 1, owner);
 	req[5] = (uint8_t)nlen;
 	memcpy(req + 6, name, nlen);
@@ -161,8 +168,8 @@ cmd_instance(const struct cli_ctx *ctx, int argc, char **argv)
 const struct cli_cmd cli_cmd_instance = {
 	.name = "instance",
 	.run = cmd_instance,
-	.synopsis = "instance list|create|show|delete|export|import|attach|detach [NAME] [FILE]",
-	.help = "  instance list        private TPM instances: owner, worker, connections\n"
+	.synopsis = "instance list [--json]|create|show|delete|export|import|attach|detach [NAME] [FILE]",
+	.help = "  instance list [--json]  private TPM instances: owner, worker, connections\n"
 		"  instance create NAME [--owner UID]   a new instance (its worker starts on\n"
 		"                       its first command)\n"
 		"  instance show NAME   one instance: directory, worker, sockets, state size\n"

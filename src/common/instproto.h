@@ -4,7 +4,7 @@
  * TB_MSG_INSTANCE), the lifecycle of private TPM instances:
  *
  *   offset size
- *   0      1    op          enum tb_inst_op
+ *   0      1    op          enum tb_inst_op, | TB_INST_FLAG_JSON (list: JSON)
  *   1      4    owner uid   big-endian; 0xffffffff: none (create, import)
  *   5      1    n           the name's length (< 32)
  *   6      n    name        letters, digits, '-', '_', '.'
@@ -27,6 +27,8 @@ enum tb_inst_op {
 	TB_INST_DETACH = 8,
 };
 
+#define TB_INST_OP_MASK 0x7fu
+#define TB_INST_FLAG_JSON 0x80u /* list: {"instances": [...]} instead of the table */
 #define TB_INST_NO_OWNER 0xffffffffu
 
 #endif

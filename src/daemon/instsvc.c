@@ -4,7 +4,7 @@
  * of private instances for `tpmbroker instance ...`.  Root and the
  * daemon's uid only (TB_RC_DENIED for others), as for status.
  *
- * Request: op (1 byte, enum inst_op in proto.h), owner uid (be32,
+ * Request: op (1 byte, enum tb_inst_op, | TB_INST_FLAG_JSON), owner uid (be32,
  * 0xffffffff: none), name length (1 byte), name, then the op's data
  * (import: an export blob).  Reply: rc, then text (a message or a table),
  * or for export the blob:
@@ -17,7 +17,8 @@
  * Answers: 0x000B0120 not an admin; 0x000B008B no such instance;
  * 0x000B014C it exists already; 0x000B0922 busy (connections bound, a
  * VM, an attach on its way); 0x000B0904 over a limit; 0x000B0084 a bad
- * request or blob; 0x000B0143 no --instance-dir; 0x000B0101 a failure.
+ * request or blob; 0x000B009F an imported state that does not open with
+ * this daemon's key; 0x000B0143 no --instance-dir; 0x000B0101 a failure.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -75,8 +76,28 @@ rc_of(int err)
 	}
 }
 
+/* Names are letters, digits, '-', '_', '.' (sup_name_ok): nothing to escape. */
 static void
-inst_list(struct sup *sup, struct svc_req *r)
+inst_list_json(const struct sup *sup, FILE *f)
+{
+	fputs("{\"instances\": [", f);
+	for (size_t i = 0; i < sup->n; i++) {
+		const struct sup_inst *si = sup->inst[i];
+		char owner[16] = "null";
+
+		if (si->owner != (uid_t)-1)
+			snprintf(owner, sizeof(owner), "%lu", (unsigned long)si->owner);
+		fprintf(f, "%s\n  {\"name\": \"%s\", \"owner\": %s, \"worker\": \"%s\", \"pid\": %d, "
+			"\"connections\": %u, \"starts\": %u, \"crashes\": %u, "
+			"\"last_start_us\": %llu}", i > 0 ? "," : "", si->name, owner,
+			sup_state_name(si), (int)si->pid, si->ti != NULL ? si->ti->n_conns : 0,
+			si->starts, si->crashes, (unsigned long long)si->last_start_us);
+	}
+	fputs(sup->n > 0 ? "\n]}\n" : "]}\n", f);
+}
+
+static void
+inst_list(struct sup *sup, struct svc_req *r, bool json)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -84,6 +105,13 @@ inst_list(struct sup *sup, struct svc_req *r)
 
 	if (f == NULL) {
 		svc_reply(r, SUP_RC_FAILED, NULL, 0);
+		return;
+	}
+	if (json) {
+		inst_list_json(sup, f);
+		fclose(f);
+		svc_reply(r, 0, text, len);
+		free(text);
 		return;
 	}
 	fprintf(f, "%-20s %7s %-8s %7s %5s %6s %7s\n", "NAME", "OWNER", "WORKER", "PID", "CONNS",
@@ -129,7 +157,13 @@ inst_export(struct sup *sup, struct sup_inst *si, struct svc_req *r)
 	size_t have = 0;
 	int rr;
 
-	/* swtpm writes the file anew and renames it: whatever is read is one whole state */
+	/*
+	 * swtpm writes the state to TMP2-00.permall, fsyncs and renames it
+	 * over tpm2-00.permall (swtpm_nvstore_dir.c; strace of swtpm 0.7.1
+	 * shows the same): an open file is one whole state, also while the
+	 * worker runs, so no stop or control-channel fetch is needed.
+	 * instance-migrate imports exports taken under NV writes.
+	 */
 	sup_path(si, STATE_FILE, p, sizeof(p));
 	if ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &sb) < 0) {
 		reply_text(r, SUP_RC_FAILED, "instance %s has no state yet (never started)",
@@ -187,9 +221,18 @@ inst_import(struct sup *sup, const char *name, uid_t owner, const uint8_t *d, si
 		reply_text(r, SUP_RC_FAILED, "writing %s failed", p);
 		return;
 	}
-	log_info("instance %s: imported (%u bytes of state)", name, n);
-	reply_text(r, 0, "instance %s imported (owner %ld)\n", name,
-		   owner == (uid_t)-1 ? -1L : (long)owner);
+	/*
+	 * Answered when a worker has opened the state (sup_import_answer): a
+	 * state under another key fails here, with swtpm's reason, and leaves
+	 * nothing behind, not at the tenant's first command.
+	 */
+	log_info("instance %s: imported (%u bytes of state); opening it", name, n);
+	si->import_req = r;
+	if (sup_worker_start(si, false) < 0) {
+		si->import_req = NULL;
+		(void)sup_delete(sup, si);
+		reply_text(r, SUP_RC_FAILED, "instance %s: swtpm did not start", name);
+	}
 }
 
 static void
@@ -240,7 +283,7 @@ sup_service(struct server *srv, struct svc_req *r)
 		svc_reply(r, RC_BAD, NULL, 0);
 		return;
 	}
-	op = d[0];
+	op = d[0] & TB_INST_OP_MASK;
 	owner = (uid_t)get_be32(d + 1);
 	nlen = d[5];
 	if (nlen >= sizeof(name)) {
@@ -262,7 +305,7 @@ sup_service(struct server *srv, struct svc_req *r)
 	}
 	switch (op) {
 	case TB_INST_LIST:
-		inst_list(sup, r);
+		inst_list(sup, r, (d[0] & TB_INST_FLAG_JSON) != 0);
 		return;
 	case TB_INST_CREATE: {
 		int rr = sup_create(sup, name, owner, &si);
@@ -281,7 +324,8 @@ sup_service(struct server *srv, struct svc_req *r)
 		int rr = sup_delete(sup, si);
 		if (rr < 0)
 			reply_text(r, rc_of(rr), "instance %s: %s", name,
-				   rr == -EBUSY ? "clients are connected" : strerror(-rr));
+				   rr == -EBUSY ? "clients are connected, or a VM holds it (detach "
+						  "it first)" : strerror(-rr));
 		else
 			reply_text(r, 0, "instance %s deleted\n", name);
 		return;

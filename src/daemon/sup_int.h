@@ -5,9 +5,13 @@
  *
  * worker    event                          next      action
  * STOPPED   a command (supbe), attach      STARTING  spawn swtpm (broker or VM mode)
- * STARTING  its sockets are there          RUNNING   supbe connects, sends what waits
- * STARTING  exit, or not up in 5 s         STOPPED   the waiting command: SUP_RC_FAILED
- * RUNNING   idle --instance-idle           STOPPING  SIGTERM
+ * STARTING  its sockets are there and it    RUNNING   supbe's link kept, sends what waits;
+ *           answers a TPM2_Startup                   an import is answered
+ * STARTING  exit, not up in 5 s, no link   STOPPED   the waiting command: SUP_RC_FAILED;
+ *                                                    an import: SUP_RC_BADSTATE, deleted
+ * RUNNING   idle --instance-idle, attach   STOPPING  SIGTERM; the RM forgets the TPM's
+ *                                                    volatile state (sup_forget): the
+ *                                                    next worker is no surprise
  * RUNNING   exit (not asked)               STOPPED   crashed: the tenant's next command
  *                                                    gets SUP_RC_RESTARTED, the worker
  *                                                    starts again from its state on disk
@@ -44,6 +48,7 @@ struct sup_inst {
 	unsigned starts, crashes;
 	uint64_t last_start_us;          /* spawn to sockets, the last start */
 	struct svc_req *attach_req;      /* an attach waiting for the VM worker; owned */
+	struct svc_req *import_req;      /* an import waiting for its worker to open the state; owned */
 };
 
 struct sup {
@@ -79,6 +84,17 @@ bool sup_inst_busy(const struct sup_inst *si);
 int supbe_new(struct sup_inst *si, struct backend **ret);
 /* The worker's state changed (up, failed, gone): move a waiting command on. */
 void supbe_worker_event(struct backend *be);
+/*
+ * The RM was told the worker is going (rm_tpm_reset): the next worker is
+ * the TPM it expects, not a reset to report.
+ */
+void supbe_forget(struct backend *be);
+/*
+ * Link to the worker whose sockets are up and see that it serves (one
+ * TPM2_Startup, which swtpm answers once it has loaded its state); at most
+ * 5 s, typically well under 10 ms.  0 or -errno.
+ */
+int supbe_link(struct backend *be);
 /* The worker went away: drop the link to it. */
 void supbe_unlink(struct backend *be);
 

@@ -12,6 +12,8 @@
  *   the RM has not seen                           scheduler takes it for a reset
  *                                                 (rm_tpm_reset), the RM plans
  *                                                 Startup and sends the command again
+ *                                                 (not after an idle stop or a VM:
+ *                                                 the RM was told, supbe_forget)
  * crashed (tenant not told)  not Startup, the RM  TPM_RC_INITIALIZE, as above
  *                            holds state
  * crashed                    Startup              SUP_RC_RESTARTED (the tenant's
@@ -43,6 +45,9 @@
 #include "backend.h"
 #include "be_sock.h"
 #include "sup_int.h"
+#include "tpmcmd.h"
+
+#define SB_CHECK_MS 5000 /* a worker whose sockets are up answers its first command in this */
 
 enum sb_state { SB_IDLE, SB_HELD, SB_SYNTH, SB_INNER };
 
@@ -268,6 +273,42 @@ supbe_unlink(struct backend *be)
 		sb_kick(sb);
 		(void)be_waiter_watch(&sb->w, sb->evfd, EPOLLIN);
 	}
+}
+
+/*
+ * swtpm listens before it loads its state and answers only once it has:
+ * a TPM2_Startup (TPM_RC_INITIALIZE: started already, --flags
+ * startup-clear) tells a worker that serves from one about to exit (a
+ * state it cannot decrypt).  Bounded like the link itself.
+ */
+int
+supbe_link(struct backend *be)
+{
+	struct supbe *sb = be->priv;
+	uint8_t cmd[TPMCMD_MAX], rsp[64];
+	size_t clen = tpmcmd_startup(cmd, sizeof(cmd), TPM2_SU_CLEAR), rlen;
+	uint32_t rc;
+	int r;
+
+	if (sb->st == SB_INNER)
+		return -EBUSY; /* never: a command on a worker that is starting */
+	if ((r = sb_link(sb)) < 0)
+		return r;
+	r = be_transact(sb->inner, cmd, clen, rsp, sizeof(rsp), &rlen, SB_CHECK_MS);
+	if (r == 0 && (rc = wire_response_rc(rsp, rlen)) != TPM2_RC_SUCCESS &&
+	    rc != TPM2_RC_INITIALIZE)
+		r = -EIO;
+	if (r < 0)
+		supbe_unlink(be);
+	return r;
+}
+
+void
+supbe_forget(struct backend *be)
+{
+	struct supbe *sb = be->priv;
+
+	sb->seen_gen = 0;
 }
 
 void

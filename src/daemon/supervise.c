@@ -32,6 +32,7 @@
 #include "../common/util.h"
 #include "backend.h"
 #include "peer.h"
+#include "rm.h"
 #include "sched.h"
 #include "service.h"
 #include "sup_int.h"
@@ -129,9 +130,35 @@ sup_which(const char *prog, char *buf, size_t cap)
 }
 
 /*
+ * QEMU's control socket, bound and listening before swtpm starts: swtpm
+ * takes it as fd= and accepts on it, so QEMU may connect as soon as attach
+ * has answered (a socket swtpm binds itself is there before it listens: a
+ * connect in between is refused, and a test connect would end a
+ * --terminate swtpm).  0600 in the instance's 0700 directory: root and the
+ * daemon's user.
+ */
+static int
+sup_vm_socket(const char *path)
+{
+	struct sockaddr_un sun = {.sun_family = AF_UNIX};
+	_cleanup_(closep) int fd = -1;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sun.sun_path, path);
+	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) < 0)
+		return -errno;
+	(void)unlink(path);
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || chmod(path, 0600) < 0 ||
+	    listen(fd, 1) < 0)
+		return -errno;
+	return TAKE_FD(fd);
+}
+
+/*
  * fork and exec swtpm for the state in dir: broker mode (data and control
- * sockets) or VM mode (the control socket QEMU connects to; swtpm ends when
- * QEMU does).  Its output goes to dir/swtpm.log.
+ * sockets) or VM mode (the control socket QEMU connects to, made here;
+ * swtpm ends when QEMU does).  Its output goes to dir/swtpm.log.
  */
 static int
 sup_spawn(struct sup *sup, const char *dir, bool vm_mode, pid_t *ret_pid)
@@ -139,6 +166,7 @@ sup_spawn(struct sup *sup, const char *dir, bool vm_mode, pid_t *ret_pid)
 	char state[512], server[560], ctrl[560], key[64], logp[512], sock[512];
 	const char *argv[16];
 	int keyp[2] = {-1, -1}, logfd, nul, n = 0;
+	_cleanup_(closep) int vmfd = -1;
 	pid_t parent = getpid(), pid;
 
 	snprintf(state, sizeof(state), "dir=%s", dir);
@@ -147,7 +175,13 @@ sup_spawn(struct sup *sup, const char *dir, bool vm_mode, pid_t *ret_pid)
 	snprintf(server, sizeof(server), "type=unixio,path=%s", sock);
 	snprintf(sock, sizeof(sock), "%s/%s", dir, vm_mode ? "vm.sock" : "ctrl.sock");
 	(void)unlink(sock);
-	snprintf(ctrl, sizeof(ctrl), "type=unixio,path=%s,mode=0600", sock);
+	if (vm_mode) {
+		if ((vmfd = sup_vm_socket(sock)) < 0)
+			return vmfd;
+		snprintf(ctrl, sizeof(ctrl), "type=unixio,fd=4");
+	} else {
+		snprintf(ctrl, sizeof(ctrl), "type=unixio,path=%s,mode=0600", sock);
+	}
 	argv[n++] = sup->swtpm_path;
 	argv[n++] = "socket";
 	argv[n++] = "--tpm2";
@@ -186,6 +220,7 @@ sup_spawn(struct sup *sup, const char *dir, bool vm_mode, pid_t *ret_pid)
 	if (pid == 0) {
 		/* the child: async-signal-safe calls only, then exec */
 		sigset_t none;
+		int k = -1, v = -1;
 
 		(void)setpgid(0, 0); /* a ^C at the daemon's terminal is the daemon's to handle */
 		(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -200,12 +235,14 @@ sup_spawn(struct sup *sup, const char *dir, bool vm_mode, pid_t *ret_pid)
 			(void)dup2(logfd, 1);
 			(void)dup2(logfd, 2);
 		}
-		if (keyp[0] >= 0) {
-			if (keyp[0] == 3)
-				(void)fcntl(3, F_SETFD, 0);
-			else
-				(void)dup2(keyp[0], 3);
-		}
+		/* above 4 first, so that neither lands on the other's number */
+		if (keyp[0] >= 0)
+			k = fcntl(keyp[0], F_DUPFD_CLOEXEC, 10);
+		if (vmfd >= 0)
+			v = fcntl(vmfd, F_DUPFD_CLOEXEC, 10);
+		if ((keyp[0] >= 0 && (k < 0 || dup2(k, 3) < 0)) ||
+		    (vmfd >= 0 && (v < 0 || dup2(v, 4) < 0)))
+			_exit(125);
 		execv(sup->swtpm_path, (char *const *)argv);
 		_exit(127);
 	}
@@ -237,18 +274,15 @@ sup_listening(const char *path)
 
 /*
  * Up: the sockets listen (bound is not enough: a connect between bind and
- * listen is refused).  QEMU's: there (a test connection would end a
- * --terminate swtpm).
+ * listen is refused).  QEMU's listens from the start (sup_vm_socket).
  */
 static bool
 sup_sockets_up(const struct sup_inst *si)
 {
 	char p[512];
 
-	if (si->vm_mode) {
-		sup_path(si, "vm.sock", p, sizeof(p));
-		return access(p, F_OK) == 0;
-	}
+	if (si->vm_mode)
+		return true;
 	sup_path(si, "ctrl.sock", p, sizeof(p));
 	if (!sup_listening(p))
 		return false;
@@ -274,6 +308,80 @@ sup_attach_answer(struct sup_inst *si, uint32_t rc)
 		 "-tpmdev emulator,id=tpm0,chardev=chrtpm -device tpm-crb,tpmdev=tpm0\n",
 		 p, si->name, (int)si->pid, SUP_RC_VM, p);
 	svc_reply(r, rc, rc == 0 ? text : NULL, rc == 0 ? strlen(text) : 0);
+}
+
+/*
+ * The last line swtpm wrote to its log (why it did not start: "Verification
+ * of HMAC failed" for a state under another key), "" if none.
+ */
+static void
+sup_log_tail(const struct sup_inst *si, char *buf, size_t cap)
+{
+	char p[512], chunk[512];
+	_cleanup_(closep) int fd = -1;
+	ssize_t n;
+	off_t end;
+	char *nl;
+
+	buf[0] = '\0';
+	sup_path(si, "swtpm.log", p, sizeof(p));
+	if ((fd = open(p, O_RDONLY | O_CLOEXEC)) < 0 || (end = lseek(fd, 0, SEEK_END)) <= 0)
+		return;
+	n = pread(fd, chunk, sizeof(chunk) - 1, end > (off_t)sizeof(chunk) - 1 ?
+			end - (off_t)sizeof(chunk) + 1 : 0);
+	if (n <= 0)
+		return;
+	chunk[n] = '\0';
+	while (n > 0 && chunk[n - 1] == '\n')
+		chunk[--n] = '\0';
+	/* swtpm's own reason ("Verification of HMAC failed") before its last words */
+	if ((nl = strstr(chunk, "HMAC")) != NULL) {
+		while (nl > chunk && nl[-1] != '\n')
+			nl--;
+		*strchrnul(nl, '\n') = '\0';
+	} else if ((nl = strrchr(chunk, '\n')) != NULL) {
+		nl++;
+	} else {
+		nl = chunk;
+	}
+	n = (ssize_t)MIN(strlen(nl), cap - 1);
+	memcpy(buf, nl, (size_t)n);
+	buf[n] = '\0';
+}
+
+/*
+ * An import is answered once its worker has opened the state (the key is
+ * right: swtpm decrypts and checks the state's HMAC before it serves) or
+ * has failed to.  A failed import leaves no instance behind.
+ */
+static void
+sup_import_answer(struct sup_inst *si, bool ok)
+{
+	struct svc_req *r = si->import_req;
+	char text[700], why[400];
+
+	if (r == NULL)
+		return;
+	si->import_req = NULL;
+	if (ok) {
+		snprintf(text, sizeof(text), "instance %s imported (owner %ld)\n", si->name,
+			 si->owner == (uid_t)-1 ? -1L : (long)si->owner);
+		svc_reply(r, 0, text, strlen(text));
+		return;
+	}
+	sup_log_tail(si, why, sizeof(why));
+	snprintf(text, sizeof(text), "instance %s: the state does not open with this daemon's "
+		 "--instance-key (another key, or not a TPM state); nothing imported%s%s", si->name,
+		 why[0] != '\0' ? "; " : "", why);
+	log_warnx("%s", text);
+	svc_reply(r, SUP_RC_BADSTATE, text, strlen(text));
+	if (sup_delete(si->sup, si) < 0) {
+		char p[512];
+
+		/* a tenant came meanwhile: it keeps an empty instance, not one it cannot open */
+		sup_path(si, "tpm2-00.permall", p, sizeof(p));
+		(void)unlink(p);
+	}
 }
 
 /* The worker exited: reap it and move the table on. */
@@ -308,11 +416,17 @@ sup_on_exit(struct loop_io *io, uint32_t events)
 		log_warnx("instance %s: worker %d exited at start (status 0x%x); see %s/swtpm.log",
 			  si->name, (int)si->pid, status, si->dir);
 		sup_attach_answer(si, SUP_RC_FAILED);
-	} else if (was == SUP_VM) {
+	} else if (was == SUP_VM || si->vm_mode) {
 		log_info("instance %s: the VM's worker %d ended; host clients may use it again",
 			 si->name, (int)si->pid);
 	} else {
 		log_verbose("instance %s: worker %d stopped", si->name, (int)si->pid);
+	}
+	if (si->vm_mode) {
+		char p[512];
+
+		sup_path(si, "vm.sock", p, sizeof(p));
+		(void)unlink(p); /* no QEMU may connect to an instance it no longer holds */
 	}
 	si->pid = 0;
 	si->vm_mode = false;
@@ -320,6 +434,8 @@ sup_on_exit(struct loop_io *io, uint32_t events)
 		sup_attach_answer(si, SUP_RC_FAILED);
 	if (si->be != NULL)
 		supbe_worker_event(si->be);
+	if (was == SUP_STARTING)
+		sup_import_answer(si, false); /* last: it may delete si */
 }
 
 int
@@ -376,6 +492,18 @@ sup_start_poll(struct loop_timer *t)
 		(void)kill(si->pid, SIGKILL); /* sup_on_exit: start failed */
 		return;
 	}
+	/*
+	 * swtpm listens before it loads the state, and serves the control
+	 * channel only once it has: the link's control exchange tells a
+	 * worker that runs from one that is about to exit (a state it cannot
+	 * decrypt, say), which then counts as a failed start, not a crash.
+	 */
+	if (!si->vm_mode && si->be != NULL && supbe_link(si->be) < 0) {
+		log_warnx("instance %s: worker %d did not open its state; see %s/swtpm.log",
+			  si->name, (int)si->pid, si->dir);
+		(void)kill(si->pid, SIGKILL); /* sup_on_exit: start failed */
+		return;
+	}
 	si->last_start_us = (now - si->spawn_ns) / 1000u;
 	si->state = si->vm_mode ? SUP_VM : SUP_RUNNING;
 	si->idle_since_ns = 0;
@@ -385,6 +513,23 @@ sup_start_poll(struct loop_timer *t)
 		sup_attach_answer(si, 0);
 	else if (si->be != NULL)
 		supbe_worker_event(si->be);
+	sup_import_answer(si, true);
+}
+
+/*
+ * The broker stops the worker of an instance nothing uses (idle, attach):
+ * its RM forgets now what the TPM loses with the worker (abandoned
+ * sessions, the context counter) and plans TPM2_Startup, and the backend
+ * takes the next worker for the TPM the RM knows.  No "reset underneath"
+ * warning, then: that is for a worker that died (sup_on_exit).
+ */
+static void
+sup_forget(struct sup_inst *si)
+{
+	if (si->ti == NULL || si->be == NULL || sup_inst_busy(si))
+		return;
+	rm_tpm_reset(si->ti->rm);
+	supbe_forget(si->be);
 }
 
 void
@@ -392,6 +537,8 @@ sup_worker_stop(struct sup_inst *si)
 {
 	if (si->pid == 0 || si->state == SUP_STOPPING)
 		return;
+	if (si->state == SUP_RUNNING)
+		sup_forget(si);
 	if (si->be != NULL)
 		supbe_unlink(si->be);
 	(void)kill(si->pid, SIGTERM);
@@ -594,13 +741,24 @@ sup_kill_wait(struct sup_inst *si, int sig, int wait_ms)
 	si->state = SUP_STOPPED;
 }
 
+static void
+sup_inst_free(void *data)
+{
+	struct sup_inst *si = data;
+
+	instance_free(si->ti);
+	free(si);
+}
+
 int
 sup_delete(struct sup *sup, struct sup_inst *si)
 {
 	struct server *srv = sup->srv;
 	size_t i;
 
-	if (sup_inst_busy(si) || si->attach_req != NULL)
+	if (sup_inst_busy(si) || si->attach_req != NULL || si->vm_mode)
+		return -EBUSY; /* a VM's: detach first */
+	if (si->import_req != NULL) /* a failed import's own delete (sup_import_answer) */
 		return -EBUSY;
 	if (si->be != NULL)
 		supbe_unlink(si->be);
@@ -612,14 +770,15 @@ sup_delete(struct sup *sup, struct sup_inst *si)
 		memmove(&srv->inst[i], &srv->inst[i + 1], (srv->n_inst - i - 1) * sizeof(srv->inst[0]));
 		srv->n_inst--;
 	}
-	instance_free(si->ti);
 	for (i = 0; i < sup->n && sup->inst[i] != si; i++)
 		;
 	memmove(&sup->inst[i], &sup->inst[i + 1], (sup->n - i - 1) * sizeof(sup->inst[0]));
 	sup->n--;
 	log_info("instance %s: deleted", si->name);
 	(void)sup_rmdir(si->dir);
-	free(si);
+	/* freed after this dispatch round: a later event of it in this epoll batch finds it */
+	if (loop_defer(srv->loop, sup_inst_free, si) < 0)
+		sup_inst_free(si);
 	return 0;
 }
 
@@ -843,6 +1002,8 @@ sup_free(struct sup *sup)
 		sup_kill_wait(si, SIGTERM, SUP_STOP_WAIT_MS);
 		if (si->attach_req != NULL)
 			svc_reply(si->attach_req, SUP_RC_FAILED, NULL, 0);
+		if (si->import_req != NULL)
+			svc_reply(si->import_req, SUP_RC_FAILED, NULL, 0);
 		free(si);
 	}
 	caps_free(&sup->caps);

@@ -22,6 +22,9 @@
  *   SUP_RC_VM        0x000B012D TPM_RC_UPGRADE the instance is attached to a
  *                    VM: no host client may use it until it is detached
  *   SUP_RC_FAILED    0x000B0101 TPM_RC_FAILURE the worker did not start
+ *   SUP_RC_BADSTATE  0x000B009F TPM_RC_INTEGRITY import: the state does not
+ *                    open with this daemon's --instance-key (swtpm could not
+ *                    decrypt it or check its HMAC); nothing is imported
  */
 #ifndef TB_SUPERVISE_H
 #define TB_SUPERVISE_H
@@ -42,6 +45,7 @@ struct svc_req;
 #define SUP_RC_LIMIT 0x000B0904u
 #define SUP_RC_VM 0x000B012Du
 #define SUP_RC_FAILED 0x000B0101u
+#define SUP_RC_BADSTATE 0x000B009Fu
 
 struct sup_params {
 	char dir[200];         /* --instance-dir: one directory per instance below it */

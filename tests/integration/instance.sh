@@ -10,7 +10,9 @@
 #   limits   --max-instances-per-user (0x000B0904); an idle worker is stopped
 #            and started again on the next command, transparently
 #   migrate  export (state encrypted with --instance-key), import into a
-#            second daemon with the same key: the persistent key still signs
+#            second daemon with the same key: the persistent key still signs;
+#            exports taken while the tenant writes NV each import (opens);
+#            an import under another key gets 0x000B009F and leaves nothing
 # shellcheck source=policy-lib.sh
 . "$(dirname "$0")/policy-lib.sh"
 mode=${1:?users, crash, limits or migrate}
@@ -143,24 +145,73 @@ limits)
 	kill -0 "$pid" 2>/dev/null && fail "the idle worker $pid still runs"
 	signs as_user "after the idle stop"
 	[ "$(wstate "$TUID")" = running ] || fail "not running after the command"
+	# the broker stopped it: not a reset to warn of
+	! grep "reset underneath" "$T/daemon.log" || fail "the idle stop was taken for a reset"
 	if as_user "$CLI" --socket "$SOCK" instance list >/dev/null 2>&1; then
 		fail "instance list as $TUSER"
 	fi
+	echo "instance list --json"
+	for js in "$("${ICLI[@]}" instance list --json)" "$("$CLI" --socket "$SOCK" --json instance list)"; do
+		python3 -c '
+import json, sys
+d = {i["name"]: i for i in json.loads(sys.argv[1])["instances"]}
+u = d["uid-" + sys.argv[2]]
+assert set(d) == {"uid-" + sys.argv[2], "spare"}, d
+# --instance-idle 1: the worker may be stopped again by now
+assert u["owner"] == int(sys.argv[2]) and u["worker"] in ("running", "stopping", "stopped"), u
+assert (u["pid"] > 0) == (u["worker"] != "stopped"), u
+assert u["starts"] == 2 and u["crashes"] == 0 and u["connections"] == 0, u
+assert d["spare"]["owner"] is None and d["spare"]["worker"] == "stopped", d
+' "$js" "$TUID" || fail "instance list --json: $js"
+	done
+	"${ICLI[@]}" instance show spare --json 2>/dev/null && fail "--json with show"
 	;;
 migrate)
 	persist_key as_user
 	st=$("${ICLI[@]}" instance show "uid-$TUID") || fail "instance show failed"
 	grep -q "encrypted" <<<"$st" || fail "state not encrypted: $st"
 	"${ICLI[@]}" instance export "uid-$TUID" "$T/exp.bin" || fail "export"
+	echo "exports while the tenant writes NV: each one a whole state"
+	as_user tpm2_nvdefine -Q 0x1500030 -C o -s 8 -a "nt=counter|ownerread|ownerwrite" ||
+		fail "nvdefine (counter)"
+	as_user sh -c 'while [ ! -e "$1" ]; do tpm2_nvincrement -C o 0x1500030 || exit 1; done' \
+		sh "$T/stop-writer" &
+	writer=$!
+	for i in 1 2 3 4 5; do
+		"${ICLI[@]}" instance export "uid-$TUID" "$T/busy$i.bin" || fail "export $i under writes"
+		sleep 0.2
+	done
+	touch "$T/stop-writer"
+	wait "$writer" || fail "the NV writer failed"
 	stop_daemon
 	mv "$T/inst" "$T/inst-old"
-	start_daemon --config "$T/tb.conf" --instance-dir "$T/inst2" "${EXTRA[@]}"
+	start_daemon --config "$T/tb.conf" --instance-dir "$T/inst2" --max-instances-per-user 9 \
+		"${EXTRA[@]}"
 	ICLI=("$CLI" --socket "$SOCK")
 	"${ICLI[@]}" instance import "uid-$TUID" "$T/exp.bin" || fail "import"
 	signs as_user "after the migration"
 	"${ICLI[@]}" instance import again "$T/exp.bin" --owner "$TUID2" || fail "import again"
 	out=$("${ICLI[@]}" instance import "uid-$TUID" "$T/exp.bin" 2>&1) && fail "import over an instance"
 	grep -q 0x000B014C <<<"$out" || fail "import over an instance: $out"
+	# an import is answered once a worker has opened the state: each opens
+	for i in 1 2 3 4 5; do
+		"${ICLI[@]}" instance import "busy$i" "$T/busy$i.bin" >/dev/null ||
+			fail "the export $i taken under writes does not import"
+	done
+	echo "import under another key: refused at once, nothing left"
+	stop_daemon
+	head -c 32 /dev/urandom >"$T/key2"
+	start_daemon --config "$T/tb.conf" --instance-dir "$T/inst3" --instance-key "$T/key2"
+	ICLI=("$CLI" --socket "$SOCK")
+	out=$("${ICLI[@]}" instance import "uid-$TUID" "$T/exp.bin" 2>&1) &&
+		fail "an import under another key: $out"
+	echo "$out"
+	grep -q 0x000B009F <<<"$out" || fail "an import under another key: not 0x000B009F: $out"
+	grep -q "does not open with this daemon's --instance-key" <<<"$out" ||
+		fail "an import under another key: no word of the key: $out"
+	out=$("${ICLI[@]}" instance show "uid-$TUID" 2>&1) && fail "the failed import left an instance"
+	grep -q 0x000B008B <<<"$out" || fail "show after the failed import: $out"
+	[ ! -e "$T/inst3/uid-$TUID" ] || fail "the failed import left its directory"
 	;;
 esac
 stop_daemon
