@@ -389,10 +389,12 @@ check_config(const struct config *cfg)
  * stops the start.
  */
 static int
-open_measure(struct server *srv)
+open_measure(struct server *srv, const struct run_as *ra)
 {
 	const struct config *cfg = &srv->cfg;
-	struct measure_params mp = {.pcrs = cfg->measure_pcrs};
+	struct measure_params mp = {.pcrs = cfg->measure_pcrs,
+				    .owner = ra->name[0] != '\0' ? ra->uid : (uid_t)-1,
+				    .group = ra->name[0] != '\0' ? ra->gid : (gid_t)-1};
 	char path[300];
 	int r;
 
@@ -507,7 +509,7 @@ main(int argc, char **argv)
 	if (srv.cfg.instance_dir[0] != '\0' &&
 	    (r = start_supervisor(&srv, &ra, ip)) < 0)
 		fatal(-r, "private instances in %s", srv.cfg.instance_dir);
-	if ((r = open_measure(&srv)) < 0)
+	if ((r = open_measure(&srv, &ra)) < 0)
 		fatal(-r, "log-first measurement");
 	if ((r = open_frontends(&srv)) < 0)
 		return 1;

@@ -44,6 +44,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <stdio.h>
 
 #include "mreg.h"
@@ -64,6 +65,10 @@ struct measure_params {
 	uint32_t rtmr_index[MREG_RTMR_COUNT];
 	const char *rtmr_path[MREG_RTMR_COUNT]; /* RTMR stand-in files */
 	size_t n_rtmr;
+	/* the daemon drops to this user later: the log and its lock become its (owner
+	 * (uid_t)-1: they stay as they are) */
+	uid_t owner;
+	gid_t group;
 };
 
 /* for status */

@@ -96,7 +96,7 @@ mrec_write_all(int fd, const uint8_t *buf, size_t len, off_t off)
 
 /* The lock and the log's fd; a new log gets its header, durably. */
 static int
-mrec_open_files(struct measure *m)
+mrec_open_files(struct measure *m, const struct measure_params *p)
 {
 	char lock[sizeof(m->path) + 8], dir[sizeof(m->path)], *slash;
 	uint8_t hdr[MLOG_HDR_SIZE];
@@ -118,6 +118,10 @@ mrec_open_files(struct measure *m)
 							     : "its lock file");
 	if ((m->fd = open(m->path, O_RDWR | O_CREAT | O_CLOEXEC, 0640)) < 0)
 		return mrec_unavailable(m, errno, "cannot be opened");
+	/* the user the daemon runs as reads it (tpmbroker log verify) and opens it next time */
+	if (p->owner != (uid_t)-1 &&
+	    (fchown(m->fd, p->owner, p->group) < 0 || fchown(m->lock_fd, p->owner, p->group) < 0))
+		return mrec_unavailable(m, errno, "cannot be given to the daemon's user");
 	if (fstat(m->fd, &st) < 0)
 		return mrec_unavailable(m, errno, "fstat");
 	if (st.st_size == 0) {
@@ -462,7 +466,7 @@ mrecover_open(struct measure *m, const struct measure_params *p)
 	strcpy(m->path, p->log_path);
 	if ((e = mrec_registers(m, p)) <= 0)
 		return e;
-	if ((e = mrec_open_files(m)) <= 0)
+	if ((e = mrec_open_files(m, p)) <= 0)
 		return e;
 	len = mreg_read_clock_cmd(cmd, sizeof(cmd));
 	if ((e = be_transact(m->ti->be, cmd, len, rsp, sizeof(rsp), &rlen, MREC_TIMEOUT_MS)) < 0 ||
