@@ -46,6 +46,9 @@ nonce_of() {
 run_clients() {
 	local n=$1 i pids=()
 	mkfifo "$T/start"
+	# held open read-write here: a client that opens it late still finds its
+	# line (once a writer closes a FIFO, a late reader's open would wait forever)
+	exec 3<>"$T/start"
 	for i in $(seq "$n"); do
 		(
 			read -r _ <"$T/start"
@@ -57,8 +60,9 @@ run_clients() {
 		) &
 		pids+=($!)
 	done
-	for i in $(seq "$n"); do echo go; done >"$T/start"
+	for i in $(seq "$n"); do echo go; done >&3
 	wait "${pids[@]}"
+	exec 3>&-
 	rm -f "$T/start"
 	for i in $(seq "$n"); do
 		[ "$(cat "$T/q$i.rc")" = 0 ] || fail "client $i: $(cat "$T/q$i.out")"
