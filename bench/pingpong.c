@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * pingpong: the floor under a broker's CPU per command on this machine.
+ * Two processes bounce a 10-byte message over a Unix socketpair N times;
+ * each reports its own CPU (getrusage) per round trip.  A broker command
+ * is two such round trips (client <-> broker, broker <-> TPM), so twice the
+ * "server" figure is about the least a pass-through command can cost the
+ * broker in system calls and wake-ups alone.
+ *
+ *   pingpong [-n ROUNDS] [-e]
+ *
+ * -e: the server waits in epoll_wait() and reads with read(), as the
+ * daemon's loop does, instead of a blocking read().  Prints one line per
+ * side: "client|server us_per_roundtrip user sys".  Measures; asserts
+ * nothing.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MSG 10
+
+static double
+tv_us(struct timeval tv)
+{
+	return (double)tv.tv_sec * 1e6 + (double)tv.tv_usec;
+}
+
+static void
+report(const char *who, long n, double wall_s)
+{
+	struct rusage ru;
+
+	(void)getrusage(RUSAGE_SELF, &ru);
+	printf("%s %.2f us/roundtrip (user %.2f, sys %.2f)", who,
+	       (tv_us(ru.ru_utime) + tv_us(ru.ru_stime)) / (double)n, tv_us(ru.ru_utime) / (double)n,
+	       tv_us(ru.ru_stime) / (double)n);
+	if (wall_s > 0)
+		printf(", %.0f roundtrips/s", (double)n / wall_s);
+	printf("\n");
+	fflush(stdout);
+}
+
+static int
+read_full(int fd, char *buf)
+{
+	size_t got = 0;
+
+	while (got < MSG) {
+		ssize_t r = read(fd, buf + got, MSG - got);
+		if (r > 0)
+			got += (size_t)r;
+		else if (r == 0)
+			return 0;
+		else if (errno != EINTR && errno != EAGAIN)
+			return -1;
+	}
+	return 1;
+}
+
+static void
+server(int fd, long n, int use_epoll)
+{
+	char buf[MSG];
+	int ep = -1;
+	struct epoll_event ev = {.events = EPOLLIN}, out;
+
+	if (use_epoll) {
+		ep = epoll_create1(0);
+		if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+			exit(1);
+	}
+	for (long i = 0; i < n; i++) {
+		if (use_epoll && epoll_wait(ep, &out, 1, -1) != 1)
+			exit(1);
+		if (read_full(fd, buf) <= 0)
+			exit(1);
+		if (send(fd, buf, MSG, MSG_NOSIGNAL) != MSG)
+			exit(1);
+	}
+	report(use_epoll ? "server(epoll)" : "server", n, 0.0);
+	exit(0);
+}
+
+int
+main(int argc, char **argv)
+{
+	long n = 200000;
+	int use_epoll = 0, sv[2], opt, st;
+	char buf[MSG] = "ping12345";
+	struct timespec t0, t1;
+	pid_t pid;
+
+	while ((opt = getopt(argc, argv, "n:e")) != -1) {
+		if (opt == 'n')
+			n = strtol(optarg, NULL, 10);
+		else if (opt == 'e')
+			use_epoll = 1;
+		else {
+			fprintf(stderr, "usage: pingpong [-n ROUNDS] [-e]\n");
+			return 2;
+		}
+	}
+	if (n <= 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+		return 1;
+	if ((pid = fork()) < 0)
+		return 1;
+	if (pid == 0) {
+		close(sv[0]);
+		server(sv[1], n, use_epoll);
+	}
+	close(sv[1]);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (long i = 0; i < n; i++) {
+		if (send(sv[0], buf, MSG, MSG_NOSIGNAL) != MSG || read_full(sv[0], buf) <= 0)
+			return 1;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	report("client", n,
+	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	waitpid(pid, &st, 0);
+	return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+}
