@@ -7,14 +7,18 @@
  * "server" figure is about the least a pass-through command can cost the
  * broker in system calls and wake-ups alone.
  *
- *   pingpong [-n ROUNDS] [-e]
+ *   pingpong [-n ROUNDS] [-e] [-t]
  *
  * -e: the server waits in epoll_wait() and reads with read(), as the
- * daemon's loop does, instead of a blocking read().  Prints one line per
+ * daemon's loop does, instead of a blocking read().  -t: over TCP on
+ * loopback (TCP_NODELAY) instead, as the daemon talks to swtpm.  Prints one line per
  * side: "client|server us_per_roundtrip user sys".  Measures; asserts
  * nothing.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,26 +93,48 @@ server(int fd, long n, int use_epoll)
 	exit(0);
 }
 
+/* A connected TCP pair on loopback, like socketpair(). */
+static int
+tcp_pair(int sv[2])
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t alen = sizeof(a);
+	int l = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 1) < 0 ||
+	    getsockname(l, (struct sockaddr *)&a, &alen) < 0)
+		return -1;
+	if ((sv[0] = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+	    connect(sv[0], (struct sockaddr *)&a, sizeof(a)) < 0 || (sv[1] = accept(l, NULL, NULL)) < 0)
+		return -1;
+	close(l);
+	(void)setsockopt(sv[0], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	(void)setsockopt(sv[1], IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return 0;
+}
+
 int
 main(int argc, char **argv)
 {
 	long n = 200000;
-	int use_epoll = 0, sv[2], opt, st;
+	int use_epoll = 0, use_tcp = 0, sv[2], opt, st;
 	char buf[MSG] = "ping12345";
 	struct timespec t0, t1;
 	pid_t pid;
 
-	while ((opt = getopt(argc, argv, "n:e")) != -1) {
+	while ((opt = getopt(argc, argv, "n:et")) != -1) {
 		if (opt == 'n')
 			n = strtol(optarg, NULL, 10);
 		else if (opt == 'e')
 			use_epoll = 1;
+		else if (opt == 't')
+			use_tcp = 1;
 		else {
-			fprintf(stderr, "usage: pingpong [-n ROUNDS] [-e]\n");
+			fprintf(stderr, "usage: pingpong [-n ROUNDS] [-e] [-t]\n");
 			return 2;
 		}
 	}
-	if (n <= 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
+	if (n <= 0 || (use_tcp ? tcp_pair(sv) : socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) < 0)
 		return 1;
 	if ((pid = fork()) < 0)
 		return 1;
