@@ -29,7 +29,8 @@ help:
 	@echo "                 MSSIM_PORT=N ARGS='-v ...'"
 	@echo "make check       deps, both builds, every test suite in both;"
 	@echo "                 ends with 'N passed, N failed'"
-	@echo "make bench       benchmarks: direct swtpm vs tpmbroker vs tpm2-abrmd"
+	@echo "make bench       benchmarks: direct swtpm vs tpmbroker vs tpm2-abrmd vs the"
+	@echo "                 embedded TPM; CSV and chart (gnuplot) in bench/results/"
 	@echo "make bench-ab BASE=REV"
 	@echo "                 A/B of tpmbrokerd of REV (built in a temporary worktree)"
 	@echo "                 and of this tree on one swtpm: pass-through and holder"
@@ -90,6 +91,7 @@ check: build build-asan
 test: check
 
 bench: build
+	@scripts/deps.sh bench
 	@bench/run.sh $(BUILD)
 
 # BASE is checked before the build, not after it

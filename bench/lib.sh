@@ -27,6 +27,7 @@ if [ "$QUICK" = 1 ]; then
 fi
 PEERS=$ROOT/../shared/peers
 TBBENCH=$BUILD/bench/tbbench
+PINGPONG=$BUILD/bench/pingpong
 TBD=$BUILD/src/daemon/tpmbrokerd
 CLI=$BUILD/src/cli/tpmbroker
 TCTIDIR=$BUILD/src/tcti

@@ -15,7 +15,12 @@
 #   BENCH_REV=TEXT    the version to print, for a tree outside git
 #
 # Prints a Markdown report on stdout (progress goes to stderr) and saves it
-# as bench/out/results-DATE.md.  CPU per command: tbbench reads utime+stime
+# as bench/out/results-DATE.md; ends by writing bench/results/bench-DATE.csv
+# (one row per path, mode and K: cmd/s, p50/p99 latency, CPU µs per command)
+# and, where gnuplot is installed (`scripts/deps.sh bench`), the chart
+# bench/results/bench-DATE.png (bench/chart.sh); latest.csv and latest.png
+# link to the newest.  The floor under the daemon's CPU (bench/pingpong: a
+# Unix and a TCP round trip between two processes) is measured first.  CPU per command: tbbench reads utime+stime
 # of the daemon (all threads) and of swtpm in /proc/PID/stat when the
 # clients start and when the last one ends its timed loop, and divides by the
 # commands completed in that window.  Context saves/loads per command come
@@ -121,6 +126,18 @@ row_scale() { # PATH K
 # ---- the run ----
 start=$(date +%s)
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+# the floor: CPU per round trip of the side that waits in epoll_wait (the daemon's place)
+FLOOR_UNIX=
+FLOOR_TCP=
+floor() { # pingpong options -> server µs per round trip, or nothing
+	[ -x "$PINGPONG" ] || return 0
+	"$PINGPONG" -n $((QUICK == 1 ? 20000 : 100000)) -e "$@" 2>/dev/null |
+		sed -n 's/^server(epoll) \([0-9.]*\) us.*/\1/p'
+}
+FLOOR_UNIX=$(floor)
+FLOOR_TCP=$(floor -t)
+msg "floor: ${FLOOR_UNIX:-?} µs per Unix round trip, ${FLOOR_TCP:-?} µs per TCP round trip"
+
 start_swtpm
 msg "swtpm pid $SWTPM_PID on 127.0.0.1:$SW_PORT; $SECS s per cell; temp $TMP"
 
@@ -129,6 +146,8 @@ for m in getrandom pcr; do
 		REPS=$PASS_REPS cell direct "$SW_TCTI" "$m" "$k" "" "$SWTPM_PID"
 	done
 done
+# holder without an RM: one client's 3 objects and 2 sessions fit the TPM's slots, more do not
+cell direct "$SW_TCTI" holder 1 "" "$SWTPM_PID"
 
 if have_broker && start_broker "$SW_TCTI"; then
 	for m in getrandom pcr; do
@@ -173,6 +192,10 @@ if have_broker && start_broker "libtpms:state=$TMP/libtpms"; then
 			REPS=$PASS_REPS cell libtpms "tpmbroker:path=$TB_SOCK" "$m" "$k" "$TB_PID"
 		done
 	done
+	for k in $HOLD_K; do
+		broker_alive || start_broker "libtpms:state=$TMP/libtpms"
+		cell libtpms "tpmbroker:path=$TB_SOCK" holder "$k" "$TB_PID"
+	done
 	stop_pid "$TB_PID"
 fi
 elapsed=$(($(date +%s) - start))
@@ -208,14 +231,22 @@ report() {
 		done
 	done
 	echo
+	echo "The floor (bench/pingpong: two processes bouncing 10 bytes; CPU per round trip of the" \
+		"side that waits in epoll_wait, as the daemon does): ${FLOOR_UNIX:-?} µs over a Unix" \
+		"socket, ${FLOOR_TCP:-?} µs over TCP on loopback. A pass-through command is one round" \
+		"trip of each (client, then swtpm): $(awk -v a="$FLOOR_UNIX" -v b="$FLOOR_TCP" \
+			'BEGIN { if (a == "" || b == "") print "?"; else printf "%.1f", a + b }') µs."
+	echo
 	echo "## Embedded backend: tpmbrokerd --backend libtpms"
 	echo
 	echo "The TPM runs inside the daemon, so daemon CPU includes the TPM's own work."
 	echo
 	echo "| mode | K | cmd/s | p50 ms | p99 ms | errors | daemon CPU µs/cmd | vs tpmbroker on swtpm |"
 	echo "|---|---|---:|---:|---:|---:|---:|---:|"
-	for m in getrandom pcr; do
-		for k in $PASS_K; do
+	for m in getrandom pcr holder; do
+		local ks=$PASS_K
+		[ "$m" = holder ] && ks=$HOLD_K
+		for k in $ks; do
 			local key="libtpms|$m|$k"
 			if [ -z "${R[$key]:-}" ]; then
 				echo "| $m | $k | not run | | | | | |"
@@ -237,11 +268,15 @@ report() {
 	echo
 	echo "| K | path | cmd/s | p50 ms | p99 ms | errors | daemon CPU µs/cmd | swtpm CPU µs/cmd | saves/cmd | loads/cmd | broker/abrmd |"
 	echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	row_holder direct 1
 	for k in $HOLD_K; do
 		for p in tpmbroker tpm2-abrmd; do
 			row_holder "$p" "$k"
 		done
 	done
+	echo
+	echo "direct: no RM, so only K=1 (one client's objects and sessions fit the TPM's slots)."
+	echo "tpmbroker on its embedded libtpms: in the table above."
 	echo
 	echo "## Sessions at scale: holder with K clients × 2 sessions (the TPM has 64 active sessions)"
 	echo
@@ -291,5 +326,55 @@ report() {
 		printf -- '- %s\n' "${NOTES[@]}"
 	fi
 }
+# ---- the results as a table and a picture ----
+csv_path() { # our path name -> the CSV's path,backend
+	case $1 in
+	libtpms) echo embedded,libtpms ;;
+	*) echo "$1,swtpm" ;;
+	esac
+}
+
+write_csv() {
+	local key path mode k
+	echo "path,backend,mode,k,runs,cmd_s,cmd_s_min,cmd_s_max,p50_ms,p99_ms,errors," \
+		"daemon_cpu_us,tpm_cpu_us,client_cpu_us,other_load_pct" | tr -d ' '
+	for key in $(printf '%s\n' "${!A[@]}" | sort -t'|' -k1,1 -k2,2 -k3,3n); do
+		IFS='|' read -r path mode k <<<"$key"
+		printf '%s' "${A[$key]}" | awk -F, -v pre="$(csv_path "$path"),$mode,$k" \
+			-v med="${R[$key]}" '
+			NR == 1 || $7 < lo { lo = $7 } NR == 1 || $7 > hi { hi = $7 }
+			{ n++; errs += $11 + $12 + $13 }
+			function v(x, f) { return x == "" || x < 0 ? "" : sprintf(f, x) }
+			END {
+				split(med, m, ",")
+				printf "%s,%d,%s,%s,%s,%s,%s,%d,%s,%s,%s,%s\n", pre, n,
+					v(m[7], "%.1f"), v(lo, "%.1f"), v(hi, "%.1f"), v(m[8], "%.3f"),
+					v(m[9], "%.3f"), errs, v(m[15], "%.1f"), v(m[16], "%.1f"),
+					v(m[14], "%.1f"), v(m[17], "%.1f")
+			}'
+	done
+	# the floor: µs per round trip of the side that waits in epoll_wait
+	[ -n "$FLOOR_UNIX" ] && echo "floor,none,unix-roundtrip,1,1,,,,,,0,$FLOOR_UNIX,,,"
+	[ -n "$FLOOR_TCP" ] && echo "floor,none,tcp-roundtrip,1,1,,,,,,0,$FLOOR_TCP,,,"
+	return 0
+}
+
 report | tee "$OUT"
 msg "saved $OUT"
+RESULTS=$HERE/results
+STAMP=$(date -u +%Y%m%d-%H%M%S)
+mkdir -p "$RESULTS"
+write_csv >"$RESULTS/bench-$STAMP.csv"
+ln -sf "bench-$STAMP.csv" "$RESULTS/latest.csv"
+msg "saved $RESULTS/bench-$STAMP.csv"
+if command -v gnuplot >/dev/null; then
+	if "$HERE/chart.sh" "$RESULTS/bench-$STAMP.csv" "$RESULTS/bench-$STAMP.png" \
+		"$(date -u '+%Y-%m-%d'), tpmbroker $(tree_rev), $(machine | sed 's/,.*kernel/, kernel/'); $SECS s per run"; then
+		ln -sf "bench-$STAMP.png" "$RESULTS/latest.png"
+		msg "saved $RESULTS/bench-$STAMP.png"
+	else
+		msg "the chart failed (bench/chart.sh)"
+	fi
+else
+	msg "no chart: gnuplot is not installed (scripts/deps.sh bench installs it)"
+fi
