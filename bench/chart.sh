@@ -4,8 +4,9 @@
 # (top row) and the daemon's CPU per command (bottom row) for GetRandom,
 # PCR_Extend and the holder, every K, each path side by side (direct swtpm,
 # tpmbroker on swtpm, tpm2-abrmd on swtpm, tpmbroker on its embedded
-# libtpms); the pass-through CPU panels carry the floor that pingpong
-# measured (a Unix and a TCP round trip: two per pass-through command).
+# libtpms); the pass-through CPU panels carry the floor that pingpong -r
+# measured (a bare relay between a client and a TCP echo: the system calls
+# of a pass-through command and nothing else).
 #
 #   bench/chart.sh CSV PNG [SUBTITLE]
 #
@@ -64,10 +65,10 @@ done
 awk '$1 <= 32' "$D/holder.rate" >"$D/h" && mv "$D/h" "$D/holder.rate"
 awk '$1 <= 32' "$D/holder.cpu" >"$D/h" && mv "$D/h" "$D/holder.cpu"
 
-# the floor of a pass-through command: a Unix and a TCP round trip, server side
+# the floor of a pass-through command: a bare relay's CPU per round trip (pingpong -r)
 FLOOR=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
-	$c["path"] == "floor" && $c["daemon_cpu_us"] > 0 { s += $c["daemon_cpu_us"]; n++ }
-	END { if (n == 2) printf "%.1f", s }' "$CSV")
+	$c["path"] == "floor" && $c["mode"] == "relay-roundtrip" && $c["daemon_cpu_us"] > 0 {
+		printf "%.1f", $c["daemon_cpu_us"] }' "$CSV")
 
 {
 	echo "set terminal pngcairo size 1500,950 font 'sans,10' noenhanced"
@@ -98,7 +99,7 @@ FLOOR=$(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
 		fi
 		if [ -n "${5:-}" ]; then
 			echo "set arrow 1 from graph 0, first $5 to graph 1, first $5 nohead dt 2 lw 2 lc rgb 'black' front"
-			echo "set label 1 'floor: a Unix + a TCP round trip, $5 µs' at graph 0.98, first $5 right offset 0,-0.8 front font ',8'"
+			echo "set label 1 'floor: a bare relay, $5 µs' at graph 0.98, first $5 right offset 0,-0.8 front font ',8'"
 		else
 			echo "unset arrow 1"
 			echo "unset label 1"

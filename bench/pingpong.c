@@ -7,11 +7,16 @@
  * "server" figure is about the least a pass-through command can cost the
  * broker in system calls and wake-ups alone.
  *
- *   pingpong [-n ROUNDS] [-e] [-t]
+ *   pingpong [-n ROUNDS] [-e] [-t] [-r]
  *
  * -e: the server waits in epoll_wait() and reads with read(), as the
  * daemon's loop does, instead of a blocking read().  -t: over TCP on
- * loopback (TCP_NODELAY) instead, as the daemon talks to swtpm.  Prints one line per
+ * loopback (TCP_NODELAY) instead, as the daemon talks to swtpm.
+ * -r: three processes, as a pass-through command runs: the client talks
+ * to a relay over a Unix socketpair, the relay (one epoll loop, like the
+ * daemon's: read the client, send to the server, wait, read the answer,
+ * send it back) to an echo server over TCP on loopback; the relay's line is
+ * the floor of a pass-through command with nothing but the system calls.  Prints one line per
  * side: "client|server us_per_roundtrip user sys".  Measures; asserts
  * nothing.
  */
@@ -93,6 +98,30 @@ server(int fd, long n, int use_epoll)
 	exit(0);
 }
 
+/* -r: between the client (cfd) and an echo server (sfd), as the daemon's loop would. */
+static void
+relay(int cfd, int sfd, long n)
+{
+	char buf[MSG];
+	int ep = epoll_create1(0);
+	struct epoll_event c = {.events = EPOLLIN, .data.fd = cfd},
+			   s = {.events = EPOLLIN, .data.fd = sfd}, out;
+
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, cfd, &c) < 0 ||
+	    epoll_ctl(ep, EPOLL_CTL_ADD, sfd, &s) < 0)
+		exit(1);
+	for (long i = 0; i < n; i++) {
+		if (epoll_wait(ep, &out, 1, -1) != 1 || out.data.fd != cfd || read_full(cfd, buf) <= 0 ||
+		    send(sfd, buf, MSG, MSG_NOSIGNAL) != MSG)
+			exit(1);
+		if (epoll_wait(ep, &out, 1, -1) != 1 || out.data.fd != sfd || read_full(sfd, buf) <= 0 ||
+		    send(cfd, buf, MSG, MSG_NOSIGNAL) != MSG)
+			exit(1);
+	}
+	report("relay(epoll)", n, 0.0);
+	exit(0);
+}
+
 /* A connected TCP pair on loopback, like socketpair(). */
 static int
 tcp_pair(int sv[2])
@@ -117,24 +146,61 @@ int
 main(int argc, char **argv)
 {
 	long n = 200000;
-	int use_epoll = 0, use_tcp = 0, sv[2], opt, st;
+	int use_epoll = 0, use_tcp = 0, use_relay = 0, sv[2], tv[2], opt, st;
 	char buf[MSG] = "ping12345";
 	struct timespec t0, t1;
 	pid_t pid;
 
-	while ((opt = getopt(argc, argv, "n:et")) != -1) {
+	while ((opt = getopt(argc, argv, "n:etr")) != -1) {
 		if (opt == 'n')
 			n = strtol(optarg, NULL, 10);
 		else if (opt == 'e')
 			use_epoll = 1;
 		else if (opt == 't')
 			use_tcp = 1;
+		else if (opt == 'r')
+			use_relay = 1;
 		else {
-			fprintf(stderr, "usage: pingpong [-n ROUNDS] [-e] [-t]\n");
+			fprintf(stderr, "usage: pingpong [-n ROUNDS] [-e] [-t] [-r]\n");
 			return 2;
 		}
 	}
-	if (n <= 0 || (use_tcp ? tcp_pair(sv) : socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) < 0)
+	if (n <= 0)
+		return 2;
+	if (use_relay) {
+		pid_t echo, rel;
+
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0 || tcp_pair(tv) < 0)
+			return 1;
+		if ((echo = fork()) == 0) {
+			close(sv[0]);
+			close(sv[1]);
+			close(tv[0]);
+			server(tv[1], n, 0); /* a blocking echo, like swtpm */
+		}
+		if ((rel = fork()) == 0) {
+			close(sv[0]);
+			close(tv[1]);
+			relay(sv[1], tv[0], n);
+		}
+		if (echo < 0 || rel < 0)
+			return 1;
+		close(sv[1]);
+		close(tv[0]);
+		close(tv[1]);
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (long i = 0; i < n; i++) {
+			if (send(sv[0], buf, MSG, MSG_NOSIGNAL) != MSG || read_full(sv[0], buf) <= 0)
+				return 1;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		report("client", n,
+		       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+		waitpid(rel, &st, 0);
+		waitpid(echo, NULL, 0);
+		return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 1;
+	}
+	if ((use_tcp ? tcp_pair(sv) : socketpair(AF_UNIX, SOCK_STREAM, 0, sv)) < 0)
 		return 1;
 	if ((pid = fork()) < 0)
 		return 1;
