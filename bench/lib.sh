@@ -193,6 +193,13 @@ broker_counters() {
 	}'
 }
 
+# one counter of `tpmbroker status --json` (a number), or nothing
+broker_counter() { # KEY
+	[ -x "$CLI" ] || return 0
+	"$CLI" --socket "$TB_SOCK" status --json 2>/dev/null |
+		sed -n "s/.*\"$1\": *\([0-9][0-9]*\).*/\1/p" | head -1
+}
+
 # ---- cells ----
 # Results: R[path|mode|K] = tbbench's csv line; C[path|mode|K] = "saves loads commands" deltas.
 declare -A R A C
