@@ -7,7 +7,7 @@
  * "server" figure is about the least a pass-through command can cost the
  * broker in system calls and wake-ups alone.
  *
- *   pingpong [-n ROUNDS] [-e] [-t] [-r]
+ *   pingpong [-n ROUNDS] [-e] [-t] [-r] [-w USEC]
  *
  * -e: the server waits in epoll_wait() and reads with read(), as the
  * daemon's loop does, instead of a blocking read().  -t: over TCP on
@@ -55,6 +55,22 @@ report(const char *who, long n, double wall_s)
 		printf(", %.0f roundtrips/s", (double)n / wall_s);
 	printf("\n");
 	fflush(stdout);
+}
+
+static long think_us; /* -w */
+
+/* The client's work between two round trips. */
+static void
+think(void)
+{
+	struct timespec t0, t;
+
+	if (think_us <= 0)
+		return;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	while ((t.tv_sec - t0.tv_sec) * 1000000L + (t.tv_nsec - t0.tv_nsec) / 1000 < think_us);
 }
 
 static int
@@ -151,9 +167,11 @@ main(int argc, char **argv)
 	struct timespec t0, t1;
 	pid_t pid;
 
-	while ((opt = getopt(argc, argv, "n:etr")) != -1) {
+	while ((opt = getopt(argc, argv, "n:etrw:")) != -1) {
 		if (opt == 'n')
 			n = strtol(optarg, NULL, 10);
+		else if (opt == 'w')
+			think_us = strtol(optarg, NULL, 10);
 		else if (opt == 'e')
 			use_epoll = 1;
 		else if (opt == 't')
@@ -161,7 +179,7 @@ main(int argc, char **argv)
 		else if (opt == 'r')
 			use_relay = 1;
 		else {
-			fprintf(stderr, "usage: pingpong [-n ROUNDS] [-e] [-t] [-r]\n");
+			fprintf(stderr, "usage: pingpong [-n ROUNDS] [-e] [-t] [-r] [-w USEC]\n");
 			return 2;
 		}
 	}
@@ -190,6 +208,7 @@ main(int argc, char **argv)
 		close(tv[1]);
 		clock_gettime(CLOCK_MONOTONIC, &t0);
 		for (long i = 0; i < n; i++) {
+			think();
 			if (send(sv[0], buf, MSG, MSG_NOSIGNAL) != MSG || read_full(sv[0], buf) <= 0)
 				return 1;
 		}
@@ -211,6 +230,7 @@ main(int argc, char **argv)
 	close(sv[1]);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (long i = 0; i < n; i++) {
+		think();
 		if (send(sv[0], buf, MSG, MSG_NOSIGNAL) != MSG || read_full(sv[0], buf) <= 0)
 			return 1;
 	}
