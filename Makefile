@@ -8,13 +8,15 @@ ROOT       := $(filter 0,$(shell id -u))
 STATE_DIR  ?= $(if $(ROOT),/var/lib/tpmbroker/libtpms,$(HOME)/.local/state/tpmbroker/libtpms)
 BACKEND    ?= libtpms:state=$(STATE_DIR)
 MSSIM_PORT ?= 2321
+# make soak: how long
+SOAK_MINUTES ?= 30
 # empty: the daemon's default (/run/tpmbroker/tpmbroker.sock as root)
 SOCKET     ?=
 ARGS       ?=
 # make bench-ab: the git revision to compare with (the previous release)
 BASE       ?=
 
-.PHONY: all deps build build-asan install run check test bench bench-ab bench-ab-base fuzz deb clean help
+.PHONY: all deps build build-asan install run check test soak bench bench-ab bench-ab-base fuzz deb clean help
 
 all: build
 
@@ -29,8 +31,14 @@ help:
 	@echo "                 MSSIM_PORT=N ARGS='-v ...'"
 	@echo "make check       deps, both builds, every test suite in both;"
 	@echo "                 ends with 'N passed, N failed'"
+	@echo "make soak        SOAK_MINUTES (default 30) of mixed load on one daemon, its RSS"
+	@echo "                 sampled every 10 s: no growth trend, 0 client errors"
+	@echo "                 (samples and summary in $(BUILD)/soak/); then the long"
+	@echo "                 crash test of log-first measurement (SOAK_ROUNDS, 500)"
 	@echo "make bench       benchmarks: direct swtpm vs tpmbroker vs tpm2-abrmd vs the"
-	@echo "                 embedded TPM; CSV and chart (gnuplot) in bench/results/"
+	@echo "                 embedded TPM (CSV and chart in bench/results/); private"
+	@echo "                 instances, batched quotes, log-first measurement against"
+	@echo "                 the naive way"
 	@echo "make bench-ab BASE=REV"
 	@echo "                 A/B of tpmbrokerd of REV (built in a temporary worktree)"
 	@echo "                 and of this tree on one swtpm: pass-through and holder"
@@ -90,9 +98,19 @@ check: build build-asan
 
 test: check
 
+# a long run of mixed load (scripts/soak.sh), then log-first measurement's
+# crash test with many more rounds than check
+SOAK_ROUNDS ?= 500
+soak: build
+	@scripts/soak.sh $(BUILD) $(SOAK_MINUTES)
+	MEASURE_ROUNDS=$(SOAK_ROUNDS) meson test -C $(BUILD) --print-errorlogs -t 10 measure-crash
+
 bench: build
 	@scripts/deps.sh bench
 	@bench/run.sh $(BUILD)
+	@bench/instance.sh $(BUILD)
+	@bench/quote.sh $(BUILD)
+	@bench/measure.sh $(BUILD)
 
 # BASE is checked before the build, not after it
 bench-ab: bench-ab-base build

@@ -4,6 +4,7 @@
 # committed corpus.  New inputs go to build-fuzz/corpus/TARGET (copy the
 # interesting ones into tests/fuzz/corpus/ by hand); a crash leaves
 # build-fuzz/crash-* and fails the run.  Prints the executions of each target.
+# FUZZ_TARGETS="frames rm config mlog" picks targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${FUZZ_SECONDS:-60}
@@ -22,9 +23,9 @@ if [ ! -f "$B/build.ninja" ]; then
 		-Dc_args=-fsanitize=fuzzer-no-link \
 		-Dbuildtype=debugoptimized >/dev/null
 fi
-ninja -C "$B" tests/fuzz/fuzz_frames tests/fuzz/fuzz_rm >/dev/null
+ninja -C "$B" tests/fuzz/fuzz_frames tests/fuzz/fuzz_rm tests/fuzz/fuzz_config tests/fuzz/fuzz_mlog >/dev/null
 status=0
-for t in frames rm; do
+for t in ${FUZZ_TARGETS:-frames rm config mlog}; do
 	mkdir -p "$B/corpus/$t"
 	log=$B/fuzz-$t.log
 	echo "fuzz_$t: ${SECS} s" >&2

@@ -3,6 +3,7 @@
  * tpmbroker: the administration tool of tpmbrokerd.
  *   tpmbroker [--socket PATH] status [--json | --format=text|json|prometheus]
  *   tpmbroker [--socket PATH] send [--locality N] HEX...
+ *   ... and the commands of cmd_*.c (commands[] below).
  * One connection, one request frame, one reply frame (doc/protocol.md).
  */
 #include <errno.h>
@@ -20,6 +21,8 @@
 #include <tss2/tss2_rc.h>
 #include <tss2/tss2_tpm2_types.h>
 
+#include "cli.h"
+#include "common/client.h"
 #include "common/proto.h"
 #include "common/util.h"
 
@@ -27,40 +30,61 @@
 #define TB_VERSION "unknown"
 #endif
 
-/* exit status, as documented in usage() */
-enum {
-	EXIT_OK = 0,
-	EXIT_TPM_ERROR = 1, /* the daemon or the TPM answered with an error */
-	EXIT_USAGE = 2,
-	EXIT_NO_DAEMON = 3, /* not reachable, no answer, or not our protocol */
-};
-
 #define TPM_HEADER_SIZE 10u
 /* status is answered by the daemon itself, never queued behind the TPM */
 #define STATUS_TIMEOUT_S 10u
 
+static int cmd_status(const struct cli_ctx *ctx, int argc, char **argv);
+static int cmd_send(const struct cli_ctx *ctx, int argc, char **argv);
+
+static const struct cli_cmd cli_cmd_status = {
+	.name = "status",
+	.run = cmd_status,
+	.synopsis = "status [--json | --format=FMT]",
+	.help = "  status [--json]      print the daemon's backend, connections, their TPM\n"
+		"                       handles (loaded or saved) and counters, as text or\n"
+		"                       as one JSON object; root or the daemon's user only\n"
+		"    --format=FMT       text, json, or prometheus (the text exposition\n"
+		"                       format, for node_exporter's textfile collector)\n",
+};
+
+static const struct cli_cmd cli_cmd_send = {
+	.name = "send",
+	.run = cmd_send,
+	.synopsis = "send [--locality N] HEX...",
+	.help = "  send HEX...          send one raw TPM command, given in hex (spaces and\n"
+		"                       colons between bytes allowed, several arguments are\n"
+		"                       joined), and print the TPM's response in hex\n"
+		"    -l, --locality=N   run the command at locality N (0..4, default 0)\n",
+};
+
+static const struct cli_cmd *const commands[] = {
+	&cli_cmd_status,
+	&cli_cmd_send,
+	&cli_cmd_instance,
+	&cli_cmd_quote, &cli_cmd_verify_quote,
+	&cli_cmd_measure,
+	&cli_cmd_log,
+};
+
 static void
 usage(FILE *out)
 {
-	fputs("Usage: tpmbroker [OPTION]... status [--json | --format=FMT]\n"
-	      "       tpmbroker [OPTION]... send [--locality N] HEX...\n"
-	      "Talk to tpmbrokerd, the TPM 2.0 access broker and resource manager.\n"
+	fputs("Usage:", out);
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		fprintf(out, "%s tpmbroker [OPTION]... %s\n", i == 0 ? "" : "      ",
+			commands[i]->synopsis);
+	fputs("Talk to tpmbrokerd, the TPM 2.0 access broker and resource manager.\n"
 	      "\n"
-	      "Commands:\n"
-	      "  status [--json]      print the daemon's backend, connections, their TPM\n"
-	      "                       handles (loaded or saved) and counters, as text or\n"
-	      "                       as one JSON object; root or the daemon's user only\n"
-	      "    --format=FMT       text, json, or prometheus (the text exposition\n"
-	      "                       format, for node_exporter's textfile collector)\n"
-	      "  send HEX...          send one raw TPM command, given in hex (spaces and\n"
-	      "                       colons between bytes allowed, several arguments are\n"
-	      "                       joined), and print the TPM's response in hex\n"
-	      "    -l, --locality=N   run the command at locality N (0..4, default 0)\n"
-	      "\n"
+	      "Commands:\n", out);
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		fputs(commands[i]->help, out);
+	fputs("\n"
 	      "Options:\n"
 	      "  -s, --socket=PATH    the daemon's socket\n"
 	      "  -t, --timeout=SEC    give up if no answer comes within SEC seconds\n"
-	      "                       (default: 10 for status, none for send; 0: none)\n"
+	      "                       (default: 10 for status, 60 for quote, none for send;\n"
+	      "                       0: none)\n"
 	      "  -h, --help           print this text and exit\n"
 	      "  -V, --version        print the version and exit\n"
 	      "\n"
@@ -80,90 +104,10 @@ usage(FILE *out)
 	      "Examples:\n"
 	      "  tpmbroker status\n"
 	      "  tpmbroker --socket /tmp/tb.sock status --json\n"
-	      "  tpmbroker send 80010000000c0000017b0008      # TPM2_GetRandom(8)\n",
+	      "  tpmbroker send 80010000000c0000017b0008      # TPM2_GetRandom(8)\n"
+	      "  tpmbroker quote -c ak.ctx -l sha256:0,7 -n 00112233 -m q.msg -s q.sig -p q.path\n"
+	      "  tpmbroker verify-quote -u ak.pem -m q.msg -s q.sig -n 00112233 -p q.path\n",
 	      out);
-}
-
-static int
-connect_daemon(const char *path, unsigned timeout_s)
-{
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	struct timeval tv = {.tv_sec = (time_t)timeout_s};
-	_cleanup_(closep) int fd = -1;
-
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		fprintf(stderr, "tpmbroker: socket path too long: %s\n", path);
-		return -ENAMETOOLONG;
-	}
-	memcpy(sa.sun_path, path, strlen(path) + 1);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		int e = errno;
-
-		fprintf(stderr, "tpmbroker: cannot reach tpmbrokerd at %s: %s\n", path,
-			strerror(e));
-		if (e == ENOENT || e == ECONNREFUSED)
-			fprintf(stderr, "tpmbroker: is tpmbrokerd running? (--socket PATH or "
-					"$" TB_SOCKET_ENV " name another socket)\n");
-		return -e;
-	}
-	/* a wedged daemon turns into EAGAIN from read_all(), not a hang */
-	if (timeout_s > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) < 0) {
-		int e = errno;
-
-		fprintf(stderr, "tpmbroker: setsockopt: %s\n", strerror(e));
-		return -e;
-	}
-	return TAKE_FD(fd);
-}
-
-/*
- * Send one frame, read the reply frame into a malloc'd, NUL-terminated
- * buffer.  The reply may be up to max bytes; a longer one is a protocol
- * error, not an allocation we make for the daemon.
- */
-static int
-exchange(int fd, const struct tb_msg_hdr *h, const uint8_t *payload, uint32_t max,
-	 struct tb_msg_hdr *ret_hdr, uint8_t **ret_buf)
-{
-	uint8_t hdr[TB_PROTO_HDR_SIZE];
-	_cleanup_(freep) uint8_t *buf = NULL;
-	struct tb_msg_hdr rh;
-	int r;
-
-	tb_hdr_pack(hdr, h);
-	if ((r = write_all(fd, hdr, sizeof(hdr))) < 0)
-		return r;
-	if (h->len > 0 && (r = write_all(fd, payload, h->len)) < 0)
-		return r;
-	if ((r = read_all(fd, hdr, sizeof(hdr))) < 0)
-		return r;
-	tb_hdr_unpack(hdr, &rh);
-	if (rh.version != TB_PROTO_VERSION || rh.len > max)
-		return -EBADMSG;
-	buf = malloc((size_t)rh.len + 1u);
-	if (buf == NULL)
-		return -ENOMEM;
-	if ((r = read_all(fd, buf, rh.len)) < 0)
-		return r;
-	buf[rh.len] = '\0';
-	*ret_hdr = rh;
-	*ret_buf = TAKE_PTR(buf);
-	return 0;
-}
-
-static int
-exchange_error(const char *path, int r)
-{
-	if (r == -EAGAIN || r == -EWOULDBLOCK)
-		fprintf(stderr, "tpmbroker: no answer from tpmbrokerd at %s in time\n", path);
-	else if (r == -EPIPE || r == -ECONNRESET)
-		fprintf(stderr, "tpmbroker: tpmbrokerd at %s closed the connection\n", path);
-	else if (r == -EBADMSG)
-		fprintf(stderr, "tpmbroker: %s: malformed reply; is this tpmbrokerd?\n", path);
-	else
-		fprintf(stderr, "tpmbroker: %s: %s\n", path, strerror(-r));
-	return EXIT_NO_DAEMON;
 }
 
 /* The response code of a TPM response, or -EBADMSG if it is not one. */
@@ -175,63 +119,8 @@ response_rc(const uint8_t *rsp, uint32_t len)
 	return get_be32(rsp + 6);
 }
 
-static void
-print_rc(uint32_t rc)
-{
-	fprintf(stderr, "tpmbroker: 0x%08X: %s\n", rc, Tss2_RC_Decode(rc));
-}
-
 static int
-hex_nibble(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Append the bytes spelled by s to out[*len..cap); separators between bytes. */
-static int
-hex_decode(const char *s, uint8_t *out, size_t cap, size_t *len)
-{
-	if (strncmp(s, "0x", 2) == 0 || strncmp(s, "0X", 2) == 0)
-		s += 2;
-	while (*s != '\0') {
-		int hi, lo;
-
-		if (*s == ' ' || *s == ':' || *s == '\t' || *s == '\n') {
-			s++;
-			continue;
-		}
-		if ((hi = hex_nibble(s[0])) < 0 || (lo = hex_nibble(s[1])) < 0)
-			return -EINVAL;
-		if (*len >= cap)
-			return -E2BIG;
-		out[(*len)++] = (uint8_t)(hi << 4 | lo);
-		s += 2;
-	}
-	return 0;
-}
-
-static int
-parse_uint(const char *s, unsigned long max, unsigned long *ret)
-{
-	char *end;
-	unsigned long v;
-
-	errno = 0;
-	v = strtoul(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v > max)
-		return -EINVAL;
-	*ret = v;
-	return 0;
-}
-
-static int
-cmd_status(const char *path, int timeout_s, bool json, int argc, char **argv)
+cmd_status(const struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"json", no_argument, NULL, 'j'},
@@ -239,7 +128,7 @@ cmd_status(const char *path, int timeout_s, bool json, int argc, char **argv)
 		{NULL, 0, NULL, 0},
 	};
 	struct tb_msg_hdr h = {.version = TB_PROTO_VERSION, .type = TB_MSG_STATUS,
-			       .flags = json ? TB_STATUS_FLAG_JSON : 0};
+			       .flags = ctx->json ? TB_STATUS_FLAG_JSON : 0};
 	struct tb_msg_hdr rh;
 	_cleanup_(freep) uint8_t *reply = NULL;
 	_cleanup_(closep) int fd = -1;
@@ -266,23 +155,25 @@ cmd_status(const char *path, int timeout_s, bool json, int argc, char **argv)
 		fprintf(stderr, "tpmbroker: status: unexpected argument '%s'\n", argv[optind]);
 		return EXIT_USAGE;
 	}
-	if ((fd = connect_daemon(path, timeout_s < 0 ? STATUS_TIMEOUT_S : (unsigned)timeout_s)) < 0)
+	fd = cli_connect(ctx->path,
+			 ctx->timeout_s < 0 ? STATUS_TIMEOUT_S : (unsigned)ctx->timeout_s);
+	if (fd < 0)
 		return fd == -ENAMETOOLONG ? EXIT_USAGE : EXIT_NO_DAEMON;
-	if ((r = exchange(fd, &h, NULL, TB_PROTO_MAX_STATUS, &rh, &reply)) < 0)
-		return exchange_error(path, r);
+	if ((r = tb_client_exchange(fd, &h, NULL, TB_PROTO_MAX_STATUS, &rh, &reply)) < 0)
+		return cli_exchange_error(ctx->path, r);
 	if (rh.type == TB_MSG_RESPONSE) {
 		/* refused (TB_RC_DENIED) or another RM-layer error, as a TPM response */
 		int64_t rc = response_rc(reply, rh.len);
 
 		if (rc < 0)
-			return exchange_error(path, -EBADMSG);
-		print_rc((uint32_t)rc);
+			return cli_exchange_error(ctx->path, -EBADMSG);
+		cli_print_rc((uint32_t)rc);
 		if (rc == TB_RC_DENIED)
 			fputs("tpmbroker: status is for root and tpmbrokerd's user\n", stderr);
 		return EXIT_TPM_ERROR;
 	}
 	if (rh.type != TB_MSG_STATUS)
-		return exchange_error(path, -EBADMSG);
+		return cli_exchange_error(ctx->path, -EBADMSG);
 	if (fwrite(reply, 1, rh.len, stdout) != rh.len ||
 	    (rh.len > 0 && reply[rh.len - 1] != '\n' && putchar('\n') == EOF) ||
 	    fflush(stdout) == EOF) {
@@ -293,7 +184,7 @@ cmd_status(const char *path, int timeout_s, bool json, int argc, char **argv)
 }
 
 static int
-cmd_send(const char *path, int timeout_s, int argc, char **argv)
+cmd_send(const struct cli_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"locality", required_argument, NULL, 'l'},
@@ -315,7 +206,7 @@ cmd_send(const char *path, int timeout_s, int argc, char **argv)
 			usage(stderr);
 			return EXIT_USAGE;
 		}
-		if (parse_uint(optarg, 4, &loc) < 0) {
+		if (cli_parse_uint(optarg, 4, &loc) < 0) {
 			fprintf(stderr, "tpmbroker: send: locality must be 0..4, not '%s'\n",
 				optarg);
 			return EXIT_USAGE;
@@ -327,7 +218,7 @@ cmd_send(const char *path, int timeout_s, int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	for (int i = optind; i < argc; i++) {
-		if ((r = hex_decode(argv[i], cmd, sizeof(cmd), &len)) < 0) {
+		if ((r = cli_hex_decode(argv[i], cmd, sizeof(cmd), &len)) < 0) {
 			if (r == -E2BIG)
 				fprintf(stderr, "tpmbroker: send: command longer than %u bytes\n",
 					TB_PROTO_MAX_PAYLOAD);
@@ -339,12 +230,12 @@ cmd_send(const char *path, int timeout_s, int argc, char **argv)
 	}
 	/* deliberately no checks of the TPM header: this is how to test the daemon's */
 	h.len = (uint32_t)len;
-	if ((fd = connect_daemon(path, timeout_s < 0 ? 0 : (unsigned)timeout_s)) < 0)
+	if ((fd = cli_connect(ctx->path, ctx->timeout_s < 0 ? 0 : (unsigned)ctx->timeout_s)) < 0)
 		return fd == -ENAMETOOLONG ? EXIT_USAGE : EXIT_NO_DAEMON;
-	if ((r = exchange(fd, &h, cmd, TB_PROTO_MAX_PAYLOAD, &rh, &reply)) < 0)
-		return exchange_error(path, r);
+	if ((r = tb_client_exchange(fd, &h, cmd, TB_PROTO_MAX_PAYLOAD, &rh, &reply)) < 0)
+		return cli_exchange_error(ctx->path, r);
 	if (rh.type != TB_MSG_RESPONSE || (rc = response_rc(reply, rh.len)) < 0)
-		return exchange_error(path, -EBADMSG);
+		return cli_exchange_error(ctx->path, -EBADMSG);
 	for (uint32_t i = 0; i < rh.len; i++)
 		printf("%02x", reply[i]);
 	printf("\n");
@@ -353,7 +244,7 @@ cmd_send(const char *path, int timeout_s, int argc, char **argv)
 		return EXIT_TPM_ERROR;
 	}
 	if (rc != TPM2_RC_SUCCESS) {
-		print_rc((uint32_t)rc);
+		cli_print_rc((uint32_t)rc);
 		return EXIT_TPM_ERROR;
 	}
 	return EXIT_OK;
@@ -374,6 +265,7 @@ main(int argc, char **argv)
 	bool json = false;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int timeout_s = -1; /* per command default */
+	struct cli_ctx ctx;
 	unsigned long v;
 	int opt;
 
@@ -386,7 +278,7 @@ main(int argc, char **argv)
 			sock = optarg;
 			break;
 		case 't':
-			if (parse_uint(optarg, 86400, &v) < 0) {
+			if (cli_parse_uint(optarg, 86400, &v) < 0) {
 				fprintf(stderr, "tpmbroker: --timeout wants seconds, not '%s'\n",
 					optarg);
 				return EXIT_USAGE;
@@ -421,10 +313,10 @@ main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	/* the command's own getopt sees argv[optind] as its argv[0] */
-	if (strcmp(argv[optind], "status") == 0)
-		return cmd_status(path, timeout_s, json, argc - optind, argv + optind);
-	if (strcmp(argv[optind], "send") == 0)
-		return cmd_send(path, timeout_s, argc - optind, argv + optind);
+	ctx = (struct cli_ctx){.path = path, .timeout_s = timeout_s, .json = json};
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (strcmp(argv[optind], commands[i]->name) == 0)
+			return commands[i]->run(&ctx, argc - optind, argv + optind);
 	fprintf(stderr, "tpmbroker: unknown command '%s'\n", argv[optind]);
 	usage(stderr);
 	return EXIT_USAGE;

@@ -47,13 +47,29 @@
 /* the largest TPM command/response we carry, and the largest status text */
 #define TB_PROTO_MAX_PAYLOAD 8192u
 #define TB_PROTO_MAX_STATUS (1u << 20)
+/* the largest service request payload (measure: event data up to 64 KiB) */
+#define TB_PROTO_MAX_REQUEST (65536u + 4096u)
+/* the largest service reply payload */
+#define TB_PROTO_MAX_REPLY (1u << 20)
 
 enum tb_msg_type {
 	TB_MSG_COMMAND = 1,
 	TB_MSG_RESPONSE = 2,
 	TB_MSG_CANCEL = 3,
 	TB_MSG_STATUS = 4,
+	TB_MSG_MEASURE = 5,
+	TB_MSG_QUOTE = 6,
+	TB_MSG_INSTANCE = 7,
 };
+
+/* a service request's type (MEASURE ..): the range framers and daemons accept */
+#define TB_MSG_SERVICE_FIRST TB_MSG_MEASURE
+#define TB_MSG_SERVICE_LAST TB_MSG_INSTANCE
+static inline int
+tb_msg_is_service(unsigned type)
+{
+	return type >= TB_MSG_SERVICE_FIRST && type <= TB_MSG_SERVICE_LAST;
+}
 
 #define TB_STATUS_FLAG_JSON 0x01u
 /* Prometheus text exposition format (wins over JSON if both are set) */

@@ -28,7 +28,8 @@
  * IDLE      submit, locality changes       LOCALITY  waiter   connect ctrl, SET_LOCALITY
  * LOCALITY  ctrl writable / readable       LOCALITY  waiter   write request / read result
  * LOCALITY  result 0                       SEND      data     close ctrl, write the command
- * LOCALITY  BAD_LOCALITY, ctrl refused     IDLE      data     -EOPNOTSUPP, nothing sent
+ * LOCALITY  BAD_LOCALITY                   IDLE      data     -EOPNOTSUPP, nothing sent
+ * LOCALITY  ctrl refused, error            IDLE      data     -errno, caller reconnect()s
  * SEND      socket full                    SEND      waiter   wait for EPOLLOUT
  * SEND      all written                    RECV      data
  * RECV      10 header bytes, size ok       RECV      data     read the rest
@@ -37,6 +38,10 @@
  * any       EOF, error                     IDLE      data     -EPIPE/-errno, caller reconnect()s
  * any       reconnect                      IDLE      data     new socket, locality unknown,
  *                                                             CMD_INIT if swtpm is not running
+ *
+ * swtpm:path=DATA,ctrlpath=CTRL speaks to a swtpm on Unix sockets instead
+ * (--server type=unixio, --ctrl type=unixio): the supervised workers of
+ * private instances (supervise.c), which no other local user can reach.
  *
  * Blocking, bounded: open() and reconnect() (connect and control exchanges,
  * 5 s each: BE_SOCK_TIMEOUT_MS) and power_cycle() (CMD_INIT, 5 s).
@@ -47,6 +52,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "../common/log.h"
@@ -73,6 +79,7 @@ struct swtpm {
 	struct be_addr addr;
 	unsigned ctrl_port;
 	struct be_sockaddr ctrl_sa; /* resolved at open: no DNS in the loop */
+	struct be_sockaddr data_sa; /* path=: the data socket's (AF_UNIX); else unused */
 	int data_fd;                /* owned; be->fd when not waiting on something else */
 	struct be_waiter wait;      /* be->fd otherwise */
 	enum sw_state state;
@@ -152,7 +159,11 @@ swtpm_ctrl(struct backend *be, uint32_t cmd, const uint8_t *payload, size_t len,
 	uint32_t ev;
 	int r;
 
-	if ((r = sw_ctrl_start(sw, &x, cmd, payload, len, extra)) < 0)
+	/* a Unix socket whose backlog is full refuses at once: wait as for a TCP connect */
+	while ((r = sw_ctrl_start(sw, &x, cmd, payload, len, extra)) == -EAGAIN &&
+	       now_ns() < deadline)
+		(void)poll(NULL, 0, 1);
+	if (r < 0)
 		return r;
 	while ((r = sw_ctrl_step(&x, &ev)) == 0)
 		if ((r = be_wait(x.fd, ev == EPOLLIN ? POLLIN : POLLOUT, deadline)) < 0)
@@ -245,7 +256,9 @@ sw_locality_done(struct backend *be, int r)
 			return 0;
 		}
 		log_errno(LOG_LVL_WARN, -r, "%s: setting locality %u", be->desc, sw->want_loc);
-		return r == -ECONNREFUSED ? -EOPNOTSUPP : r;
+		/* it answered at connect (else submit() keeps to 0): swtpm is gone
+		 * or restarting, a broken link (reconnect), not a bad locality */
+		return r;
 	}
 	if (res == SWTPM_RES_BAD_LOCALITY) { /* 4 with swtpm's reject-locality-4 flag */
 		if (sw->want_loc == 4)
@@ -336,6 +349,46 @@ sw_advance(struct backend *be, uint8_t *rsp, size_t cap, size_t *ret_len)
 	return sw_read(be, rsp, cap, ret_len);
 }
 
+/* A Unix socket's address; -ENAMETOOLONG (logged) if the path does not fit. */
+static int
+sw_unix_addr(const char *path, struct be_sockaddr *ret)
+{
+	struct sockaddr_un *sun = (struct sockaddr_un *)&ret->ss;
+
+	memset(ret, 0, sizeof(*ret));
+	if (path[0] == '\0' || strlen(path) >= sizeof(sun->sun_path)) {
+		log_warnx("backend swtpm: socket path '%s' empty or too long", path);
+		return -ENAMETOOLONG;
+	}
+	sun->sun_family = AF_UNIX;
+	strcpy(sun->sun_path, path);
+	ret->len = sizeof(*sun);
+	return 0;
+}
+
+/* The data connection: TCP, or the Unix socket of path=, within BE_SOCK_TIMEOUT_MS. */
+static int
+sw_connect_data(struct swtpm *sw, int *ret_fd)
+{
+	uint64_t deadline = now_ns() + (uint64_t)BE_SOCK_TIMEOUT_MS * 1000000u;
+	_cleanup_(closep) int fd = -1;
+	socklen_t elen = sizeof(int);
+	int err = 0, r;
+
+	if (sw->data_sa.ss.ss_family != AF_UNIX)
+		return be_tcp_connect(sw->addr.host, sw->addr.port, ret_fd);
+	while ((r = be_connect_start(&sw->data_sa, &fd)) == -EAGAIN && now_ns() < deadline)
+		(void)poll(NULL, 0, 1); /* backlog full: see swtpm_ctrl() */
+	if (r < 0 || (r = be_wait(fd, POLLOUT, deadline)) < 0)
+		return r;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+		return -errno;
+	if (err != 0)
+		return -err;
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}
+
 /* (Re)open the data connection; the old fd is closed only once a new one is there. */
 static int
 swtpm_connect(struct backend *be)
@@ -344,7 +397,7 @@ swtpm_connect(struct backend *be)
 	int fd, r;
 
 	sw_idle(be); /* the command in flight, if any, is lost either way */
-	if ((r = be_tcp_connect(sw->addr.host, sw->addr.port, &fd)) < 0) {
+	if ((r = sw_connect_data(sw, &fd)) < 0) {
 		log_errno(LOG_LVL_WARN, -r, "%s: connect", be->desc);
 		return r;
 	}
@@ -381,9 +434,9 @@ swtpm_close(struct backend *be)
 static int
 swtpm_open(struct backend *be, const char *args)
 {
-	static const char *const keys[] = {"host", "port", "ctrl", NULL};
+	static const char *const keys[] = {"host", "port", "ctrl", "path", "ctrlpath", NULL};
 	struct swtpm *sw = calloc(1, sizeof(*sw));
-	char ctrl[16];
+	char ctrl[16], path[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
 	int r;
 
 	if (sw == NULL)
@@ -395,6 +448,24 @@ swtpm_open(struct backend *be, const char *args)
 	sw->ctrl_port = sw->addr.port + 1;
 	if ((r = be_arg_get(args, "ctrl", ctrl, sizeof(ctrl))) < 0 ||
 	    (r == 1 && (r = be_port_parse("swtpm", "ctrl", ctrl, &sw->ctrl_port)) < 0)) {
+		r = -EINVAL;
+		goto fail;
+	}
+	if ((r = be_arg_get(args, "path", path, sizeof(path))) == 1) {
+		/* Unix sockets: the control channel is ctrlpath= (none without it) */
+		if ((r = sw_unix_addr(path, &sw->data_sa)) < 0)
+			goto fail;
+		snprintf(be->desc, sizeof(be->desc), "swtpm unix:%s", path);
+		if ((r = be_arg_get(args, "ctrlpath", path, sizeof(path))) < 1 ||
+		    (r = sw_unix_addr(path, &sw->ctrl_sa)) < 0) {
+			r = -EINVAL;
+			goto fail;
+		}
+		if ((r = be_waiter_init(&sw->wait)) < 0 || (r = swtpm_connect(be)) < 0)
+			goto fail;
+		return 0;
+	}
+	if (r < 0) {
 		r = -EINVAL;
 		goto fail;
 	}
@@ -512,7 +583,8 @@ swtpm_power_cycle(struct backend *be)
 
 const struct backend_ops be_swtpm_ops = {
 	.name = "swtpm",
-	.help = "swtpm[:host=H,port=P,ctrl=PORT] (127.0.0.1, 2321, port+1)",
+	.help = "swtpm[:host=H,port=P,ctrl=PORT] (127.0.0.1, 2321, port+1), "
+		"swtpm:path=SOCK,ctrlpath=SOCK",
 	.open = swtpm_open,
 	.submit = swtpm_submit,
 	.finish = swtpm_finish,

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <ini.h>
 #include <stdarg.h>
@@ -31,11 +32,22 @@ enum {
 	OPT_MAX_SESSIONS_UID,
 	OPT_SESSION_WAIT,
 	OPT_RETRY_TIME,
+	OPT_QUOTE_WINDOW,
+	OPT_QUOTE_BATCH,
 	OPT_USER,
 	OPT_CHECK,
 	OPT_SWEEP,
 	OPT_RESERVE_SLOTS,
 	OPT_STATE_FILE,
+	OPT_INSTANCE_DIR,
+	OPT_INSTANCE_KEY,
+	OPT_INSTANCE_IDLE,
+	OPT_MAX_INSTANCES,
+	OPT_MAX_INSTANCES_UID,
+	OPT_SWTPM,
+	OPT_MEASURE_LOG,
+	OPT_MEASURE_PCRS,
+	OPT_MEASURE_RTMR,
 };
 
 static const struct option cfg_options[] = {
@@ -60,11 +72,22 @@ static const struct option cfg_options[] = {
 	{"max-sessions-per-user", required_argument, NULL, OPT_MAX_SESSIONS_UID},
 	{"session-wait", required_argument, NULL, OPT_SESSION_WAIT},
 	{"retry-time", required_argument, NULL, OPT_RETRY_TIME},
+	{"quote-window", required_argument, NULL, OPT_QUOTE_WINDOW},
+	{"quote-batch", required_argument, NULL, OPT_QUOTE_BATCH},
 	{"user", required_argument, NULL, OPT_USER},
 	{"check-config", no_argument, NULL, OPT_CHECK},
 	{"sweep", required_argument, NULL, OPT_SWEEP},
 	{"reserve-slots", required_argument, NULL, OPT_RESERVE_SLOTS},
 	{"state-file", required_argument, NULL, OPT_STATE_FILE},
+	{"instance-dir", required_argument, NULL, OPT_INSTANCE_DIR},
+	{"instance-key", required_argument, NULL, OPT_INSTANCE_KEY},
+	{"instance-idle", required_argument, NULL, OPT_INSTANCE_IDLE},
+	{"max-instances", required_argument, NULL, OPT_MAX_INSTANCES},
+	{"max-instances-per-user", required_argument, NULL, OPT_MAX_INSTANCES_UID},
+	{"swtpm", required_argument, NULL, OPT_SWTPM},
+	{"measure-log", required_argument, NULL, OPT_MEASURE_LOG},
+	{"measure-pcrs", required_argument, NULL, OPT_MEASURE_PCRS},
+	{"measure-rtmr", required_argument, NULL, OPT_MEASURE_RTMR},
 	{NULL, 0, NULL, 0},
 };
 
@@ -119,6 +142,11 @@ cfg_usage(FILE *out)
 	      "                          for one (other clients go on), then fails (default 10000)\n"
 	      "      --retry-time=MS     how long TPM_RC_RETRY, TESTING, NV_RATE... are retried\n"
 	      "                          with backoff before the client sees them (default 2000)\n"
+	      "      --quote-window=MS   quote requests for one key that come within MS share one\n"
+	      "                          TPM2_Quote (tpmbroker quote; default 5; 0: only those\n"
+	      "                          that come while the TPM is busy)\n"
+	      "      --quote-batch=N     at most N requests per TPM2_Quote (default 64, max 256;\n"
+	      "                          1: no batching)\n"
 	      "      --sweep=own|all|none  at start, flush the transient objects and sessions an\n"
 	      "                          earlier broker left: own: only those its record names\n"
 	      "                          (the TPM's other users keep theirs; default), all: every\n"
@@ -129,6 +157,28 @@ cfg_usage(FILE *out)
 	      "      --state-file=PATH   where the broker records the TPM handles it holds, for\n"
 	      "                          --sweep=own (default /run/tpmbroker/held-shared as root,\n"
 	      "                          else beside the socket: SOCKET.held-shared); 'none'\n"
+	      "      --instance-dir=DIR  private TPM instances (profiles' instance = private or\n"
+	      "                          NAME): one swtpm worker each, state in DIR/NAME (default\n"
+	      "                          /var/lib/tpmbroker/instances as root when a profile\n"
+	      "                          names one; without it and such profiles: none)\n"
+	      "      --instance-key=FILE encrypt their state at rest (aes-256-cbc): a 32-byte key\n"
+	      "                          or 64 hex digits; read once, as root\n"
+	      "      --instance-idle=SEC stop a worker idle this long; the next command starts it\n"
+	      "                          again (default 300; 0: never)\n"
+	      "      --max-instances=N   private instances per host (default 32, at most 63)\n"
+	      "      --max-instances-per-user=N  private instances owned by one uid (default 2)\n"
+	      "      --swtpm=PATH        the workers' program (default swtpm, on $PATH)\n"
+	      "      --measure-log=PATH  the log of log-first measurement (tpmbroker measure):\n"
+	      "                          events are logged and synced before their extend\n"
+	      "                          (default: measure.log in the state directory,\n"
+	      "                          /var/lib/tpmbroker as root, for the daemon on the\n"
+	      "                          default socket, else SOCKET.measure.log); 'none': off\n"
+	      "      --measure-pcrs=LIST the PCRs the log owns (default 16,23: no firmware,\n"
+	      "                          boot loader or systemd uses them); only profiles with\n"
+	      "                          measure-admin may extend, reset or PCR_Event them raw;\n"
+	      "                          'none': RTMRs only\n"
+	      "      --measure-rtmr=N:FILE  TDX RTMR N is extended by writing its sha384 digest\n"
+	      "                          to FILE (the kernel's RTMR file; repeatable)\n"
 	      "      --user=USER         run as USER once the TPM and the sockets are open\n"
 	      "                          (started as root, default tss; --user=root stays root)\n"
 	      "  -v, --verbose           more log output (repeat for debug)\n"
@@ -241,6 +291,39 @@ cfg_set_socket(struct config *cfg, const char *path, struct cfg_err *e)
 	return 0;
 }
 
+/* "16,23", "16 23", "16-18", or "none": a PCR mask */
+static int
+cfg_pcr_list(const char *arg, uint32_t *ret, struct cfg_err *e)
+{
+	char buf[128], *save = NULL, *w;
+	uint32_t mask = 0;
+
+	if (strcmp(arg, "none") == 0) {
+		*ret = 0;
+		return 0;
+	}
+	if (strlen(arg) >= sizeof(buf))
+		return cfg_fail(e, "measure-pcrs: too long");
+	strcpy(buf, arg);
+	for (w = strtok_r(buf, " \t,", &save); w != NULL; w = strtok_r(NULL, " \t,", &save)) {
+		char *end;
+		unsigned long a = strtoul(w, &end, 10), b = a;
+
+		if (end != w && *end == '-') {
+			const char *s2 = end + 1;
+			b = strtoul(s2, &end, 10);
+			if (end == s2)
+				return cfg_fail(e, "measure-pcrs: '%s' is not N or N-M", w);
+		}
+		if (end == w || *end != '\0' || a > b || b > 23)
+			return cfg_fail(e, "measure-pcrs: '%s' is not a PCR 0..23 or a range", w);
+		for (unsigned long i = a; i <= b; i++)
+			mask |= 1u << i;
+	}
+	*ret = mask;
+	return 0;
+}
+
 /* Apply one option; shared by the command line and the config file. */
 static int
 cfg_apply(struct config *cfg, int opt, const char *name, const char *arg, struct cfg_err *e)
@@ -299,11 +382,15 @@ cfg_apply(struct config *cfg, int opt, const char *name, const char *arg, struct
 		return cfg_uint(name, arg, 0, 3600000, &cfg->session_wait_ms, e);
 	case OPT_RETRY_TIME:
 		return cfg_uint(name, arg, 0, 600000, &cfg->retry_time_ms, e);
+	case OPT_QUOTE_WINDOW:
+		return cfg_uint(name, arg, 0, 10000, &cfg->quote_window_ms, e);
+	case OPT_QUOTE_BATCH:
+		return cfg_uint(name, arg, 1, 256, &cfg->quote_batch, e);
 	case OPT_SWEEP:
 		if (strcmp(arg, "own") == 0)
 			cfg->sweep = CFG_SWEEP_OWN;
 		else if (strcmp(arg, "all") == 0)
-			cfg->sweep = CFG_SWEEP_OWN;
+			cfg->sweep = CFG_SWEEP_ALL;
 		else if (strcmp(arg, "none") == 0)
 			cfg->sweep = CFG_SWEEP_NONE;
 		else
@@ -328,6 +415,60 @@ cfg_apply(struct config *cfg, int opt, const char *name, const char *arg, struct
 			return cfg_fail(e, "state-file: path too long or empty");
 		strcpy(cfg->state_file, arg);
 		return 0;
+	case OPT_INSTANCE_DIR:
+		if (strlen(arg) >= sizeof(cfg->instance_dir) || arg[0] != '/')
+			return cfg_fail(e, "instance-dir: an absolute path of at most %zu bytes",
+					sizeof(cfg->instance_dir) - 1);
+		strcpy(cfg->instance_dir, arg);
+		return 0;
+	case OPT_INSTANCE_KEY:
+		if (strlen(arg) >= sizeof(cfg->instance_key))
+			return cfg_fail(e, "instance-key: path too long");
+		strcpy(cfg->instance_key, arg);
+		return 0;
+	case OPT_SWTPM:
+		if (strlen(arg) >= sizeof(cfg->swtpm) || arg[0] == '\0')
+			return cfg_fail(e, "swtpm: path too long or empty");
+		strcpy(cfg->swtpm, arg);
+		return 0;
+	case OPT_INSTANCE_IDLE:
+		return cfg_uint(name, arg, 0, 86400 * 365, &cfg->instance_idle_s, e);
+	case OPT_MAX_INSTANCES:
+		return cfg_uint(name, arg, 1, 63, &cfg->max_instances, e);
+	case OPT_MAX_INSTANCES_UID:
+		return cfg_uint(name, arg, 1, 63, &cfg->max_instances_per_uid, e);
+	case OPT_MEASURE_LOG:
+		if (strlen(arg) >= sizeof(cfg->measure_log) ||
+		    (arg[0] != '/' && strcmp(arg, "none") != 0))
+			return cfg_fail(e, "measure-log: an absolute path or none, at most %zu bytes",
+					sizeof(cfg->measure_log) - 1);
+		strcpy(cfg->measure_log, arg);
+		return 0;
+	case OPT_MEASURE_PCRS:
+		return cfg_pcr_list(arg, &cfg->measure_pcrs, e);
+	case OPT_MEASURE_RTMR: {
+		const char *colon = strchr(arg, ':');
+		char idx[8];
+		size_t n = colon != NULL ? (size_t)(colon - arg) : 0;
+		unsigned i;
+
+		if (colon == NULL || n == 0 || n >= sizeof(idx) || colon[1] != '/' ||
+		    strlen(colon + 1) >= sizeof(cfg->measure_rtmr[0].path))
+			return cfg_fail(e, "measure-rtmr: '%s' is not N:/ABSOLUTE/FILE", arg);
+		memcpy(idx, arg, n);
+		idx[n] = '\0';
+		if (cfg_uint(name, idx, 0, 3, &i, e) < 0)
+			return -EINVAL;
+		for (size_t k = 0; k < cfg->n_measure_rtmr; k++)
+			if (cfg->measure_rtmr[k].index == i)
+				return cfg_fail(e, "measure-rtmr: RTMR %u given twice", i);
+		if (cfg->n_measure_rtmr >= ARRAY_SIZE(cfg->measure_rtmr))
+			return cfg_fail(e, "measure-rtmr: at most 4");
+		cfg->measure_rtmr[cfg->n_measure_rtmr].index = i;
+		strcpy(cfg->measure_rtmr[cfg->n_measure_rtmr].path, colon + 1);
+		cfg->n_measure_rtmr++;
+		return 0;
+	}
 	case OPT_USER:
 		if (strlen(arg) >= sizeof(cfg->user))
 			return cfg_fail(e, "user: too long");
@@ -453,10 +594,37 @@ cfg_defaults(struct config *cfg)
 	cfg->max_sessions_per_uid = CFG_AUTO; /* 3/4 of the TPM's active sessions */
 	cfg->session_wait_ms = 10000;
 	cfg->retry_time_ms = 2000;
+	cfg->quote_window_ms = 5;
+	cfg->quote_batch = 64;
 	cfg->sweep = CFG_SWEEP_OWN;
 	cfg->reserve_slots[0] = cfg->reserve_slots[1] = CFG_AUTO;
+	strcpy(cfg->swtpm, "swtpm");
+	cfg->instance_idle_s = 300;
+	cfg->max_instances = 32;
+	cfg->max_instances_per_uid = 2;
 	cfg->log_level = LOG_LVL_INFO;
+	cfg->measure_pcrs = (1u << 16) | (1u << 23); /* MEASURE_DEFAULT_PCRS */
 	policy_defaults(&cfg->policy);
+}
+
+/* A profile names a private instance: there must be somewhere to keep them. */
+static int
+cfg_instance_dir(struct config *cfg)
+{
+	const char *who = NULL;
+
+	for (size_t i = 0; i < cfg->policy.n && who == NULL; i++)
+		if (strcmp(cfg->policy.p[i].instance, "shared") != 0)
+			who = cfg->policy.p[i].name;
+	if (who == NULL || cfg->instance_dir[0] != '\0')
+		return 0;
+	if (geteuid() == 0) {
+		strcpy(cfg->instance_dir, "/var/lib/tpmbroker/instances");
+		return 0;
+	}
+	fprintf(stderr, "tpmbrokerd: profile %s names a private instance: --instance-dir is "
+		"needed\n", who);
+	return -EINVAL;
 }
 
 int
@@ -505,5 +673,8 @@ cfg_parse(int argc, char **argv, struct config *cfg)
 		fprintf(stderr, "tpmbrokerd: unexpected argument '%s'\n", argv[optind]);
 		return -EINVAL;
 	}
-	return 0;
+	/* the log's PCRs are closed to raw extends but for measure-admin profiles */
+	if (strcmp(cfg->measure_log, "none") != 0)
+		policy_exclude_pcrs(&cfg->policy, cfg->measure_pcrs);
+	return cfg_instance_dir(cfg);
 }

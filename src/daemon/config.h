@@ -11,6 +11,7 @@
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <sys/types.h>
@@ -53,11 +54,28 @@ struct config {
 	unsigned max_sessions_per_uid; /* 0: no limit; CFG_AUTO: 3/4 of the TPM's; root is exempt */
 	unsigned session_wait_ms;      /* a new session waits this long for a slot */
 	unsigned retry_time_ms;        /* TPM warnings retried with backoff this long */
+	unsigned quote_window_ms;      /* batched quotes: how long a batch collects requests */
+	unsigned quote_batch;          /* ... and how many at most (1: no batching) */
 	/* at start, flush the transient objects and sessions of: */
 	enum { CFG_SWEEP_NONE, CFG_SWEEP_ALL, CFG_SWEEP_OWN } sweep; /* default own */
 	unsigned reserve_slots[2];     /* objects, sessions left to others; CFG_AUTO: by backend */
 	char state_file[256];          /* record of held handles; "": the default; "none" */
 	char user[64];          /* run as this user after set-up; "": tss if started as root */
+	/* private instances (supervise.h) */
+	char instance_dir[200]; /* "": none, unless a profile names one (then the default) */
+	char instance_key[256]; /* AES-256 key of their state at rest; "": plain */
+	char swtpm[256];        /* the workers' program */
+	unsigned instance_idle_s;      /* stop a worker idle this long; 0: never */
+	unsigned max_instances;        /* per host */
+	unsigned max_instances_per_uid;
+	/* log-first measurement (measure.h) */
+	char measure_log[256];  /* "": the default (measure_default_path); "none": off */
+	uint32_t measure_pcrs;  /* the PCRs the log owns; default MEASURE_DEFAULT_PCRS */
+	struct {
+		unsigned index;
+		char path[256];
+	} measure_rtmr[4];      /* TDX RTMR (stand-in) files */
+	size_t n_measure_rtmr;
 	enum log_level log_level;
 	struct policy policy;   /* the profiles, in match order */
 	char config_path[256];  /* --config, "" if none: what SIGHUP reads again */

@@ -28,6 +28,9 @@
 #include "policy.h"
 #include "sched.h"
 #include "server.h"
+#include "measure.h"
+#include "service.h"
+#include "supervise.h"
 
 static void conn_on_io(struct loop_io *io, uint32_t events);
 static void conn_update_events(struct conn *c);
@@ -35,6 +38,7 @@ static void conn_read(struct conn *c);
 static void conn_job_done(struct job *j, int r);
 static void conn_send_rc(struct conn *c, uint32_t rc);
 static void conn_job_late(struct job *j);
+static void conn_service_ready(struct conn *c);
 
 /* "TPM2_GetRandom" for the command in c->cmd (for logs: names, never parameters) */
 static const char *
@@ -50,7 +54,7 @@ conn_state_name(const struct conn *c)
 {
 	switch (c->state) {
 	case CONN_READ: return "read";
-	case CONN_BUSY: return job_state_name(c->job.state);
+	case CONN_BUSY: return c->svc != NULL ? "service" : job_state_name(c->job.state);
 	case CONN_WRITE: return "write";
 	case CONN_DEAD: return "dead";
 	}
@@ -232,21 +236,20 @@ conn_linger_flush(struct server *srv)
  * once, without allocating anything for it, and shut the socket for
  * writing.  The answer is sent before the client asks: its command goes
  * into a socket that is still open (no EPIPE), and its first receive reads
- * the answer, then the end.  The fd itself is closed a second later.
+ * the answer, then the end.  The caller keeps the fd open for a moment
+ * (linger_add; listen.c when out of descriptors).
  */
-static void
-conn_refuse(struct server *srv, int fd, const struct framer *fr, const char *why)
+void
+conn_refuse(struct server *srv, int fd, const struct framer *fr, uint32_t rc, const char *why)
 {
 	uint8_t out[FRAMER_WRAP_MAX + TPM_HDR_SIZE];
-	size_t len = fr->wrap(out, wire_rc_response(out + fr->rsp_head, TPM_HDR_SIZE,
-						    TB_RM_RC(TPM2_RC_RETRY)));
+	size_t len = fr->wrap(out, wire_rc_response(out + fr->rsp_head, TPM_HDR_SIZE, rc));
 
 	srv->st.conns_refused++;
 	srv->st.broker_answers++;
-	log_verbose("%s: connection refused (0x%08x): %s", fr->name, TB_RM_RC(TPM2_RC_RETRY), why);
+	log_verbose("%s: connection refused (0x%08x): %s", fr->name, rc, why);
 	(void)send(fd, out, len, MSG_DONTWAIT | MSG_NOSIGNAL);
 	(void)shutdown(fd, SHUT_WR);
-	linger_add(srv, fd);
 }
 
 int
@@ -267,19 +270,28 @@ conn_new(struct server *srv, struct tpm_instance *inst, int fd, const struct fra
 		(void)peer_from_tcp(fd, &peer);
 	prof = policy_match(&srv->cfg.policy, &peer, listen);
 	if (srv->n_conns >= srv->cfg.max_connections) {
-		conn_refuse(srv, fd, fr, "over --max-connections");
+		conn_refuse(srv, fd, fr, TB_RM_RC(TPM2_RC_RETRY), "over --max-connections");
+		linger_add(srv, fd);
 		return 0;
 	}
 	if (peer.uid_known && prof != NULL && prof->max_connections_per_user > 0 &&
 	    uid_conns(srv, peer.uid) >= prof->max_connections_per_user) {
-		conn_refuse(srv, fd, fr, "over the profile's max-connections-per-user");
+		conn_refuse(srv, fd, fr, TB_RM_RC(TPM2_RC_RETRY),
+			    "over the profile's max-connections-per-user");
+		linger_add(srv, fd);
 		return 0;
 	}
-	for (size_t i = 0; inst == NULL && prof != NULL && i < srv->n_inst; i++)
-		if (strcmp(srv->inst[i]->name, prof->instance) == 0)
-			inst = srv->inst[i];
+	if (inst == NULL && prof != NULL && strcmp(prof->instance, "shared") != 0) {
+		/* a private profile may Clear its TPM: never fall back to the shared one */
+		uint32_t rc = sup_route(srv, prof->instance, &peer, &inst);
+		if (rc != 0) {
+			conn_refuse(srv, fd, fr, rc, "no private TPM instance for it");
+			linger_add(srv, fd);
+			return 0;
+		}
+	}
 	if (inst == NULL)
-		inst = srv->inst[0]; /* no profile (it may send nothing), or its instance is gone */
+		inst = srv->inst[0]; /* the shared TPM; no profile: it may send nothing */
 	if ((c = calloc(1, sizeof(*c))) == NULL)
 		return -ENOMEM;
 	if (peer.uid_known && (uc = uid_count_find(srv, peer.uid, true)) == NULL) {
@@ -347,8 +359,16 @@ conn_rematch_all(struct server *srv)
 
 	for (size_t i = 0; i < srv->n_inst; i++)
 		rm_set_reserved_sessions(srv->inst[i]->rm, rm_policy_reserved(&srv->cfg.policy));
-	TAILQ_FOREACH(c, &srv->conns, entry) {
+	for (struct conn *next = TAILQ_FIRST(&srv->conns); (c = next) != NULL;) {
+		next = TAILQ_NEXT(c, entry);
 		c->profile = policy_match(&srv->cfg.policy, &c->peer, c->listen);
+		if (c->profile != NULL && !(strcmp(c->profile->instance, "shared") == 0
+						    ? c->inst == srv->inst[0]
+						    : sup_fits(c->inst, c->profile->instance, c->peer.uid))) {
+			/* bound to a TPM its new profile does not name: its rules are not for it */
+			conn_kill(c, "its profile now names another TPM instance");
+			continue;
+		}
 		rm_limits_from_profile(c->profile, &lim);
 		rm_conn_set_limits(c->inst->rm, c->rmc, &lim);
 		conn_set_share(c); /* a queued job keeps its old share until its next command */
@@ -636,6 +656,8 @@ conn_command_ready(struct conn *c, uint8_t locality)
 		conn_send_rc(c, rc);
 		return;
 	}
+	/* an admin's raw extend of a PCR the log owns: the log cannot vouch for it any more */
+	measure_raw_command(c->inst->measure, c->cmd, h.size, &c->peer, c->id);
 	if (!conn_need_out(c))
 		return;
 	log_debug("conn %llu: %s (0x%x), %u bytes, locality %u", (unsigned long long)c->id,
@@ -684,12 +706,92 @@ conn_status(struct conn *c, int fmt)
 	conn_flush(c);
 }
 
+/* ---- service requests (service.h) ---- */
+
+/* The service's answer: a frame of the request's type, rc then body. */
+static void
+conn_service_reply(void *owner, struct svc_req *r, uint32_t rc, const uint8_t *body, size_t len)
+{
+	struct conn *c = owner;
+	size_t n = 4 + (rc == 0 || body != NULL ? len : 0);
+
+	c->svc = NULL;
+	c->svc_dispatched = false;
+	if (c->state == CONN_DEAD)
+		return;
+	if (rc != 0)
+		c->srv->st.broker_answers++;
+	if (n > TB_PROTO_MAX_REPLY) {
+		log_warnx("conn %llu: %s reply of %zu bytes is too long",
+			  (unsigned long long)c->id, svc_name(r->type), n);
+		rc = TB_RM_RC(TPM2_RC_SIZE);
+		n = 4;
+	}
+	c->big_out = malloc(c->fr->rsp_head + n + FRAMER_WRAP_MAX);
+	if (c->big_out == NULL) {
+		conn_kill(c, "out of memory for a service reply");
+		return;
+	}
+	put_be32(c->big_out + c->fr->rsp_head, rc);
+	if (n > 4)
+		memcpy(c->big_out + c->fr->rsp_head + 4, body, n - 4);
+	log_debug("conn %llu: %s -> 0x%08x, %zu bytes", (unsigned long long)c->id,
+		  svc_name(r->type), rc, n);
+	c->out_len = c->fr->wrap_service(c->big_out, n, r->type);
+	c->out_off = 0;
+	c->state = CONN_WRITE;
+	conn_flush(c);
+}
+
+/* A service request's header: read its payload next. */
+static void
+conn_service_start(struct conn *c, const struct frame *f)
+{
+	if (c->fr->wrap_service == NULL) {
+		conn_reset_input(c);
+		c->srv->st.frames_bad++;
+		c->close_after_write = true;
+		conn_send_rc(c, TB_RM_RC(TPM2_RC_BAD_TAG));
+		return;
+	}
+	if ((c->svc = svc_req_new((uint8_t)f->signal, f->flags, f->want)) == NULL) {
+		conn_kill(c, "out of memory for a service request");
+		return;
+	}
+	c->in_payload = true;
+	if (f->want == 0)
+		conn_service_ready(c);
+}
+
+/* A service request is in: hand it to its service. */
+static void
+conn_service_ready(struct conn *c)
+{
+	struct svc_req *r = c->svc;
+
+	conn_reset_input(c);
+	r->peer = c->peer;
+	r->profile = c->profile;
+	snprintf(r->profile_name, sizeof(r->profile_name), "%s",
+		 c->profile != NULL ? c->profile->name : "");
+	r->inst = c->inst;
+	r->conn_id = c->id;
+	r->owner = c;
+	r->reply = conn_service_reply;
+	c->svc_dispatched = true;
+	c->state = CONN_BUSY;
+	conn_update_events(c);
+	svc_dispatch(c->srv, r); /* may answer at once */
+}
+
 /* A CANCEL frame arrived (any state). */
 static void
 conn_cancel(struct conn *c)
 {
 	conn_reset_input(c);
-	if (c->state == CONN_BUSY && c->job.state != JOB_RUNNING) {
+	if (c->svc != NULL) {
+		/* a service request is not cancelled: its answer follows */
+	} else if (c->state == CONN_BUSY && c->job.state != JOB_RUNNING) {
 		if (sched_cancel(c->inst->sched, &c->job)) {
 			c->state = CONN_READ;
 			conn_send_rc(c, TB_RM_RC(TPM2_RC_CANCELED));
@@ -737,6 +839,9 @@ conn_header(struct conn *c)
 		else
 			c->job.locality = f.locality;
 		return;
+	case FRAME_SERVICE:
+		conn_service_start(c, &f);
+		return;
 	case FRAME_CANCEL:
 		conn_cancel(c);
 		return;
@@ -770,6 +875,15 @@ conn_read_frames(struct conn *c)
 	int r = 0;
 
 	while (c->state != CONN_DEAD && !c->close_after_write) {
+		if (c->in_payload && c->svc != NULL) {
+			r = conn_fill(c, c->svc->data, &c->svc->len, c->svc->want);
+			if (r <= 0)
+				break;
+			conn_service_ready(c);
+			if (c->state != CONN_READ)
+				return;
+			continue;
+		}
 		if (c->in_payload) {
 			r = conn_fill(c, c->cmd, &c->cmd_len, c->cmd_want);
 			if (r <= 0)
@@ -873,6 +987,13 @@ conn_kill(struct conn *c, const char *why)
 		uid_conns_put(srv, c->peer.uid);
 	free(c->big_out);
 	c->big_out = NULL;
+	if (c->svc != NULL) {
+		if (c->svc_dispatched)
+			c->svc->owner = NULL; /* the service's now: it frees it at its answer */
+		else
+			svc_req_free(c->svc);
+		c->svc = NULL;
+	}
 	c->state = CONN_DEAD;
 	if (c->job.state == JOB_RUNNING) {
 		/* a running command (answered late or not) finishes first; its done callback

@@ -10,6 +10,8 @@
  * READ         command malformed               WRITE    RM-layer error response
  * READ         frame unparseable (len > max)   WRITE    RM-layer error, then close
  * READ         STATUS frame                    WRITE    status text
+ * READ         service request complete        BUSY     svc_dispatch() (service.h)
+ * BUSY         the service answers             WRITE    its reply frame
  * BUSY         CANCEL frame, job queued        WRITE    0x000B0909
  * BUSY         CANCEL frame, job running       BUSY     backend cancel
  * BUSY         job done                        WRITE    arm EPOLLOUT
@@ -88,7 +90,13 @@ struct conn {
 	/* output: a framed response; big_out for status text */
 	uint8_t *out;           /* CONN_BUF_SIZE, from the pool while an answer is made or sent */
 	size_t out_len, out_off;
-	uint8_t *big_out;       /* owned; NULL unless a status reply is pending */
+	uint8_t *big_out;       /* owned; NULL unless a status or service reply is pending */
+	/*
+	 * A service request (service.h) being read (in_payload), or handed to
+	 * its service (BUSY); owned until dispatched, then the service's.
+	 */
+	struct svc_req *svc;
+	bool svc_dispatched;
 };
 
 /*
@@ -101,6 +109,14 @@ struct conn {
  */
 int conn_new(struct server *srv, struct tpm_instance *inst, int fd, const struct framer *fr,
 	     const char *listen, struct conn **ret);
+/*
+ * Answer the peer on fd rc (RETRY, or why it has no TPM) in its protocol
+ * before it asks, and shut the socket for writing; counted as refused, why
+ * in the verbose log.  The caller closes fd a moment later (at once, its
+ * command would meet EPIPE).
+ */
+void conn_refuse(struct server *srv, int fd, const struct framer *fr, uint32_t rc,
+		 const char *why);
 /* Close the refused connections still lingering, free the spare buffers (at exit). */
 void conn_linger_flush(struct server *srv);
 /* The profiles were reloaded: match every connection's profile again. */

@@ -39,6 +39,7 @@ enum frame_kind {
 	FRAME_ERROR,   /* answer rc as a TPM response; close after it if close */
 	FRAME_END,     /* the client ends its session: close */
 	FRAME_WAIT,    /* busy: leave this header until the command is answered */
+	FRAME_SERVICE, /* want: the request's length, which follows; signal: its type */
 };
 
 struct frame {
@@ -46,6 +47,7 @@ struct frame {
 	size_t want;
 	uint8_t locality;
 	uint8_t status_fmt; /* FRAME_STATUS: enum status_format */
+	uint8_t flags;      /* FRAME_SERVICE: the request's flags */
 	bool close;
 	uint32_t rc;
 	uint8_t raw[12];
@@ -71,6 +73,8 @@ struct framer {
 	size_t (*wrap)(uint8_t *out, size_t len);
 	/* Frame status text the same way (NULL: the protocol has no status). */
 	size_t (*wrap_status)(uint8_t *out, size_t len);
+	/* Frame a service reply of type (NULL: the protocol has no services). */
+	size_t (*wrap_service)(uint8_t *out, size_t len, uint8_t type);
 };
 
 extern const struct framer framer_tb;

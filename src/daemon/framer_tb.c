@@ -22,9 +22,21 @@ tb_parse(const uint8_t *hdr, size_t hdr_len, bool busy, struct frame *f)
 		return;
 	}
 	if (h.version != TB_PROTO_VERSION ||
-	    (h.type != TB_MSG_COMMAND && h.type != TB_MSG_CANCEL && h.type != TB_MSG_STATUS) ||
+	    (h.type != TB_MSG_COMMAND && h.type != TB_MSG_CANCEL && h.type != TB_MSG_STATUS &&
+	     !tb_msg_is_service(h.type)) ||
 	    (h.type == TB_MSG_COMMAND && h.locality > 4)) {
 		*f = (struct frame){.kind = FRAME_ERROR, .rc = TB_RM_RC(TPM2_RC_BAD_TAG), .close = true};
+		return;
+	}
+	if (tb_msg_is_service(h.type)) {
+		if (h.len > TB_PROTO_MAX_REQUEST) {
+			*f = (struct frame){.kind = FRAME_ERROR,
+					    .rc = TB_RM_RC(TPM2_RC_COMMAND_SIZE), .close = true};
+			return;
+		}
+		f->kind = FRAME_SERVICE;
+		f->want = h.len;
+		f->flags = h.flags;
 		return;
 	}
 	if (h.len > TB_PROTO_MAX_PAYLOAD || h.len > TB_BUF_MAX ||
@@ -72,6 +84,12 @@ tb_wrap_status(uint8_t *out, size_t len)
 	return tb_wrap_type(out, len, TB_MSG_STATUS);
 }
 
+static size_t
+tb_wrap_service(uint8_t *out, size_t len, uint8_t type)
+{
+	return tb_wrap_type(out, len, type);
+}
+
 const struct framer framer_tb = {
 	.name = "unix",
 	.busy_reads = true,
@@ -81,4 +99,5 @@ const struct framer framer_tb = {
 	.parse = tb_parse,
 	.wrap = tb_wrap,
 	.wrap_status = tb_wrap_status,
+	.wrap_service = tb_wrap_service,
 };

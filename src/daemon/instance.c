@@ -12,6 +12,7 @@
 #include "backend.h"
 #include "held.h"
 #include "instance.h"
+#include "measure.h"
 
 /* rm_params.held_changed: the record (if any) is written a little later. */
 static void
@@ -49,7 +50,8 @@ instance_new(struct loop *loop, const char *name, struct backend *be, const stru
 			rp.reserve[k] = be->ops == &be_device_ops ? 1 : 0;
 	}
 	if ((r = rm_new(&rp, &ti->rm)) < 0 ||
-	    (r = sched_new(loop, be, ti->rm, &p->sched, &ti->sched)) < 0) {
+	    (r = sched_new(loop, be, ti->rm, &p->sched, &ti->sched)) < 0 ||
+	    (r = quote_new(loop, ti->rm, ti->sched, &ti->caps, &p->quote, &ti->quote)) < 0) {
 		instance_free(ti);
 		return r;
 	}
@@ -155,6 +157,8 @@ instance_free(struct tpm_instance *ti)
 {
 	if (ti == NULL)
 		return;
+	quote_free(ti->quote); /* before the RM: its rm_conn, if any, goes with the RM */
+	measure_free(ti->measure); /* before the scheduler: its job may be queued there */
 	held_free(ti->held); /* what is still held (abandoned sessions) */
 	sched_free(ti->sched);
 	rm_free(ti->rm);

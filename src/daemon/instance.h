@@ -3,8 +3,9 @@
  * instance.h: one TPM the daemon serves: a backend with the commands and
  * properties learnt from it (caps), its resource manager, its scheduler and
  * their counters.  The server holds a table of them; a connection is bound
- * to one when it is accepted.  Today there is one, "shared"; private
- * instances (a software TPM per user, tenant or VM) are more rows.
+ * to one when it is accepted: "shared", and the private instances (a
+ * software TPM per user, tenant or VM, each in a swtpm worker: supervise.h),
+ * which are made and deleted while the daemon runs.
  *
  * Below this line nothing knows the server or the connections: jobs come
  * in through inst->sched, and that is all.
@@ -16,12 +17,15 @@
 #include <stdint.h>
 
 #include "caps.h"
+#include "quote.h"
 #include "rm.h"
 #include "sched.h"
 
 struct backend;
 struct held;
 struct loop;
+struct sup_inst;
+struct measure;
 
 #define INSTANCE_NAME_MAX 32
 
@@ -38,6 +42,7 @@ enum inst_sweep {
 struct instance_params {
 	struct rm_params rm;       /* .caps, .held_changed are filled in by the instance */
 	struct sched_params sched;
+	struct quote_params quote; /* batched quotes */
 	enum inst_sweep sweep;     /* at open (rm_sweep_handles) */
 	/* the record of handles the broker holds (held.h); NULL or "": none kept */
 	const char *state_file;
@@ -50,6 +55,9 @@ struct tpm_instance {
 	struct rm *rm;                /* owned */
 	struct sched *sched;          /* owned */
 	struct held *held;            /* owned; NULL: no record of held handles */
+	struct sup_inst *sup;         /* its swtpm worker (supervise.h); NULL: not supervised */
+	struct quote_svc *quote;      /* owned; batched quotes (quote.h) */
+	struct measure *measure;      /* owned; NULL: no log-first measurement (measure.h) */
 	unsigned n_conns;             /* connections bound to it now */
 	uint64_t conns_total;
 };

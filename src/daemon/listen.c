@@ -1,13 +1,24 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * listen.c: accept loop for every frontend.  On EMFILE/ENFILE the listener
- * pauses for a second instead of spinning (tmux, relayd).
+ * listen.c: accept loop for every frontend.
+ *
+ * Out of descriptors (EMFILE/ENFILE), a waiting peer is refused, not left in
+ * the backlog, where every new client, `tpmbroker status` among them, would
+ * hang for as long as the daemon is full.  One descriptor is kept in reserve
+ * (an unbound socket: no file system needed); it is closed so that accept()
+ * can take the peer, which is answered RETRY in its protocol (conn_refuse).
+ * That peer's fd then stands in for the reserve: it stays open (its client's
+ * command must not meet EPIPE) until the next such peer needs the slot or
+ * for a second, when the reserve is taken again.  Where even that fails (no
+ * reserve, ENOBUFS, ENOMEM) the listener pauses for a second instead of
+ * spinning (tmux, relayd).
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +42,9 @@ struct listener {
 	struct loop_timer pause;
 	char path[108];  /* Unix socket file to remove; "" for TCP */
 	bool made_dir;   /* we created the socket's directory (then it is ours to chown) */
+	bool counted;    /* in n_listeners */
+	int refused_fd;  /* the last peer refused for want of descriptors; -1: none */
+	struct loop_timer unlinger; /* closes refused_fd */
 	char name[160];  /* "unix:/run/...", "mssim:127.0.0.1:2321" */
 };
 
@@ -41,6 +55,86 @@ listener_name(const struct listener *l)
 }
 
 static void listen_on_accept(struct loop_io *io, uint32_t events);
+
+/* The reserve: descriptors are the process's, so is it.  -1: none now. */
+static int spare_fd = -1;
+static unsigned n_listeners; /* the reserve goes with the last one */
+/* refusals for want of descriptors, and when they were last logged */
+static unsigned long emfile_refused;
+static uint64_t emfile_logged_ns;
+
+static void
+spare_take(void)
+{
+	if (spare_fd < 0)
+		spare_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+}
+
+/* Close a refused peer's fd, reading what it sent first: a TCP peer then
+ * gets a FIN, not a reset that could take the answer with it. */
+static void
+refused_close(struct listener *l)
+{
+	uint8_t b[512];
+
+	if (l->refused_fd < 0)
+		return;
+	for (int i = 0; i < 8 && recv(l->refused_fd, b, sizeof(b), MSG_DONTWAIT) > 0; i++)
+		;
+	(void)close(l->refused_fd);
+	l->refused_fd = -1;
+}
+
+static void
+listen_unlinger(struct loop_timer *t)
+{
+	struct listener *l = t->data;
+
+	refused_close(l);
+	spare_take();
+}
+
+/*
+ * accept() said EMFILE/ENFILE (it does so with an empty backlog too): free
+ * one descriptor (the last refused peer's, else the reserve) and refuse the
+ * next peer with it.  1: refused one; 0: nobody waits; <0: no descriptor to
+ * free.
+ */
+static int
+listen_refuse_one(struct listener *l, int err)
+{
+	struct pollfd p = {.fd = l->io.fd, .events = POLLIN};
+	uint64_t now = now_ns();
+	int fd, r;
+
+	if (poll(&p, 1, 0) != 1)
+		return 0;
+	if (l->refused_fd >= 0) {
+		refused_close(l);
+	} else if (spare_fd >= 0) {
+		(void)close(spare_fd);
+		spare_fd = -1;
+	} else {
+		return -EMFILE;
+	}
+	fd = accept4(l->io.fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		spare_take();
+		return r == -EAGAIN || r == -ECONNABORTED ? 0 : r;
+	}
+	conn_refuse(l->srv, fd, l->fr, TB_RM_RC(TPM2_RC_RETRY), "out of file descriptors");
+	l->refused_fd = fd;
+	loop_timer_arm(l->srv->loop, &l->unlinger, 1000000000u, listen_unlinger, l);
+	emfile_refused++;
+	/* once a minute at most: a full daemon must not flood its log too */
+	if (emfile_logged_ns == 0 || now - emfile_logged_ns >= 60000000000u) {
+		log_warnx("%s: accept: %s; refusing new connections (%lu so far)", l->name,
+			  strerror(err), emfile_refused);
+		emfile_logged_ns = now;
+	}
+	return 1;
+}
 
 static void
 listen_resume(struct loop_timer *t)
@@ -64,6 +158,13 @@ listen_on_accept(struct loop_io *io, uint32_t events)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
+			if (errno == EMFILE || errno == ENFILE) {
+				if ((r = listen_refuse_one(l, errno)) > 0)
+					continue;
+				if (r == 0)
+					return;
+				errno = -r;
+			}
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
 			    errno == ENOMEM) {
 				log_errno(LOG_LVL_WARN, errno, "%s: accept; pausing 1 s", l->name);
@@ -93,8 +194,12 @@ listen_finish(struct server *srv, int fd, const struct framer *fr, struct listen
 		return -errno;
 	l->srv = srv;
 	l->fr = fr;
+	l->refused_fd = -1;
 	if ((r = loop_io_add(srv->loop, &l->io, fd, EPOLLIN, listen_on_accept, l)) < 0)
 		return r;
+	spare_take();
+	n_listeners++;
+	l->counted = true;
 	return 0;
 }
 
@@ -260,6 +365,14 @@ listener_free(struct server *srv, struct listener *l)
 		return;
 	loop_io_del(srv->loop, &l->io);
 	loop_timer_disarm(srv->loop, &l->pause);
+	loop_timer_disarm(srv->loop, &l->unlinger);
+	if (l->counted) {
+		refused_close(l);
+		if (--n_listeners == 0 && spare_fd >= 0) {
+			(void)close(spare_fd);
+			spare_fd = -1;
+		}
+	}
 	(void)close(l->io.fd);
 	if (l->path[0] != '\0')
 		(void)unlink(l->path);

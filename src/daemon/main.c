@@ -30,9 +30,11 @@
 #include "instance.h"
 #include "listen.h"
 #include "loop.h"
+#include "measure.h"
 #include "sdglue.h"
 #include "server.h"
 #include "status.h"
+#include "supervise.h"
 
 /* started as root without --user, the daemon runs as this user */
 #define TB_DEFAULT_USER "tss"
@@ -104,6 +106,11 @@ reload(struct signals *sg)
 		     n->n_listen != o->n_listen || n->no_unix != o->no_unix ||
 			     memcmp(n->listen, o->listen, sizeof(n->listen)) != 0);
 	restart_only("the user", strcmp(n->user, o->user) != 0);
+	restart_only("measure-log, measure-pcrs or measure-rtmr",
+		     strcmp(n->measure_log, o->measure_log) != 0 ||
+			     n->measure_pcrs != o->measure_pcrs ||
+			     n->n_measure_rtmr != o->n_measure_rtmr ||
+			     memcmp(n->measure_rtmr, o->measure_rtmr, sizeof(n->measure_rtmr)) != 0);
 	restart_only("sweep, reserve-slots or state-file",
 		     n->sweep != o->sweep || strcmp(n->state_file, o->state_file) != 0 ||
 			     memcmp(n->reserve_slots, o->reserve_slots, sizeof(n->reserve_slots)) != 0);
@@ -116,8 +123,12 @@ reload(struct signals *sg)
 		char unused[8];
 		struct instance_params ip = instance_params(n, unused, sizeof(unused));
 
-		for (size_t i = 0; i < srv->n_inst; i++)
+		for (size_t i = 0; i < srv->n_inst; i++) {
 			rm_set_defaults(srv->inst[i]->rm, &ip.rm);
+			quote_set_params(srv->inst[i]->quote, &ip.quote);
+		}
+		if (srv->sup != NULL)
+			sup_set_params(srv->sup, &ip);
 	}
 	srv->cfg.log_level = n->log_level;
 	log_set_level(n->log_level);
@@ -371,6 +382,40 @@ check_config(const struct config *cfg)
 	return 0;
 }
 
+/*
+ * Log-first measurement on the shared instance, unless --measure-log=none:
+ * recovery runs here, before any client is served.  A log that cannot be
+ * opened leaves the service refusing (logged); only a bad configuration
+ * stops the start.
+ */
+static int
+open_measure(struct server *srv, const struct run_as *ra)
+{
+	const struct config *cfg = &srv->cfg;
+	struct measure_params mp = {.pcrs = cfg->measure_pcrs,
+				    .owner = ra->name[0] != '\0' ? ra->uid : (uid_t)-1,
+				    .group = ra->name[0] != '\0' ? ra->gid : (gid_t)-1};
+	char path[300];
+	int r;
+
+	if (strcmp(cfg->measure_log, "none") == 0)
+		return 0;
+	if (cfg->measure_log[0] != '\0')
+		snprintf(path, sizeof(path), "%s", cfg->measure_log);
+	else if ((r = measure_default_path(cfg->no_unix ? NULL : cfg->listen[0].path, path,
+					   sizeof(path))) < 0) {
+		log_errno(LOG_LVL_ERR, -r, "measure: no default log (say --measure-log)");
+		return 0;
+	}
+	mp.log_path = path;
+	for (size_t i = 0; i < cfg->n_measure_rtmr; i++) {
+		mp.rtmr_index[i] = cfg->measure_rtmr[i].index;
+		mp.rtmr_path[i] = cfg->measure_rtmr[i].path;
+	}
+	mp.n_rtmr = cfg->n_measure_rtmr;
+	return measure_open(srv->loop, srv->inst[0], &mp, &srv->inst[0]->measure);
+}
+
 static struct instance_params
 instance_params(const struct config *cfg, char *state_file, size_t cap)
 {
@@ -402,9 +447,29 @@ instance_params(const struct config *cfg, char *state_file, size_t cap)
 			.reserve = {cfg->reserve_slots[0], cfg->reserve_slots[1]},
 		},
 		.sched = {.backend_timeout_ms = cfg->backend_timeout_ms},
+		.quote = {.window_ms = cfg->quote_window_ms, .max_batch = cfg->quote_batch},
 		.sweep = sweep[cfg->sweep],
 		.state_file = state_file,
 	};
+}
+
+/* Private instances: read the key and make the directory while still root. */
+static int
+start_supervisor(struct server *srv, const struct run_as *ra, struct instance_params ip)
+{
+	const struct config *cfg = &srv->cfg;
+	struct sup_params sp = {
+		.idle_s = cfg->instance_idle_s,
+		.max_per_uid = cfg->max_instances_per_uid,
+		.max_total = cfg->max_instances,
+		.ip = ip,
+	};
+
+	snprintf(sp.dir, sizeof(sp.dir), "%s", cfg->instance_dir);
+	snprintf(sp.swtpm, sizeof(sp.swtpm), "%s", cfg->swtpm);
+	snprintf(sp.key_file, sizeof(sp.key_file), "%s", cfg->instance_key);
+	return sup_new(srv, &sp, ra->name[0] != '\0' ? ra->uid : (uid_t)-1,
+		       ra->name[0] != '\0' ? ra->gid : (gid_t)-1, &srv->sup);
 }
 
 int
@@ -441,11 +506,18 @@ main(int argc, char **argv)
 	if ((r = instance_open(srv.loop, "shared", srv.cfg.backend, &ip, &srv.inst[0])) < 0)
 		fatal(-r, "TPM instance 'shared' on backend '%s'", srv.cfg.backend);
 	srv.n_inst = 1;
+	if (srv.cfg.instance_dir[0] != '\0' &&
+	    (r = start_supervisor(&srv, &ra, ip)) < 0)
+		fatal(-r, "private instances in %s", srv.cfg.instance_dir);
+	if ((r = open_measure(&srv, &ra)) < 0)
+		fatal(-r, "log-first measurement");
 	if ((r = open_frontends(&srv)) < 0)
 		return 1;
 	if (ra.name[0] != '\0' && (r = drop_privileges(&srv, &ra)) < 0)
 		fatal(-r, "dropping privileges to %s", ra.name);
 	srv.uid = geteuid();
+	if (srv.sup != NULL && (r = sup_load(srv.sup)) < 0)
+		fatal(-r, "private instances in %s", srv.cfg.instance_dir);
 	print_ready(&srv);
 	sd_ready(&srv, &sg.sd);
 
@@ -456,6 +528,7 @@ main(int argc, char **argv)
 	conn_linger_flush(&srv);
 	for (size_t i = 0; i < srv.n_inst; i++)
 		instance_free(srv.inst[i]);
+	sup_free(srv.sup);
 	loop_io_del(srv.loop, &sg.io);
 	(void)close(sg.io.fd);
 	loop_free(srv.loop);

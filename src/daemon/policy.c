@@ -13,6 +13,7 @@
  * platform and lockout hierarchies may not be named at all; PCRs 16
  * (debug) and 23 (application) only; locality 0 only.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -132,6 +133,8 @@ policy_defaults(struct policy *pol)
 			p->gid[p->n_gid++] = g->gr_gid;
 	}
 	p->localities = 0x1f;
+	/* root and tss may extend the log's PCRs raw (they can open the TPM device anyway) */
+	p->measure_admin = true;
 	/* root's and tss's services (disk unlock, attestation) go before users' bulk work */
 	p->priority = POLICY_PRIO_INTERACTIVE;
 	(void)policy_add(pol, "user", 0, &p, err, sizeof(err));
@@ -508,15 +511,26 @@ policy_set(struct profile *p, const char *key, const char *value, char *err, siz
 		return parse_uint(value, 1000000, &p->nv_write_rate, err, errcap);
 	if (strcmp(key, "share-contexts") == 0)
 		return parse_bool(value, &p->share_contexts, err, errcap);
+	if (strcmp(key, "measure-admin") == 0)
+		return parse_bool(value, &p->measure_admin, err, errcap);
 	/* scheduling (sched.c) */
 	if (strcmp(key, "weight") == 0)
 		return parse_weight(value, &p->weight, err, errcap);
 	if (strcmp(key, "priority") == 0)
 		return parse_priority(value, &p->priority, err, errcap);
 	if (strcmp(key, "instance") == 0) {
-		/* private instances (a TPM per user, tenant or VM) are not built yet */
-		if (strcmp(value, "shared") != 0) {
-			snprintf(err, errcap, "instance '%s': only 'shared' exists", value);
+		/*
+		 * shared; private: each uid its own instance "uid-N" (supervise.h);
+		 * or the name of an instance made with tpmbroker instance create
+		 */
+		size_t n = strlen(value);
+		bool ok = n > 0 && n < sizeof(p->instance) && value[0] != '.';
+
+		for (size_t i = 0; ok && i < n; i++)
+			ok = isalnum((unsigned char)value[i]) || strchr("-_.", value[i]) != NULL;
+		if (!ok) {
+			snprintf(err, errcap, "instance '%s': shared, private, or an instance's name",
+				 value);
 			return -EINVAL;
 		}
 		strcpy(p->instance, value);
@@ -524,6 +538,15 @@ policy_set(struct profile *p, const char *key, const char *value, char *err, siz
 	}
 	snprintf(err, errcap, "unknown profile setting '%s'", key);
 	return -EINVAL;
+}
+
+void
+policy_exclude_pcrs(struct policy *pol, uint32_t mask)
+{
+	/* the log is the shared TPM's: a private instance's PCRs are its tenant's */
+	for (size_t i = 0; i < pol->n; i++)
+		if (!pol->p[i].measure_admin && strcmp(pol->p[i].instance, "shared") == 0)
+			pol->p[i].pcrs &= ~mask;
 }
 
 /* ---- matching and judging ---- */

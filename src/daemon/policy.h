@@ -94,10 +94,16 @@ struct profile {
 	unsigned reserved_sessions;      /* active session slots other profiles never get */
 	unsigned nv_write_rate;          /* NV writes per second per user; 0: no limit */
 	bool share_contexts;             /* saved contexts load for other users too */
+	/*
+	 * Log-first measurement (measure.h): raw PCR_Extend/Event/Reset of the
+	 * PCRs the log owns (which makes them inconsistent), stream names of its
+	 * own choosing, new sections.  Without it those PCRs are out of pcrs.
+	 */
+	bool measure_admin;
 	/* its users' share of the TPM's time against other users (sched.c) */
 	unsigned weight;                        /* 1..POLICY_WEIGHT_MAX, default 1 */
 	enum policy_priority priority;          /* default normal */
-	/* the TPM instance its connections are bound to (only "shared" exists yet) */
+	/* the TPM instance its connections are bound to: shared, private (uid-N), or a name */
 	char instance[32];
 };
 #define POLICY_INHERIT UINT_MAX
@@ -119,6 +125,14 @@ int policy_add(struct policy *pol, const char *name, unsigned line, struct profi
 	       char *err, size_t errcap);
 /* Apply "key = value" of a profile section.  0, or -EINVAL with a message in err. */
 int policy_set(struct profile *p, const char *key, const char *value, char *err, size_t errcap);
+
+/*
+ * The PCRs in mask belong to log-first measurement on the shared TPM: out
+ * of every profile's pcrs but those with measure_admin (raw extends would
+ * bypass the log) and those bound to a private instance (its PCRs are its
+ * tenant's).
+ */
+void policy_exclude_pcrs(struct policy *pol, uint32_t mask);
 
 /* "system", "interactive", "normal", "bulk" */
 const char *policy_priority_name(enum policy_priority prio);

@@ -264,6 +264,8 @@ int rm_close(struct rm *rm, struct rm_conn *rc, struct rm_step *step);
  * the Startup first.  The caller no longer runs be_startup() itself.
  */
 void rm_tpm_reset(struct rm *rm);
+/* How many times rm_tpm_reset() ran: a change means the TPM was reset (log-first measurement). */
+uint64_t rm_reset_gen(const struct rm *rm);
 
 /* Counters for `tpmbroker status`. */
 struct rm_stats {

@@ -218,6 +218,12 @@ rm_tpm_reset(struct rm *rm)
 	rm->gap_check = false;
 }
 
+uint64_t
+rm_reset_gen(const struct rm *rm)
+{
+	return rm->reset_gen;
+}
+
 void
 rm_get_stats(const struct rm *rm, struct rm_stats *ret)
 {

@@ -19,11 +19,12 @@ struct loop;
 struct conn;
 struct listener;
 struct tpm_instance;
+struct sup;
 
 TAILQ_HEAD(conn_list, conn);
 
-/* TPM instances one daemon serves: "shared" today, private ones later */
-#define SRV_MAX_INSTANCES 16
+/* TPM instances one daemon serves: "shared", then private ones (supervise.h) */
+#define SRV_MAX_INSTANCES 64
 
 /* live connections of one uid (the per-user connection cap) */
 struct uid_count {
@@ -61,6 +62,7 @@ struct server {
 	struct loop *loop;       /* owned */
 	struct tpm_instance *inst[SRV_MAX_INSTANCES]; /* owned; [0] is "shared" */
 	size_t n_inst;
+	struct sup *sup;         /* owned; the private instances' workers; NULL: none */
 	struct listener *listeners[2 * CFG_MAX_LISTEN]; /* owned */
 	size_t n_listeners;
 	struct conn_list conns;  /* live connections (not dead ones awaiting their close job) */

@@ -18,6 +18,9 @@
 #include "backend.h"
 #include "conn.h"
 #include "instance.h"
+#include "supervise.h"
+#include "quote.h"
+#include "measure.h"
 #include "rm.h"
 #include "sched.h"
 #include "server.h"
@@ -339,10 +342,31 @@ json_tpm(FILE *f, const struct tpm_instance *ti)
 		caps->active_sessions_max, caps->context_gap_max, caps->n_cc);
 }
 
+/* Batched quotes (quote.h), every instance's together; the largest batch is the largest. */
+static void
+quote_totals(const struct server *srv, struct quote_stats *t)
+{
+	memset(t, 0, sizeof(*t));
+	for (size_t i = 0; i < srv->n_inst; i++) {
+		struct quote_stats s;
+
+		if (srv->inst[i]->quote == NULL)
+			continue;
+		quote_get_stats(srv->inst[i]->quote, &s);
+		t->requests += s.requests;
+		t->refused += s.refused;
+		t->batches += s.batches;
+		t->tpm_quotes += s.tpm_quotes;
+		t->failed += s.failed;
+		t->batch_max = MAX(t->batch_max, s.batch_max);
+	}
+}
+
 static void
 status_json(struct server *srv, FILE *f)
 {
 	const struct tpm_instance *shared = srv->inst[0];
+	struct quote_stats q;
 	struct snapshot t;
 	struct conn *c;
 	unsigned listed = 0;
@@ -359,7 +383,18 @@ status_json(struct server *srv, FILE *f)
 	fputs("}, \"handles\": {", f);
 	json_counters(f, &t, true, true);
 	fputs("}, ", f);
+	quote_totals(srv, &q);
+	fprintf(f,
+		"\"quotes\": {\"requests\": %llu, \"tpm_quotes\": %llu, \"batches\": %llu, "
+		"\"largest_batch\": %u, \"refused\": %llu, \"failed\": %llu}, ",
+		(unsigned long long)q.requests, (unsigned long long)q.tpm_quotes,
+		(unsigned long long)q.batches, q.batch_max, (unsigned long long)q.refused,
+		(unsigned long long)q.failed);
 	status_abandoned(shared->rm, f, true);
+	if (shared->measure != NULL) {
+		fputs(", ", f);
+		measure_status(shared->measure, f, true);
+	}
 	fputs(", \"instances\": [", f);
 	for (size_t i = 0; i < srv->n_inst; i++) {
 		const struct tpm_instance *ti = srv->inst[i];
@@ -370,6 +405,12 @@ status_json(struct server *srv, FILE *f)
 		json_str(f, ti->name);
 		fputs(", \"backend\": ", f);
 		json_str(f, ti->be->desc);
+		if (ti->sup != NULL) {
+			char w[200];
+			sup_describe(ti, w, sizeof(w));
+			fputs(", \"worker\": ", f);
+			json_str(f, w);
+		}
 		fputs(", \"tpm\": ", f);
 		json_tpm(f, ti);
 		fputs(", \"counters\": {", f);
@@ -432,6 +473,7 @@ static void
 status_text(struct server *srv, FILE *f)
 {
 	const struct tpm_instance *shared = srv->inst[0];
+	struct quote_stats q;
 	struct snapshot t;
 	struct conn *c;
 	unsigned listed = 0;
@@ -445,16 +487,26 @@ status_text(struct server *srv, FILE *f)
 		shared->caps.transient_slots, shared->caps.loaded_sessions,
 		shared->caps.active_sessions_max, shared->caps.n_cc);
 	text_counters(f, &t, true, "");
+	quote_totals(srv, &q);
+	fprintf(f, "quotes: %llu requests, %llu TPM2_Quote, %llu batches, largest batch %u, "
+		   "%llu refused, %llu failed\n",
+		(unsigned long long)q.requests, (unsigned long long)q.tpm_quotes,
+		(unsigned long long)q.batches, q.batch_max, (unsigned long long)q.refused,
+		(unsigned long long)q.failed);
 	status_abandoned(shared->rm, f, false);
 	fputc('\n', f);
+	if (shared->measure != NULL)
+		measure_status(shared->measure, f, false);
 	fprintf(f, "\ninstances: %zu\n", srv->n_inst);
 	for (size_t i = 0; i < srv->n_inst; i++) {
 		const struct tpm_instance *ti = srv->inst[i];
 		struct snapshot s;
+		char w[200];
 
 		snapshot_instance(ti, &s);
-		fprintf(f, "  %s: backend %s, %u connections\n", ti->name, ti->be->desc,
-			ti->n_conns);
+		sup_describe(ti, w, sizeof(w));
+		fprintf(f, "  %s: backend %s, %u connections%s%s\n", ti->name, ti->be->desc,
+			ti->n_conns, w[0] != '\0' ? "; " : "", w);
 		if (srv->n_inst > 1)
 			text_counters(f, &s, false, "    ");
 	}
@@ -492,6 +544,7 @@ static void
 status_prometheus(struct server *srv, FILE *f)
 {
 	struct snapshot t, s[SRV_MAX_INSTANCES];
+	struct quote_stats q;
 
 	snapshot_total(srv, &t);
 	for (size_t n = 0; n < srv->n_inst; n++)
@@ -513,6 +566,22 @@ status_prometheus(struct server *srv, FILE *f)
 			fprintf(f, "tpmbroker_%s%s{instance=\"%s\"} %llu\n", k->key, suffix,
 				srv->inst[n]->name, (unsigned long long)ctr_value(k, &s[n]));
 	}
+	quote_totals(srv, &q);
+	fprintf(f,
+		"# HELP tpmbroker_quote_requests_total quote requests (tpmbroker quote)\n"
+		"# TYPE tpmbroker_quote_requests_total counter\n"
+		"tpmbroker_quote_requests_total %llu\n"
+		"# HELP tpmbroker_quote_tpm_quotes_total TPM2_Quote commands the batches sent\n"
+		"# TYPE tpmbroker_quote_tpm_quotes_total counter\n"
+		"tpmbroker_quote_tpm_quotes_total %llu\n"
+		"# HELP tpmbroker_quote_batches_total batches of quote requests\n"
+		"# TYPE tpmbroker_quote_batches_total counter\n"
+		"tpmbroker_quote_batches_total %llu\n"
+		"# HELP tpmbroker_quote_largest_batch the largest batch so far\n"
+		"# TYPE tpmbroker_quote_largest_batch gauge\n"
+		"tpmbroker_quote_largest_batch %u\n",
+		(unsigned long long)q.requests, (unsigned long long)q.tpm_quotes,
+		(unsigned long long)q.batches, q.batch_max);
 	fprintf(f, "# HELP tpmbroker_uptime_seconds seconds since the daemon started\n"
 		   "# TYPE tpmbroker_uptime_seconds gauge\n"
 		   "tpmbroker_uptime_seconds %llu\n",

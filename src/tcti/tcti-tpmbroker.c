@@ -38,6 +38,8 @@
 #include <tss2/tss2_tcti.h>
 #include <tss2/tss2_tcti_tpmbroker.h>
 
+#include "common/client.h"
+#include "common/mreq.h"
 #include "common/proto.h"
 #include "common/util.h"
 
@@ -571,6 +573,75 @@ Tss2_Tcti_Tpmbroker_Init(TSS2_TCTI_CONTEXT *ctx, size_t *size, const char *conf)
 	t->common.v1.getPollHandles = tcti_get_poll_handles;
 	t->common.v1.setLocality = tcti_set_locality;
 	t->common.makeSticky = tcti_make_sticky;
+	return TSS2_RC_SUCCESS;
+}
+
+/*
+ * Log-first measurement (doc/protocol.md, MEASURE): one request on a
+ * connection of its own, so it never gets between a context's command and
+ * its response.  Blocks until the event is durable and extended.
+ */
+TCTI_EXPORT TSS2_RC
+Tss2_Tcti_Tpmbroker_Measure(const char *conf, uint8_t reg_type, uint32_t reg, uint32_t event_type,
+			    const void *data, size_t size, const char *description,
+			    const char *stream, uint64_t *seq)
+{
+	static const uint8_t empty[1];
+	enum tcti_log lv = tcti_log_level_env();
+	struct mreq q = {.reg_type = reg_type, .reg = reg,
+			 .event_type = event_type != 0 ? event_type : MREQ_EV_IPL,
+			 .data = data != NULL ? data : empty, .data_len = size};
+	char path[SUN_PATH_MAX];
+	uint8_t *req, *body = NULL;
+	struct mreq_reply rep;
+	size_t len = 0, blen = 0;
+	uint32_t rc = 0;
+	TSS2_RC trc;
+	int fd, r;
+
+	if ((data == NULL && size > 0) || reg_type > TSS2_TCTI_TPMBROKER_REG_RTMR)
+		return TSS2_TCTI_RC_BAD_VALUE;
+	if (description != NULL) {
+		q.desc = description;
+		q.desc_len = strlen(description);
+	}
+	if (stream != NULL) {
+		q.stream = stream;
+		q.stream_len = strlen(stream);
+		q.flags |= MREQ_F_STREAM;
+	}
+	if (mreq_size(&q) == 0) {
+		tcti_log(lv, TLOG_ERROR, __func__, "data over %u, description over %u or stream "
+			 "over %u bytes", MREQ_MAX_DATA, MREQ_MAX_DESC, MREQ_MAX_STREAM);
+		return TSS2_TCTI_RC_BAD_VALUE;
+	}
+	if ((trc = tcti_parse_conf(lv, conf, path, sizeof(path))) != TSS2_RC_SUCCESS)
+		return trc;
+	if ((req = malloc(mreq_size(&q))) == NULL)
+		return TSS2_TCTI_RC_MEMORY;
+	(void)mreq_encode(&q, req, mreq_size(&q), &len);
+	if ((fd = tb_client_connect(path, 0)) < 0) {
+		free(req);
+		tcti_log(lv, TLOG_ERROR, __func__, "cannot connect to tpmbrokerd at %s: %s", path,
+			 strerror(-fd));
+		return TSS2_TCTI_RC_NO_CONNECTION;
+	}
+	r = tb_client_service(fd, TB_MSG_MEASURE, 0, req, len, &rc, &body, &blen);
+	(void)close(fd);
+	free(req);
+	if (r < 0) {
+		tcti_log(lv, TLOG_ERROR, __func__, "%s: %s", path, strerror(-r));
+		return r == -EBADMSG ? TSS2_TCTI_RC_MALFORMED_RESPONSE : TSS2_TCTI_RC_IO_ERROR;
+	}
+	if (rc == 0 && mreq_reply_get(body, blen, &rep) < 0)
+		rc = TSS2_TCTI_RC_MALFORMED_RESPONSE;
+	free(body);
+	if (rc != 0) {
+		tcti_log(lv, TLOG_DEBUG, __func__, "refused: 0x%08x", rc);
+		return rc;
+	}
+	if (seq != NULL)
+		*seq = rep.seq;
 	return TSS2_RC_SUCCESS;
 }
 

@@ -2,8 +2,8 @@
 # The shipped profiles: an unprivileged user (created by the test) may not
 # take the shared TPM from others, on the Unix socket and on the mssim port
 # (its uid from the kernel's socket diagnostics), and may not use the
-# late-launch localities; its ordinary work goes through; root may do all
-# of it.  The TPM's state is checked as root after every refusal.
+# late-launch localities, nor extend the PCRs of log-first measurement (16,
+# 23) raw; its ordinary work goes through; root may do all of it.  The TPM's state is checked as root after every refusal.
 # shellcheck source=policy-lib.sh
 . "$(dirname "$0")/policy-lib.sh"
 POLCLIENT=$BUILD/tests/integration/polclient
@@ -31,6 +31,12 @@ refused_as_user "tpm2_pcrreset 16" tpm2_pcrreset 16
 refused_as_user "tpm2_dictionarylockout -c" tpm2_dictionarylockout -c
 refused_as_user "tpm2_createprimary -C p" tpm2_createprimary -Q -C p -c pp.ctx
 refused_as_user "tpm2_pcrextend 10" tpm2_pcrextend "10:sha256=$(printf '%064d' 1)"
+# PCRs 16 and 23 belong to log-first measurement: a raw extend would bypass the log
+pcr23=$(pcr_value 23)
+refused_as_user "tpm2_pcrextend 23 (the log's)" tpm2_pcrextend "23:sha256=$(printf '%064d' 1)"
+echo event >"$T/ev.txt" && chmod a+r "$T/ev.txt"
+refused_as_user "tpm2_pcrevent 16 (the log's)" tpm2_pcrevent "$T/ev.txt" 16
+[ "$(pcr_value 23)" = "$pcr23" ] || fail "PCR 23 changed by a refused extend"
 
 echo "refused on the mssim port (identity from sock_diag)"
 refused_as_user "tpm2_clear over mssim" tpm2_clear -T "$MSSIM"
@@ -50,7 +56,7 @@ echo "localities: 3 and 4 are for the late launch"
 out=$(printf 'pcrextend 17 3\npcrextend 23 0\npcrreset 20 2\ngetrandom\n' |
 	as_user "$POLCLIENT" "$SOCK") || fail "polclient as $TUSER"
 [ "$(sed -n 1p <<<"$out")" = 0x000b0907 ] || fail "PCR 17 at locality 3: $(sed -n 1p <<<"$out")"
-[ "$(sed -n 2p <<<"$out")" = 0x00000000 ] || fail "PCR 23 at locality 0: $(sed -n 2p <<<"$out")"
+[ "$(sed -n 2p <<<"$out")" = 0x000b0120 ] || fail "PCR 23 (the log's) raw: $(sed -n 2p <<<"$out")"
 [ "$(sed -n 3p <<<"$out")" = 0x000b0120 ] || fail "PCR 20 reset at 2: $(sed -n 3p <<<"$out")"
 [ "$(sed -n 4p <<<"$out")" = 0x00000000 ] || fail "getrandom after refusals: $(sed -n 4p <<<"$out")"
 [ "$(pcr_value 17)" = "$pcr17" ] || fail "PCR 17 changed"

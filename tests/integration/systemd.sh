@@ -140,6 +140,9 @@ privdrop)
 		>/dev/null || fail "nvdefine after the drop"
 	printf 'tss-kept' | tpm tpm2_nvwrite 0x1500017 -i - || fail "nvwrite after the drop"
 	[ "$(stat -c %U "$T/state")" = tss ] || fail "state dir not handed to tss"
+	# the measurement log is the daemon's user's to read (log verify), no one else's
+	st=$(stat -c %U:%a "$SOCK.measure.log")
+	[ "$st" = tss:640 ] || fail "measurement log $st, expected tss:640"
 	stop_daemon
 	grep -q "Permission denied" "$T/daemon.log" && fail "permission errors in the log"
 	start_daemon

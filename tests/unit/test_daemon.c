@@ -37,6 +37,7 @@
 #include "daemon/sched.h"
 #include "daemon/server.h"
 #include "daemon/status.h"
+#include "daemon/service.h"
 
 /* ---- a fake backend: answers GetRandom with the requested count echoed ---- */
 
@@ -547,6 +548,103 @@ test_status(void **state)
 	assert_non_null(strstr((char *)rsp, "\"connections\": [{\"id\""));
 	assert_non_null(strstr((char *)rsp, "\"backend\": \"fake\""));
 	close(fd);
+}
+
+/* ---- service requests (service.h) ---- */
+
+static struct svc_req *held_req; /* the echo service's request, answered by the test */
+
+static void
+echo_later(struct server *s, struct svc_req *r)
+{
+	(void)s;
+	assert_null(held_req);
+	assert_true(r->peer.uid_known);
+	assert_int_equal(r->peer.uid, geteuid());
+	assert_ptr_equal(r->inst, srv.inst[0]);
+	held_req = r;
+}
+
+/* A service request's reply: its type, rc, then the body. */
+static uint32_t
+service_rc(int fd, uint8_t want_type, uint8_t *body, size_t cap, size_t *body_len)
+{
+	uint8_t rsp[256], type;
+	size_t n = recv_frame(fd, &type, rsp, sizeof(rsp));
+
+	assert_int_equal(type, want_type);
+	assert_true(n >= 4);
+	assert_true(n - 4 <= cap);
+	memcpy(body, rsp + 4, n - 4);
+	*body_len = n - 4;
+	return get_be32(rsp);
+}
+
+static void
+test_service_unknown(void **state)
+{
+	svc_fn old = svc_set_handler(TB_MSG_QUOTE, NULL);
+	int fd = client(&framer_tb);
+	uint8_t body[16], cmd[12];
+	size_t n;
+
+	(void)state;
+	send_frame(fd, TB_MSG_QUOTE, (const uint8_t *)"abc", 3);
+	assert_int_equal(service_rc(fd, TB_MSG_QUOTE, body, sizeof(body), &n), 0x000B0143);
+	assert_int_equal(n, 0);
+	/* the stream is still in step */
+	assert_int_equal(roundtrip_rc(fd, cmd, getrandom_cmd(cmd, 4)), 0);
+	svc_set_handler(TB_MSG_QUOTE, old);
+	close(fd);
+}
+
+static void
+test_service_async(void **state)
+{
+	svc_fn old = svc_set_handler(TB_MSG_MEASURE, echo_later);
+	int a = client(&framer_tb), b = client(&framer_tb);
+	uint8_t body[16], cmd[12], big[TB_PROTO_HDR_SIZE];
+	struct tb_msg_hdr h = {.version = TB_PROTO_VERSION, .type = TB_MSG_MEASURE,
+			       .len = TB_PROTO_MAX_REQUEST + 1};
+	size_t n;
+
+	(void)state;
+	/* answered later: the client waits; a second frame waits its turn */
+	send_frame(a, TB_MSG_MEASURE, (const uint8_t *)"hello", 5);
+	pump(3);
+	assert_non_null(held_req);
+	assert_int_equal(held_req->len, 5);
+	send_frame(a, TB_MSG_COMMAND, cmd, getrandom_cmd(cmd, 4));
+	pump(3);
+	svc_reply(held_req, 0, held_req->data, held_req->len);
+	held_req = NULL;
+	assert_int_equal(service_rc(a, TB_MSG_MEASURE, body, sizeof(body), &n), 0);
+	assert_int_equal(n, 5);
+	assert_memory_equal(body, "hello", 5);
+	uint8_t rsp[64], type;
+	(void)recv_frame(a, &type, rsp, sizeof(rsp));
+	assert_int_equal(type, TB_MSG_RESPONSE);
+	assert_int_equal(wire_response_rc(rsp, 20), 0);
+
+	/* the client leaves before the answer: the answer goes nowhere, nothing leaks */
+	send_frame(b, TB_MSG_MEASURE, (const uint8_t *)"bye", 3);
+	pump(3);
+	assert_non_null(held_req);
+	close(b);
+	pump(3);
+	assert_int_equal(srv.n_conns, 1);
+	svc_reply(held_req, 0, "x", 1);
+	held_req = NULL;
+
+	/* a request over the limit loses framing: answered, then closed */
+	tb_hdr_pack(big, &h);
+	assert_int_equal(write_all(a, big, sizeof(big)), 0);
+	(void)recv_frame(a, &type, rsp, sizeof(rsp));
+	assert_int_equal(type, TB_MSG_RESPONSE);
+	assert_int_equal(wire_response_rc(rsp, 10), 0x000B0000u | TPM2_RC_COMMAND_SIZE);
+	assert_true(peer_closed(a));
+	svc_set_handler(TB_MSG_MEASURE, old);
+	close(a);
 }
 
 /* mssim: SEND_COMMAND framing, handshake, platform port acks */
@@ -1385,6 +1483,8 @@ main(void)
 		cmocka_unit_test_setup_teardown(test_cancel_queued, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_gone_midway, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_service_unknown, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_service_async, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mssim, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_instances, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_counters, setup, teardown),

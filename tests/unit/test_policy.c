@@ -162,8 +162,13 @@ test_keys(void **state)
 	assert_int_equal(policy_set(p, "match-cgroup", "relative", err, sizeof(err)), -EINVAL);
 	assert_string_equal(p->instance, "shared");
 	assert_int_equal(policy_set(p, "instance", "shared", err, sizeof(err)), 0);
-	assert_int_equal(policy_set(p, "instance", "tenant-a", err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "only 'shared'"));
+	assert_int_equal(policy_set(p, "instance", "tenant-a", err, sizeof(err)), 0);
+	assert_string_equal(p->instance, "tenant-a");
+	assert_int_equal(policy_set(p, "instance", "private", err, sizeof(err)), 0);
+	assert_int_equal(policy_set(p, "instance", "../etc", err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "shared, private"));
+	assert_int_equal(policy_set(p, "instance", "a b", err, sizeof(err)), -EINVAL);
+	assert_string_equal(p->instance, "private");
 	assert_int_equal(policy_set(p, "colour", "blue", err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "colour"));
 	assert_int_equal(policy_set(p, "max-connections-per-user", "-1", err, sizeof(err)),
@@ -204,6 +209,50 @@ test_match_order(void **state)
 	assert_string_equal(policy_find(&pol, "tmpl")->name, "tmpl");
 }
 
+/* the log's PCRs are closed to raw extends on the shared TPM only */
+static void
+test_exclude_pcrs(void **state)
+{
+	struct policy pol = {0};
+	struct profile *a, *u, *t;
+	char err[128];
+
+	(void)state;
+	assert_int_equal(policy_add(&pol, "admin", 1, &a, err, sizeof(err)), 0);
+	assert_int_equal(policy_set(a, "measure-admin", "yes", err, sizeof(err)), 0);
+	assert_int_equal(policy_add(&pol, "user", 2, &u, err, sizeof(err)), 0);
+	assert_int_equal(policy_add(&pol, "tenant", 3, &t, err, sizeof(err)), 0);
+	assert_int_equal(policy_set(t, "instance", "private", err, sizeof(err)), 0);
+	a->pcrs = u->pcrs = t->pcrs = 0xffffff;
+	policy_exclude_pcrs(&pol, 1u << 16 | 1u << 23);
+	assert_int_equal(a->pcrs, 0xffffff);
+	assert_int_equal(u->pcrs, 0xffffff & ~(1u << 16 | 1u << 23));
+	assert_int_equal(t->pcrs, 0xffffff);
+}
+
+/* --sweep: each word gives its own mode (all once gave own) */
+static void
+test_sweep_option(void **state)
+{
+	static const struct {
+		const char *arg;
+		int want;
+	} cases[] = {{"--sweep=own", CFG_SWEEP_OWN}, {"--sweep=all", CFG_SWEEP_ALL},
+		     {"--sweep=none", CFG_SWEEP_NONE}};
+	static struct config cfg;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char *argv[] = {"tpmbrokerd", (char *)cases[i].arg, NULL};
+		optind = 0;
+		assert_int_equal(cfg_parse(2, argv, &cfg), 0);
+		assert_int_equal(cfg.sweep, cases[i].want);
+	}
+	char *bad[] = {"tpmbrokerd", "--sweep=some", NULL};
+	optind = 0;
+	assert_int_not_equal(cfg_parse(2, bad, &cfg), 0);
+}
+
 /* The example config's admin and user profiles are the built-in ones. */
 static void
 test_dist_conf(void **state)
@@ -216,6 +265,8 @@ test_dist_conf(void **state)
 	policy_defaults(&def);
 	optind = 0;
 	assert_int_equal(cfg_parse(3, argv, &cfg), 0);
+	/* the log's PCRs leave the built-in profiles' pcrs as the file's */
+	policy_exclude_pcrs(&def, cfg.measure_pcrs);
 	assert_int_equal(cfg.policy.n, 3);
 	for (size_t i = 0; i < 2; i++) {
 		const struct profile *a = &def.p[i], *b = &cfg.policy.p[i];
@@ -225,6 +276,7 @@ test_dist_conf(void **state)
 		assert_int_equal(a->localities, b->localities);
 		assert_int_equal(a->hierarchies, b->hierarchies);
 		assert_int_equal(a->pcrs, b->pcrs);
+		assert_int_equal(a->measure_admin, b->measure_admin);
 		assert_int_equal(a->match_any, b->match_any);
 		assert_int_equal(a->n_uid, b->n_uid);
 		assert_int_equal(a->n_gid, b->n_gid);
@@ -279,6 +331,8 @@ main(void)
 		cmocka_unit_test(test_keys),
 		cmocka_unit_test(test_match_order),
 		cmocka_unit_test(test_dist_conf),
+		cmocka_unit_test(test_sweep_option),
+		cmocka_unit_test(test_exclude_pcrs),
 		cmocka_unit_test(test_share_keys),
 	};
 
