@@ -35,9 +35,10 @@ help:
 	@echo "                 sampled every 10 s: no growth trend, 0 client errors"
 	@echo "                 (samples and summary in $(BUILD)/soak/); then the long"
 	@echo "                 crash test of log-first measurement (SOAK_ROUNDS, 500)"
-	@echo "make bench       benchmarks: direct swtpm vs tpmbroker vs tpm2-abrmd;"
-	@echo "                 private instances, batched quotes, log-first"
-	@echo "                 measurement against the naive way"
+	@echo "make bench       benchmarks: direct swtpm vs tpmbroker vs tpm2-abrmd vs the"
+	@echo "                 embedded TPM (CSV and chart in bench/results/); private"
+	@echo "                 instances, batched quotes, log-first measurement against"
+	@echo "                 the naive way"
 	@echo "make bench-ab BASE=REV"
 	@echo "                 A/B of tpmbrokerd of REV (built in a temporary worktree)"
 	@echo "                 and of this tree on one swtpm: pass-through and holder"
@@ -105,6 +106,7 @@ soak: build
 	MEASURE_ROUNDS=$(SOAK_ROUNDS) meson test -C $(BUILD) --print-errorlogs -t 10 measure-crash
 
 bench: build
+	@scripts/deps.sh bench
 	@bench/run.sh $(BUILD)
 	@bench/instance.sh $(BUILD)
 	@bench/quote.sh $(BUILD)

@@ -27,6 +27,7 @@ if [ "$QUICK" = 1 ]; then
 fi
 PEERS=$ROOT/../shared/peers
 TBBENCH=$BUILD/bench/tbbench
+PINGPONG=$BUILD/bench/pingpong
 TBD=$BUILD/src/daemon/tpmbrokerd
 CLI=$BUILD/src/cli/tpmbroker
 TCTIDIR=$BUILD/src/tcti
@@ -190,6 +191,13 @@ broker_counters() {
 		}
 		print v[1], v[2], v[3]
 	}'
+}
+
+# one counter of `tpmbroker status --json` (a number), or nothing
+broker_counter() { # KEY
+	[ -x "$CLI" ] || return 0
+	"$CLI" --socket "$TB_SOCK" status --json 2>/dev/null |
+		sed -n "s/.*\"$1\": *\([0-9][0-9]*\).*/\1/p" | head -1
 }
 
 # ---- cells ----

@@ -15,7 +15,14 @@
 #   BENCH_REV=TEXT    the version to print, for a tree outside git
 #
 # Prints a Markdown report on stdout (progress goes to stderr) and saves it
-# as bench/out/results-DATE.md.  CPU per command: tbbench reads utime+stime
+# as bench/out/results-DATE.md; ends by writing bench/results/bench-DATE.csv
+# (one row per path, mode and K: cmd/s, p50/p99 latency, CPU µs per command)
+# and, where gnuplot is installed (`scripts/deps.sh bench`), the chart
+# bench/results/bench-DATE.png (bench/chart.sh); latest.csv and latest.png
+# link to the newest.  The floor under the daemon's CPU (bench/pingpong: a
+# Unix and a TCP round trip between two processes, and a bare relay between
+# a client and a TCP echo, three processes as in a pass-through command) is
+# measured first.  CPU per command: tbbench reads utime+stime
 # of the daemon (all threads) and of swtpm in /proc/PID/stat when the
 # clients start and when the last one ends its timed loop, and divides by the
 # commands completed in that window.  Context saves/loads per command come
@@ -121,6 +128,25 @@ row_scale() { # PATH K
 # ---- the run ----
 start=$(date +%s)
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+# the floor: CPU per round trip of the side that waits in epoll_wait (the daemon's place)
+FLOOR_UNIX=
+FLOOR_TCP=
+floor() { # pingpong options -> µs per round trip of the side in epoll_wait, or nothing
+	[ -x "$PINGPONG" ] || return 0
+	"$PINGPONG" -n $((QUICK == 1 ? 20000 : 100000)) "$@" 2>/dev/null |
+		sed -n 's/^\(server\|relay\)(epoll) \([0-9.]*\) us.*/\2/p'
+}
+FLOOR_UNIX=$(floor -e)
+FLOOR_TCP=$(floor -e -t)
+FLOOR_RELAY=$(floor -r)
+# the holder's client computes about 2 ms per command (ESYS, HMAC sessions, ECC): the
+# others sleep that long and wake up cold; half its commands (ReadPublic) the broker answers
+FLOOR_UNIX_COLD=$(floor -e -w 2000 -n 2000)
+FLOOR_RELAY_COLD=$(floor -r -w 2000 -n 2000)
+msg "floor: ${FLOOR_UNIX:-?} µs per Unix round trip, ${FLOOR_TCP:-?} µs per TCP round trip," \
+	"${FLOOR_RELAY:-?} µs per relayed round trip (client -> relay -> TCP echo);" \
+	"with 2 ms between round trips: ${FLOOR_UNIX_COLD:-?} and ${FLOOR_RELAY_COLD:-?} µs"
+
 start_swtpm
 msg "swtpm pid $SWTPM_PID on 127.0.0.1:$SW_PORT; $SECS s per cell; temp $TMP"
 
@@ -129,6 +155,8 @@ for m in getrandom pcr; do
 		REPS=$PASS_REPS cell direct "$SW_TCTI" "$m" "$k" "" "$SWTPM_PID"
 	done
 done
+# holder without an RM: one client's 3 objects and 2 sessions fit the TPM's slots, more do not
+cell direct "$SW_TCTI" holder 1 "" "$SWTPM_PID"
 
 if have_broker && start_broker "$SW_TCTI"; then
 	for m in getrandom pcr; do
@@ -173,6 +201,14 @@ if have_broker && start_broker "libtpms:state=$TMP/libtpms"; then
 			REPS=$PASS_REPS cell libtpms "tpmbroker:path=$TB_SOCK" "$m" "$k" "$TB_PID"
 		done
 	done
+	for k in $HOLD_K; do
+		broker_alive || start_broker "libtpms:state=$TMP/libtpms"
+		cell libtpms "tpmbroker:path=$TB_SOCK" holder "$k" "$TB_PID"
+	done
+	# how long the loop stood still for a command it ran itself (a daemon restarted
+	# midway reports from then on)
+	INLINE=$(broker_counter inline_commands)
+	INLINE_MAX=$(broker_counter inline_max_us)
 	stop_pid "$TB_PID"
 fi
 elapsed=$(($(date +%s) - start))
@@ -208,14 +244,33 @@ report() {
 		done
 	done
 	echo
+	echo "The floor (bench/pingpong: processes bouncing 10 bytes; CPU per round trip of the" \
+		"side that waits in epoll_wait, as the daemon does): ${FLOOR_UNIX:-?} µs over a Unix" \
+		"socket, ${FLOOR_TCP:-?} µs over TCP on loopback; ${FLOOR_RELAY:-?} µs for a relay" \
+		"between a client (Unix) and a TCP echo, three processes as in a pass-through" \
+		"command: a broker that did nothing but its system calls would cost that."
+	echo
+	echo "The holder's floor: its client computes about 2 ms per command, so the others" \
+		"sleep and wake up cold; with 2 ms between round trips a Unix round trip costs" \
+		"${FLOOR_UNIX_COLD:-?} µs and the relay ${FLOOR_RELAY_COLD:-?} µs. Half the holder's" \
+		"commands (ReadPublic) the broker answers from its cache, half (Sign) go to swtpm:" \
+		"$(awk -v a="$FLOOR_UNIX_COLD" -v b="$FLOOR_RELAY_COLD" \
+			'BEGIN { if (a == "" || b == "") print "?"; else printf "%.1f", (a + b) / 2 }') µs" \
+		"per holder command at K=1, before any context swap."
+	echo
 	echo "## Embedded backend: tpmbrokerd --backend libtpms"
 	echo
-	echo "The TPM runs inside the daemon, so daemon CPU includes the TPM's own work."
+	echo "The TPM runs inside the daemon, so daemon CPU includes the TPM's own work." \
+		"Cheap commands (GetRandom, PCRs, contexts, salt-less sessions...) run on the" \
+		"loop itself: ${INLINE:-?} of them in these cells, the longest ${INLINE_MAX:-?} µs" \
+		"(tpmbroker status: inline_commands, inline_max_us); the others on libtpms' worker."
 	echo
 	echo "| mode | K | cmd/s | p50 ms | p99 ms | errors | daemon CPU µs/cmd | vs tpmbroker on swtpm |"
 	echo "|---|---|---:|---:|---:|---:|---:|---:|"
-	for m in getrandom pcr; do
-		for k in $PASS_K; do
+	for m in getrandom pcr holder; do
+		local ks=$PASS_K
+		[ "$m" = holder ] && ks=$HOLD_K
+		for k in $ks; do
 			local key="libtpms|$m|$k"
 			if [ -z "${R[$key]:-}" ]; then
 				echo "| $m | $k | not run | | | | | |"
@@ -237,11 +292,15 @@ report() {
 	echo
 	echo "| K | path | cmd/s | p50 ms | p99 ms | errors | daemon CPU µs/cmd | swtpm CPU µs/cmd | saves/cmd | loads/cmd | broker/abrmd |"
 	echo "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+	row_holder direct 1
 	for k in $HOLD_K; do
 		for p in tpmbroker tpm2-abrmd; do
 			row_holder "$p" "$k"
 		done
 	done
+	echo
+	echo "direct: no RM, so only K=1 (one client's objects and sessions fit the TPM's slots)."
+	echo "tpmbroker on its embedded libtpms: in the table above."
 	echo
 	echo "## Sessions at scale: holder with K clients × 2 sessions (the TPM has 64 active sessions)"
 	echo
@@ -291,5 +350,58 @@ report() {
 		printf -- '- %s\n' "${NOTES[@]}"
 	fi
 }
+# ---- the results as a table and a picture ----
+csv_path() { # our path name -> the CSV's path,backend
+	case $1 in
+	libtpms) echo embedded,libtpms ;;
+	*) echo "$1,swtpm" ;;
+	esac
+}
+
+write_csv() {
+	local key path mode k
+	echo "path,backend,mode,k,runs,cmd_s,cmd_s_min,cmd_s_max,p50_ms,p99_ms,errors," \
+		"daemon_cpu_us,tpm_cpu_us,client_cpu_us,other_load_pct" | tr -d ' '
+	for key in $(printf '%s\n' "${!A[@]}" | sort -t'|' -k1,1 -k2,2 -k3,3n); do
+		IFS='|' read -r path mode k <<<"$key"
+		printf '%s' "${A[$key]}" | awk -F, -v pre="$(csv_path "$path"),$mode,$k" \
+			-v med="${R[$key]}" '
+			NR == 1 || $7 < lo { lo = $7 } NR == 1 || $7 > hi { hi = $7 }
+			{ n++; errs += $11 + $12 + $13 }
+			function v(x, f) { return x == "" || x < 0 ? "" : sprintf(f, x) }
+			END {
+				split(med, m, ",")
+				printf "%s,%d,%s,%s,%s,%s,%s,%d,%s,%s,%s,%s\n", pre, n,
+					v(m[7], "%.1f"), v(lo, "%.1f"), v(hi, "%.1f"), v(m[8], "%.3f"),
+					v(m[9], "%.3f"), errs, v(m[15], "%.1f"), v(m[16], "%.1f"),
+					v(m[14], "%.1f"), v(m[17], "%.1f")
+			}'
+	done
+	# the floor: µs per round trip of the side that waits in epoll_wait
+	[ -n "$FLOOR_UNIX" ] && echo "floor,none,unix-roundtrip,1,1,,,,,,0,$FLOOR_UNIX,,,"
+	[ -n "$FLOOR_TCP" ] && echo "floor,none,tcp-roundtrip,1,1,,,,,,0,$FLOOR_TCP,,,"
+	[ -n "$FLOOR_RELAY" ] && echo "floor,none,relay-roundtrip,1,1,,,,,,0,$FLOOR_RELAY,,,"
+	[ -n "$FLOOR_UNIX_COLD" ] && echo "floor,none,unix-roundtrip-2ms,1,1,,,,,,0,$FLOOR_UNIX_COLD,,,"
+	[ -n "$FLOOR_RELAY_COLD" ] && echo "floor,none,relay-roundtrip-2ms,1,1,,,,,,0,$FLOOR_RELAY_COLD,,,"
+	return 0
+}
+
 report | tee "$OUT"
 msg "saved $OUT"
+RESULTS=$HERE/results
+STAMP=$(date -u +%Y%m%d-%H%M%S)
+mkdir -p "$RESULTS"
+write_csv >"$RESULTS/bench-$STAMP.csv"
+ln -sf "bench-$STAMP.csv" "$RESULTS/latest.csv"
+msg "saved $RESULTS/bench-$STAMP.csv"
+if command -v gnuplot >/dev/null; then
+	if "$HERE/chart.sh" "$RESULTS/bench-$STAMP.csv" "$RESULTS/bench-$STAMP.png" \
+		"$(date -u '+%Y-%m-%d'), tpmbroker $(tree_rev), $(machine | sed 's/,.*kernel/, kernel/'); $SECS s per run"; then
+		ln -sf "bench-$STAMP.png" "$RESULTS/latest.png"
+		msg "saved $RESULTS/bench-$STAMP.png"
+	else
+		msg "the chart failed (bench/chart.sh)"
+	fi
+else
+	msg "no chart: gnuplot is not installed (scripts/deps.sh bench installs it)"
+fi

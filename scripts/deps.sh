@@ -2,6 +2,9 @@
 # Install the Debian 12 packages tpmbroker needs to build, test and bench.
 # Runs apt-get only when something is missing; never as a side effect of a
 # plain build on a machine that has everything.
+#
+#   scripts/deps.sh           build, tests, the bench's peers
+#   scripts/deps.sh bench     and what only `make bench` needs (the chart)
 set -euo pipefail
 
 PKGS=(
@@ -23,6 +26,9 @@ PKGS=(
 	libtpm2-pkcs11-1 libtpm2-pkcs11-tools opensc   # clients-pkcs11: the PKCS#11 module, tpm2_ptool, pkcs11-tool
 	libtss2-fapi1                                  # clients-fapi: FAPI and its profiles (tpm2-tools' tss2_* run it)
 )
+if [ "${1:-}" = bench ]; then
+	PKGS+=(gnuplot-nox)                            # make bench: the chart (bench/chart.sh), no X
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -7,7 +7,8 @@
  * submit() hands one command over and returns at once; be->fd becomes
  * readable when (part of) the response is there; finish() collects it.
  * Socket backends use their own fd; libtpms and the device run the command
- * on a worker thread and signal an eventfd.  Exactly one command is in
+ * on a worker thread and signal an eventfd; libtpms runs cheap commands in
+ * the caller's thread instead (submit_now()).  Exactly one command is in
  * flight.
  *
  * The loop never waits on a backend: submit(), finish() and cancel() make
@@ -63,6 +64,16 @@ struct backend_ops {
 	 * link is broken (the caller may reconnect()).  May change be->fd.
 	 */
 	int (*submit)(struct backend *be, const uint8_t *cmd, size_t len, uint8_t locality);
+	/*
+	 * Optional (NULL: never): run a cheap command to its end now, in the
+	 * caller's thread, instead of submit().  1: done, finish() returns its
+	 * answer at once, without be->fd; 0: not cheap, or the TPM is busy:
+	 * submit() it; -errno as submit().  The backend decides what is cheap
+	 * (tens of µs: no key generation, no asymmetric crypto, no state
+	 * write in the ordinary case); the caller decides whether its loop can
+	 * spare the time now.  Never called while a command is in flight.
+	 */
+	int (*submit_now)(struct backend *be, const uint8_t *cmd, size_t len, uint8_t locality);
 	/*
 	 * Called when be->fd is readable.  1: the whole response is in rsp,
 	 * *ret_len set.  0: not complete yet, wait for be->fd again.

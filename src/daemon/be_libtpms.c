@@ -11,6 +11,14 @@
  * thread, completion on an eventfd the event loop watches (be->fd).
  * libtpms is a process-wide singleton: one libtpms backend per process.
  *
+ * Cheap commands (lt_cheap(): GetRandom, PCRs, contexts, salt-less
+ * sessions, policy assertions...; a few µs to tens of µs, no asymmetric
+ * crypto, no state write in the ordinary case) run in the loop's own thread
+ * instead (submit_now): the hand-over to the worker and back (a futex, an
+ * eventfd, two wake-ups) costs more than the command.  Never while the
+ * worker has a job (be_worker_claim() says so): libtpms' state is global.
+ * Both paths run lt_run(), so a failed state write is handled alike.
+ *
  * Volatile state (loaded objects, sessions) is not saved at close: a
  * daemon restart is a TPM power cycle, and the daemon sends
  * TPM2_Startup(CLEAR), as firmware does after a reboot.
@@ -48,7 +56,7 @@ struct libtpms {
 	int lock_fd;
 	struct be_worker w;  /* its ev_fd is be->fd; the job fields follow the job's owner */
 	bool broken;         /* MainInit failed at a power cycle: no TPM until reopened */
-	uint8_t locality;    /* of the job; read by lt_io_locality on the worker */
+	uint8_t locality;    /* of the job; read by lt_io_locality in the job's thread */
 	uint8_t cmd[TB_BUF_MAX];
 	uint32_t cmd_len;
 	unsigned char *rbuf; /* owned; libtpms reallocs it, we reuse it across commands */
@@ -57,6 +65,7 @@ struct libtpms {
 	bool store_failed;   /* the job's command could not write the state (disk full, I/O) */
 	bool recovering;     /* libtpms is stopped after a failed write, until it starts again */
 	bool warned;         /* a failed write is logged, once until a command goes through */
+	bool ran_now;        /* the last command ran in the loop's thread: finish() answers it */
 	uint8_t nv_rsp[TPM_HDR_SIZE]; /* the answer meanwhile: TPM_RC_NV_UNAVAILABLE */
 };
 
@@ -184,7 +193,7 @@ static TPM_RESULT
 lt_io_locality(TPM_MODIFIER_INDICATOR *locality, uint32_t tpm_number)
 {
 	(void)tpm_number;
-	*locality = lt_self->locality; /* read on the worker, under the job's hand-off */
+	*locality = lt_self->locality; /* read in the job's thread, after its hand-off */
 	return TPM_SUCCESS;
 }
 
@@ -237,7 +246,10 @@ lt_quiet(void)
 	TPMLIB_SetDebugLevel(0);
 }
 
-/* The job, on the worker: while it runs only that thread touches cmd, rbuf, rlen, result. */
+/*
+ * The job, on the worker (or in the loop's thread: lt_submit_now): while it
+ * runs only that thread touches cmd, rbuf, rlen, result.
+ */
 static void
 lt_run(void *arg)
 {
@@ -432,6 +444,7 @@ lt_submit(struct backend *be, const uint8_t *cmd, size_t len, uint8_t locality)
 		return -EIO;
 	if ((r = be_worker_claim(&lt->w)) < 0)
 		return r;
+	lt->ran_now = false; /* an answer nobody took is dropped, as the worker's */
 	memcpy(lt->cmd, cmd, len);
 	lt->cmd_len = (uint32_t)len;
 	lt->locality = locality;
@@ -439,14 +452,58 @@ lt_submit(struct backend *be, const uint8_t *cmd, size_t len, uint8_t locality)
 	return 0;
 }
 
-static int
-lt_finish(struct backend *be, uint8_t *rsp, size_t cap, size_t *ret_len)
+/*
+ * Commands cheap enough for the loop's thread: no key generation, no
+ * asymmetric crypto, no NV write in the ordinary case (a DA failure count
+ * or a clock update may still write the state: rare, and timed by the
+ * scheduler as any other).  Not: Load (an RSA key computes its private
+ * exponent), Sign, NV_* (a DA-protected index's failed auth writes NV),
+ * Startup/Shutdown (write the state), StartAuthSession with a salt key
+ * (an RSA/ECC decryption).
+ */
+static bool
+lt_cheap(const uint8_t *cmd, size_t len)
 {
-	struct libtpms *lt = be->priv;
-	int r;
+	switch (get_be32(cmd + 6)) {
+	case TPM2_CC_GetRandom:
+	case TPM2_CC_StirRandom:
+	case TPM2_CC_GetCapability:
+	case TPM2_CC_GetTestResult:
+	case TPM2_CC_TestParms:
+	case TPM2_CC_ReadClock:
+	case TPM2_CC_PCR_Extend:
+	case TPM2_CC_PCR_Event:
+	case TPM2_CC_PCR_Read:
+	case TPM2_CC_ReadPublic:
+	case TPM2_CC_ContextSave:
+	case TPM2_CC_ContextLoad:
+	case TPM2_CC_FlushContext:
+	case TPM2_CC_Hash:
+	case TPM2_CC_HashSequenceStart:
+	case TPM2_CC_SequenceUpdate:
+	case TPM2_CC_PolicyRestart:
+	case TPM2_CC_PolicyGetDigest:
+	case TPM2_CC_PolicyPCR:
+	case TPM2_CC_PolicyCommandCode:
+	case TPM2_CC_PolicyAuthValue:
+	case TPM2_CC_PolicyPassword:
+	case TPM2_CC_PolicyLocality:
+	case TPM2_CC_PolicyOR:
+	case TPM2_CC_PolicyCpHash:
+	case TPM2_CC_PolicyNameHash:
+		return true;
+	case TPM2_CC_StartAuthSession:
+		/* tpmKey, the first handle: TPM_RH_NULL means no salt to decrypt */
+		return len >= TPM_HDR_SIZE + 8 && get_be32(cmd + TPM_HDR_SIZE) == TPM2_RH_NULL;
+	default:
+		return false;
+	}
+}
 
-	if ((r = be_worker_collect(&lt->w)) <= 0)
-		return r;
+/* The answer of the command that ran (on the worker or in the loop's thread). */
+static int
+lt_answer(struct libtpms *lt, uint8_t *rsp, size_t cap, size_t *ret_len)
+{
 	if (lt->store_failed) {
 		if (!lt->warned)
 			log_warnx("libtpms: the TPM's state could not be written in %s (disk full?): "
@@ -476,6 +533,42 @@ lt_finish(struct backend *be, uint8_t *rsp, size_t cap, size_t *ret_len)
 }
 
 static int
+lt_finish(struct backend *be, uint8_t *rsp, size_t cap, size_t *ret_len)
+{
+	struct libtpms *lt = be->priv;
+	int r;
+
+	if (lt->ran_now) {
+		lt->ran_now = false;
+		return lt_answer(lt, rsp, cap, ret_len);
+	}
+	if ((r = be_worker_collect(&lt->w)) <= 0)
+		return r;
+	return lt_answer(lt, rsp, cap, ret_len);
+}
+
+/* A cheap command, in the loop's thread: 1 ran (finish() has the answer), 0 submit() it. */
+static int
+lt_submit_now(struct backend *be, const uint8_t *cmd, size_t len, uint8_t locality)
+{
+	struct libtpms *lt = be->priv;
+
+	if (len > sizeof(lt->cmd))
+		return -EMSGSIZE;
+	if (lt->broken || len < TPM_HDR_SIZE || !lt_cheap(cmd, len))
+		return 0;
+	/* the worker is idle (and stays so: only this thread queues): libtpms is ours */
+	if (be_worker_claim(&lt->w) < 0)
+		return 0;
+	memcpy(lt->cmd, cmd, len);
+	lt->cmd_len = (uint32_t)len;
+	lt->locality = locality;
+	lt_run(lt);
+	lt->ran_now = true;
+	return 1;
+}
+
+static int
 lt_cancel(struct backend *be)
 {
 	struct libtpms *lt = be->priv;
@@ -498,6 +591,7 @@ lt_power_cycle(struct backend *be)
 	/* the worker is idle and stays so: only this thread queues jobs */
 	if ((r = be_worker_claim(&lt->w)) < 0)
 		return r;
+	lt->ran_now = false;
 	if (!lt->recovering)
 		TPMLIB_Terminate();
 	lt->recovering = false;
@@ -572,6 +666,7 @@ const struct backend_ops be_libtpms_ops = {
 	.help = "libtpms[:state=DIR]",
 	.open = lt_open,
 	.submit = lt_submit,
+	.submit_now = lt_submit_now,
 	.finish = lt_finish,
 	.cancel = lt_cancel,
 	.reconnect = NULL, /* nothing to reconnect; a command always finishes */

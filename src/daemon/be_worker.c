@@ -37,9 +37,17 @@ be_worker_main(void *p)
 		w->job = BE_JOB_DONE;
 		if (w->orphaned)
 			break;
+		pthread_cond_broadcast(&w->cv); /* stop() may wait for the job */
+		/*
+		 * The wake-up goes out with the lock released: the loop it wakes
+		 * takes the lock at once (collect) and would otherwise sleep on
+		 * it until this thread is scheduled again (on a loaded machine,
+		 * milliseconds).
+		 */
+		pthread_mutex_unlock(&w->mu);
 		if (write(w->ev_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
 			log_errno(LOG_LVL_WARN, errno, "%s: eventfd", w->name);
-		pthread_cond_broadcast(&w->cv); /* stop() may wait for the job */
+		pthread_mutex_lock(&w->mu);
 	}
 	orphaned = w->orphaned;
 	pthread_mutex_unlock(&w->mu);

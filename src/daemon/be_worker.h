@@ -9,9 +9,11 @@
  * job state  event                          next      action
  * IDLE       claim, queue                   QUEUED    the caller's input is in place
  * QUEUED     worker wakes                   RUNNING   run(arg), lock dropped
- * RUNNING    run returns                    DONE      write the eventfd
+ * RUNNING    run returns                    DONE      write the eventfd (lock released)
  * DONE       collect                        IDLE      the caller takes the output
- * DONE       claim (answer abandoned)       IDLE      reset the eventfd
+ * DONE       claim (answer abandoned)       IDLE      reset the eventfd (if it came
+ *                                                     already: else a stale wake-up,
+ *                                                     which collect answers 0 or -EPROTO)
  * QUEUED,    claim                          -         -EBUSY
  *  RUNNING
  * QUEUED     stop                           -         dropped; the worker ends

@@ -27,6 +27,7 @@ struct loop {
 	int epfd;
 	bool quit;
 	int quit_code;
+	uint64_t round;                          /* epoll_wait() calls so far */
 	TAILQ_HEAD(, loop_timer) timers;         /* sorted by deadline */
 	TAILQ_HEAD(, loop_defer_item) deferred;  /* owned items */
 };
@@ -189,6 +190,7 @@ loop_run_once(struct loop *l, int timeout_ms)
 	if (t < 0 || (timeout_ms >= 0 && timeout_ms < t))
 		t = timeout_ms;
 	n = epoll_wait(l->epfd, evs, LOOP_BATCH, t);
+	l->round++;
 	if (n < 0) {
 		if (errno == EINTR)
 			return 0;
@@ -217,6 +219,12 @@ loop_run(struct loop *l)
 		}
 	}
 	return l->quit_code;
+}
+
+uint64_t
+loop_round(const struct loop *l)
+{
+	return l->round;
 }
 
 void

@@ -52,6 +52,12 @@ int loop_defer(struct loop *l, void (*fn)(void *data), void *data);
 /* One dispatch round, waiting at most timeout_ms (tests step the loop). */
 int loop_run_once(struct loop *l, int timeout_ms);
 
+/*
+ * Which dispatch round this is (it changes with every epoll_wait()): work
+ * done on the loop between two changes delays every other fd's callback.
+ */
+uint64_t loop_round(const struct loop *l);
+
 /* Run until loop_quit(); returns the code given there. */
 int loop_run(struct loop *l);
 void loop_quit(struct loop *l, int code);

@@ -45,8 +45,18 @@
  * answer is in.  Re-entrancy: a job's done callback may write to a client,
  * which may read and submit its next command; sched_run() is guarded so
  * that nested submissions only enqueue.
+ *
+ * Cheap commands at the loop.  A backend that computes in-process (libtpms)
+ * may run a cheap command to its end in submit_now(): its answer is taken in
+ * at once, with no trip through epoll.  The loop stands still meanwhile, so
+ * such commands get at most SCHED_INLINE_BUDGET_NS of one dispatch round
+ * (loop_round()); past that the next one goes to the backend's worker as any
+ * other, and the loop serves its other fds first.  So another client waits
+ * at most the budget plus one cheap command (the longest is kept:
+ * st.inline_max_us).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -84,6 +94,8 @@ TAILQ_HEAD(job_q, job);
 #define SCHED_WEIGHT_MAX 100 /* a profile's weight: 1..POLICY_WEIGHT_MAX */
 /* Idle accounts whose debt is paid are freed every this many turns. */
 #define SCHED_SWEEP_TURNS 64
+/* Cheap commands run at the loop for at most this long per dispatch round (see atop). */
+#define SCHED_INLINE_BUDGET_NS (500 * 1000ull)
 
 /* One owner_key's account. */
 struct sched_user {
@@ -132,6 +144,8 @@ struct sched {
 	bool reconnected;          /* the current job already had its one reconnect */
 	bool late;                 /* the current job's owner was answered at a timeout */
 	bool running;              /* re-entrancy guard of sched_run() */
+	uint64_t inline_round;     /* the loop_round() inline_ns is of */
+	uint64_t inline_ns;        /* spent on cheap commands at the loop in that round */
 	struct sched_stats st;
 	struct job startup_job;    /* the daemon's: TPM2_Startup after a reset (JOB_INTERNAL) */
 	uint8_t scratch[TB_BUF_MAX]; /* step->rsp of jobs that want no answer */
@@ -574,14 +588,48 @@ sched_timeout(struct loop_timer *t)
 	sched_on_backend(&s->be_io, 0);
 }
 
-/* Hand step.tpm_cmd to the backend.  0: submitted, wait; <0: failed. */
+/*
+ * Let the backend run step.tpm_cmd at once, if it is cheap and this
+ * dispatch round has time left for it.  1: ran (finish() has the answer),
+ * 0: submit it, <0: failed.
+ */
+static int
+sched_send_now(struct sched *s, uint8_t loc)
+{
+	struct backend *be = s->be;
+	uint64_t round = loop_round(s->loop), t0, dt;
+	int r;
+
+	if (be->ops->submit_now == NULL)
+		return 0;
+	if (s->inline_round != round) {
+		s->inline_round = round;
+		s->inline_ns = 0;
+	}
+	if (s->inline_ns >= SCHED_INLINE_BUDGET_NS)
+		return 0;
+	t0 = now_ns();
+	if ((r = be->ops->submit_now(be, s->step.tpm_cmd, s->step.tpm_cmd_len, loc)) <= 0)
+		return r;
+	dt = now_ns() - t0;
+	s->inline_ns += dt;
+	s->st.inline_cmds++;
+	if (dt / 1000u > s->st.inline_max_us)
+		s->st.inline_max_us = (unsigned)MIN(dt / 1000u, (uint64_t)UINT_MAX);
+	return 1;
+}
+
+/*
+ * Hand step.tpm_cmd to the backend.  0: submitted, wait; 1: answered at
+ * once (sched_send_now), collect it; <0: failed.
+ */
 static int
 sched_send(struct sched *s)
 {
 	struct backend *be = s->be;
 	uint8_t loc = s->step.client_cmd ? s->cur->locality : 0;
 	char label[CC_LABEL_MAX];
-	int r;
+	int r, now;
 
 	/* the client was answered "cancelled" at a timeout: its command must not run now */
 	if (s->late && s->step.client_cmd)
@@ -589,10 +637,12 @@ sched_send(struct sched *s)
 	if ((r = sched_watch_backend(s)) < 0)
 		return r;
 	s->sent_ns = sched_now(s);
-	if ((r = be->ops->submit(be, s->step.tpm_cmd, s->step.tpm_cmd_len, loc)) < 0)
+	if ((now = sched_send_now(s, loc)) < 0)
+		return now;
+	if (now == 0 && (r = be->ops->submit(be, s->step.tpm_cmd, s->step.tpm_cmd_len, loc)) < 0)
 		return r;
 	/* the backend may wait on another fd first (swtpm's control channel) */
-	if ((r = sched_watch_backend(s)) < 0)
+	if (now == 0 && (r = sched_watch_backend(s)) < 0)
 		return r;
 	s->waiting = true;
 	s->st.tpm_commands++;
@@ -603,6 +653,8 @@ sched_send(struct sched *s)
 			  (unsigned long long)s->cur->owner_id);
 	if (s->step.client_cmd)
 		s->cur->reached_tpm = true;
+	if (now == 1)
+		return 1;
 	loop_timer_arm(s->loop, &s->be_timer,
 		       (uint64_t)s->p.backend_timeout_ms * 1000000u, sched_timeout, s);
 	return 0;
@@ -687,6 +739,50 @@ sched_job_done(struct sched *s, int r)
 	j->done(j, r); /* the last touch: the owner may submit or free j */
 }
 
+/*
+ * The step at the backend ended with finish()'s r (1: the answer, len bytes
+ * in s->rsp; -errno: failed): what the RM makes of it, the next RM result.
+ */
+static int
+sched_taken_in(struct sched *s, int r, size_t len)
+{
+	struct backend *be = s->be;
+	char label[CC_LABEL_MAX];
+
+	s->tpm_ns += sched_now(s) - s->sent_ns;
+	s->waiting = false;
+	if (r == -EOPNOTSUPP) {
+		/* the backend could not set the locality; the link is fine */
+		r = rm_abort(s->rm, s->cur->rmc, r, &s->step);
+	} else if (r < 0) {
+		r = sched_backend_failed(s, r);
+	} else if (wire_response_rc(s->rsp, len) == TPM2_RC_INITIALIZE &&
+		   get_be32(s->step.tpm_cmd + 6) != TPM2_CC_Startup) {
+		/* powered off and on underneath us without the link breaking */
+		sched_tpm_restarted(s);
+		r = rm_abort(s->rm, s->cur->rmc, -ECONNRESET, &s->step);
+	} else {
+		if (!s->step.client_cmd && wire_response_rc(s->rsp, len) != TPM2_RC_SUCCESS)
+			log_debug("%s: the RM's own %s -> 0x%08x %s", be->desc,
+				  cc_label(get_be32(s->step.tpm_cmd + 6), label),
+				  wire_response_rc(s->rsp, len), Tss2_RC_Decode(wire_response_rc(s->rsp, len)));
+		r = rm_resume(s->rm, s->cur->rmc, s->rsp, len, &s->step);
+	}
+	return r;
+}
+
+/* A step the backend ran at once (sched_send_now): take its answer in. */
+static int
+sched_answer(struct sched *s)
+{
+	size_t len = 0;
+	int r = s->be->ops->finish(s->be, s->rsp, sizeof(s->rsp), &len);
+
+	if (r == 0) /* a backend must not do this after submit_now(): a broken contract */
+		r = -EPROTO;
+	return sched_taken_in(s, r, len);
+}
+
 /* Drive the current job from RM result r until it waits or ends. */
 static void
 sched_advance(struct sched *s, int r)
@@ -695,6 +791,10 @@ sched_advance(struct sched *s, int r)
 		int e = sched_send(s);
 		if (e == 0)
 			return;
+		if (e == 1) { /* answered at once */
+			r = sched_answer(s);
+			continue;
+		}
 		if (e == -EOPNOTSUPP || e == -ECANCELED) /* a locality the backend can't
 							   * set; a command answered late */
 			r = rm_abort(s->rm, s->cur->rmc, e, &s->step);
@@ -883,7 +983,6 @@ sched_on_backend(struct loop_io *io, uint32_t events)
 {
 	struct sched *s = io->data;
 	struct backend *be = s->be;
-	char label[CC_LABEL_MAX];
 	size_t len = 0;
 	int r;
 
@@ -909,28 +1008,9 @@ sched_on_backend(struct loop_io *io, uint32_t events)
 	} else {
 		r = -ETIMEDOUT; /* from sched_timeout */
 	}
-	s->tpm_ns += sched_now(s) - s->sent_ns;
-	s->waiting = false;
 	loop_timer_disarm(s->loop, &s->be_timer);
 	s->running = true;
-	if (r == -EOPNOTSUPP) {
-		/* the backend could not set the locality; the link is fine */
-		r = rm_abort(s->rm, s->cur->rmc, r, &s->step);
-	} else if (r < 0) {
-		r = sched_backend_failed(s, r);
-	} else if (wire_response_rc(s->rsp, len) == TPM2_RC_INITIALIZE &&
-		   get_be32(s->step.tpm_cmd + 6) != TPM2_CC_Startup) {
-		/* powered off and on underneath us without the link breaking */
-		sched_tpm_restarted(s);
-		r = rm_abort(s->rm, s->cur->rmc, -ECONNRESET, &s->step);
-	} else {
-		if (!s->step.client_cmd && wire_response_rc(s->rsp, len) != TPM2_RC_SUCCESS)
-			log_debug("%s: the RM's own %s -> 0x%08x %s", be->desc,
-				  cc_label(get_be32(s->step.tpm_cmd + 6), label),
-				  wire_response_rc(s->rsp, len), Tss2_RC_Decode(wire_response_rc(s->rsp, len)));
-		r = rm_resume(s->rm, s->cur->rmc, s->rsp, len, &s->step);
-	}
-	sched_advance(s, r);
+	sched_advance(s, sched_taken_in(s, r, len));
 	s->running = false;
 	sched_run(s);
 }

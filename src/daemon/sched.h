@@ -51,6 +51,8 @@ struct sched_stats {
 	uint64_t parks;           /* commands that had to wait (a session slot, a TPM warning) */
 	uint64_t aged;            /* turns a lower class got by waiting (aging) */
 	uint64_t holds;           /* times the TPM waited a moment for a user owed time */
+	uint64_t inline_cmds;     /* commands the backend ran in the loop's thread */
+	unsigned inline_max_us;   /* the longest of them, µs: the most the loop stood still */
 	unsigned queued;          /* now */
 	unsigned parked;          /* now: commands waiting out of turn */
 	bool busy;                /* a job is running now */

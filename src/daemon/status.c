@@ -117,6 +117,9 @@ static const struct counter counters[] = {
 	{"busy", false, "queue", "TPM busy", SCH(CT_BOOL, busy)},
 	{"aged", false, "queue", "turns a lower class got by waiting", SCH(CT_U64, aged)},
 	{"held", false, "queue", "waits for a user's next command", SCH(CT_U64, holds)},
+	{"inline_commands", false, "backend", "cheap commands run on the loop",
+	 SCH(CT_U64, inline_cmds)},
+	{"inline_max_us", false, "backend", "µs the longest of them took", SCH(CT_UINT, inline_max_us)},
 };
 
 /* One instance's (or the whole daemon's) figures, for the table to read. */

@@ -6,7 +6,8 @@
  * blobs, atomically); one instance per process; the state-directory lock,
  * also against another process; locality reaches the TPM; commands run on
  * the worker thread (submit returns at once, busy while running, an
- * abandoned answer is dropped); the default state directory.
+ * abandoned answer is dropped); cheap commands in the caller's thread
+ * (submit_now), never while the worker has one; the default state directory.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -360,6 +361,104 @@ test_worker(void **state)
 	close_be(be);
 }
 
+/* StartAuthSession(tpmKey, bind NULL, HMAC, no symmetric, SHA-256) */
+static void
+start_session_cmd(struct bt_cmd *m, uint32_t tpm_key)
+{
+	uint8_t nonce[16] = {1};
+
+	bt_begin(m, TPM2_ST_NO_SESSIONS, TPM2_CC_StartAuthSession);
+	bt_u32(m, tpm_key);
+	bt_u32(m, TPM2_RH_NULL);
+	bt_u16(m, sizeof(nonce));
+	bt_bytes(m, nonce, sizeof(nonce));
+	bt_u16(m, 0); /* encryptedSalt */
+	bt_u8(m, TPM2_SE_HMAC);
+	bt_u16(m, TPM2_ALG_NULL);
+	bt_u16(m, TPM2_ALG_SHA256);
+	bt_end(m);
+}
+
+/*
+ * Cheap commands run in the caller's thread (submit_now): the answer is
+ * there at once, with nothing on be->fd.  Key generation and salted
+ * sessions are left to the worker, and nothing runs in the caller's thread
+ * while the worker has a command (libtpms' state is global).
+ */
+static void
+test_submit_now(void **state)
+{
+	char spec[128];
+	struct backend *be;
+	struct bt_cmd m, small, ecc, rsa;
+	uint8_t rsp[TB_BUF_MAX];
+	size_t rlen;
+	struct pollfd p;
+	bool busy = false;
+	int r;
+
+	(void)state;
+	snprintf(spec, sizeof(spec), "libtpms:state=%s/now", tmp);
+	be = open_started(spec);
+	assert_non_null(be->ops->submit_now);
+
+	bt_getrandom(&small, 8);
+	assert_int_equal(be->ops->submit_now(be, small.b, small.c.off, 0), 1);
+	p = (struct pollfd){.fd = be->fd, .events = POLLIN};
+	assert_int_equal(poll(&p, 1, 0), 0); /* nothing from the worker */
+	assert_int_equal(be->ops->finish(be, rsp, sizeof(rsp), &rlen), 1);
+	assert_int_equal(rlen, 10 + 2 + 8);
+	assert_int_equal(bt_rc(rsp, rlen), TPM2_RC_SUCCESS);
+	assert_int_equal(be->ops->finish(be, rsp, sizeof(rsp), &rlen), -EPROTO);
+	/* a cheap command whose answer is larger than cap */
+	assert_int_equal(be->ops->submit_now(be, small.b, small.c.off, 0), 1);
+	assert_int_equal(be->ops->finish(be, rsp, 12, &rlen), -EMSGSIZE);
+
+	/* a session without a salt runs now; with a salt key (an RSA/ECC decryption) it does not */
+	start_session_cmd(&m, TPM2_RH_NULL);
+	assert_int_equal(be->ops->submit_now(be, m.b, m.c.off, 0), 1);
+	assert_int_equal(be->ops->finish(be, rsp, sizeof(rsp), &rlen), 1);
+	assert_int_equal(bt_rc(rsp, rlen), TPM2_RC_SUCCESS);
+	bt_flush(be, get_be32(rsp + 10));
+	start_session_cmd(&m, 0x81000001u);
+	assert_int_equal(be->ops->submit_now(be, m.b, m.c.off, 0), 0);
+	/* key generation does not */
+	bt_create_primary(&ecc, false);
+	assert_int_equal(be->ops->submit_now(be, ecc.b, ecc.c.off, 0), 0);
+
+	/*
+	 * While the worker computes an RSA key, GetRandom does not run in this
+	 * thread (0: submit it); tried a few times, as the key may be done
+	 * before we look (then its answer is dropped and GetRandom runs now).
+	 */
+	bt_create_primary(&rsa, true);
+	for (int i = 0; i < 10 && !busy; i++) {
+		assert_int_equal(be->ops->submit(be, rsa.b, rsa.c.off, 0), 0);
+		r = be->ops->submit_now(be, small.b, small.c.off, 0);
+		if (r == 0) {
+			busy = true;
+			assert_int_equal(bt_wait(be, rsp, sizeof(rsp), &rlen, NULL), 1);
+			assert_int_equal(rlen, get_be32(rsp + 2));
+			assert_true(rlen > 100); /* the key's answer, not GetRandom's */
+		} else {
+			assert_int_equal(r, 1);
+			assert_int_equal(be->ops->finish(be, rsp, sizeof(rsp), &rlen), 1);
+			assert_int_equal(rlen, 10 + 2 + 8);
+		}
+		assert_int_equal(bt_rc(rsp, rlen), TPM2_RC_SUCCESS);
+		if (rlen > 100)
+			bt_flush(be, get_be32(rsp + 10));
+	}
+	assert_true(busy);
+	/* the worker's answers and the ones run now alternate cleanly */
+	assert_int_equal(bt_run(be, &small, 0, rsp, &rlen), TPM2_RC_SUCCESS);
+	assert_int_equal(be->ops->submit_now(be, small.b, small.c.off, 0), 1);
+	assert_int_equal(be->ops->finish(be, rsp, sizeof(rsp), &rlen), 1);
+	assert_int_equal(bt_run(be, &small, 0, rsp, &rlen), TPM2_RC_SUCCESS);
+	assert_int_equal(rlen, 10 + 2 + 8);
+	close_be(be);
+}
+
 /* garbage where the state should be: refused with an error, and no leftovers */
 static void
 test_bad_state(void **state)
@@ -458,6 +557,7 @@ main(void)
 		cmocka_unit_test_teardown(test_lock, close_left),
 		cmocka_unit_test_teardown(test_locality, close_left),
 		cmocka_unit_test_teardown(test_worker, close_left),
+		cmocka_unit_test_teardown(test_submit_now, close_left),
 		cmocka_unit_test_teardown(test_bad_state, close_left),
 		cmocka_unit_test_teardown(test_default_dir, close_left),
 	};
