@@ -49,6 +49,7 @@
 #include "../common/wire.h"
 #include "backend.h"
 #include "be_worker.h"
+#include "tpmcmd.h"
 
 struct libtpms {
 	char dir[PATH_MAX - 64];
@@ -605,6 +606,28 @@ lt_power_cycle(struct backend *be)
 	return 0;
 }
 
+/*
+ * An orderly end: TPM2_Shutdown(STATE), as an operating system sends it
+ * before a power-off.  Without it the next start is a power loss to the
+ * TPM, which counts a dictionary-attack failure if a DA-protected
+ * authorization was used since: keys without noda lock out (0x921) after a
+ * few daemon restarts.  The worker is stopped: this thread has libtpms.
+ */
+static void
+lt_shutdown(struct libtpms *lt)
+{
+	uint8_t cmd[TPMCMD_MAX];
+	size_t n = tpmcmd_shutdown(cmd, sizeof(cmd), TPM2_SU_STATE);
+	TPM_RESULT res = TPMLIB_Process(&lt->rbuf, &lt->rlen, &lt->rbufsize, cmd, (uint32_t)n);
+	uint32_t rc = res == TPM_SUCCESS && lt->rlen >= TPM_HDR_SIZE ? get_be32(lt->rbuf + 6) : 0;
+
+	/* not started (INITIALIZE): nothing to shut down */
+	if (res != TPM_SUCCESS || lt->rlen < TPM_HDR_SIZE ||
+	    (rc != TPM2_RC_SUCCESS && rc != TPM2_RC_INITIALIZE))
+		log_warnx("libtpms: TPM2_Shutdown at exit failed (0x%x, rc 0x%08x): the next start "
+			  "is a power loss to the TPM", res, rc);
+}
+
 static void
 lt_close(struct backend *be)
 {
@@ -614,6 +637,8 @@ lt_close(struct backend *be)
 		return;
 	/* a running command may be writing libtpms' NV: let it end */
 	(void)be_worker_stop(&lt->w, -1);
+	if (!lt->recovering && !lt->broken)
+		lt_shutdown(lt);
 	if (!lt->recovering)
 		TPMLIB_Terminate();
 	free(lt->rbuf);

@@ -22,9 +22,11 @@
 #define TB_SUP_INT_H
 
 #include "caps.h"
+#include "job.h"
 #include "loop.h"
 #include "server.h"
 #include "supervise.h"
+#include "tpmcmd.h"
 
 enum sup_state { SUP_STOPPED, SUP_STARTING, SUP_RUNNING, SUP_STOPPING, SUP_VM };
 
@@ -49,6 +51,15 @@ struct sup_inst {
 	uint64_t last_start_us;          /* spawn to sockets, the last start */
 	struct svc_req *attach_req;      /* an attach waiting for the VM worker; owned */
 	struct svc_req *import_req;      /* an import waiting for its worker to open the state; owned */
+	/*
+	 * An idle stop: TPM2_Shutdown(STATE) first, as the daemon's job, then
+	 * the stop (a worker killed without it is a power loss to the TPM, and
+	 * a power loss after a DA-protected authorization counts a failure).
+	 */
+	struct job shut_job;
+	uint8_t shut_cmd[TPMCMD_MAX];
+	uint8_t shut_rsp[64];
+	struct loop_timer stop_timer;    /* the stop, after the job's round */
 };
 
 struct sup {

@@ -560,6 +560,46 @@ sup_worker_lost(struct sup_inst *si)
 	si->state = SUP_STOPPING;
 }
 
+/* The idle stop, after its Shutdown's round: unless a client came meanwhile. */
+static void
+sup_idle_stop_now(struct loop_timer *t)
+{
+	struct sup_inst *si = t->data;
+
+	if (si->state == SUP_RUNNING && !sup_inst_busy(si))
+		sup_worker_stop(si);
+}
+
+static void
+sup_shut_done(struct job *j, int r)
+{
+	struct sup_inst *si = j->data;
+	uint32_t rc = r == 0 && j->rsp_len >= 10 ? get_be32(j->rsp + 6) : 0;
+
+	if (r < 0 || (rc != TPM2_RC_SUCCESS && rc != TPM2_RC_INITIALIZE))
+		log_warnx("instance %s: TPM2_Shutdown before the idle stop failed (%d, 0x%08x)",
+			  si->name, r, rc);
+	/* the scheduler is still in this job: stop in a round of our own */
+	loop_timer_arm(si->sup->srv->loop, &si->stop_timer, 0, sup_idle_stop_now, si);
+}
+
+/* Stop an idle worker the orderly way: TPM2_Shutdown(STATE), then the stop. */
+static void
+sup_idle_stop(struct sup_inst *si)
+{
+	size_t n;
+
+	if (si->shut_job.state != JOB_IDLE || si->ti == NULL)
+		return;
+	n = tpmcmd_shutdown(si->shut_cmd, sizeof(si->shut_cmd), TPM2_SU_STATE);
+	job_init(&si->shut_job, JOB_INTERNAL, sup_shut_done, si);
+	si->shut_job.cmd = si->shut_cmd;
+	si->shut_job.cmd_len = n;
+	si->shut_job.rsp = si->shut_rsp;
+	si->shut_job.rsp_cap = sizeof(si->shut_rsp);
+	sched_submit_first(si->ti->sched, &si->shut_job);
+}
+
 /* Once a second: stop the workers idle for --instance-idle. */
 static void
 sup_tick(struct loop_timer *t)
@@ -581,7 +621,8 @@ sup_tick(struct loop_timer *t)
 		else if (now - si->idle_since_ns >= (uint64_t)sup->p.idle_s * 1000000000u) {
 			log_verbose("instance %s: idle for %u s; stopping worker %d", si->name,
 				    sup->p.idle_s, (int)si->pid);
-			sup_worker_stop(si);
+			si->idle_since_ns = 0;
+			sup_idle_stop(si);
 		}
 	}
 	loop_timer_arm(sup->srv->loop, t, SUP_TICK_NS, sup_tick, sup);
@@ -764,6 +805,7 @@ sup_delete(struct sup *sup, struct sup_inst *si)
 		supbe_unlink(si->be);
 	sup_kill_wait(si, SIGKILL, 1000);
 	loop_timer_disarm(srv->loop, &si->start_timer);
+	loop_timer_disarm(srv->loop, &si->stop_timer);
 	for (i = 0; i < srv->n_inst && srv->inst[i] != si->ti; i++)
 		;
 	if (i < srv->n_inst) {
@@ -999,6 +1041,7 @@ sup_free(struct sup *sup)
 		struct sup_inst *si = sup->inst[i];
 
 		loop_timer_disarm(sup->srv->loop, &si->start_timer);
+		loop_timer_disarm(sup->srv->loop, &si->stop_timer);
 		sup_kill_wait(si, SIGTERM, SUP_STOP_WAIT_MS);
 		if (si->attach_req != NULL)
 			svc_reply(si->attach_req, SUP_RC_FAILED, NULL, 0);

@@ -40,6 +40,15 @@ tpmcmd_startup(uint8_t *buf, size_t cap, TPM2_SU su)
 }
 
 size_t
+tpmcmd_shutdown(uint8_t *buf, size_t cap, TPM2_SU su)
+{
+	struct wire_cur c;
+
+	tpmcmd_open(&c, buf, cap);
+	return tpmcmd_close(&c, wire_put_u16(&c, su), TPM2_CC_Shutdown);
+}
+
+size_t
 tpmcmd_get_capability(uint8_t *buf, size_t cap, TPM2_CAP capability, uint32_t property,
 		      uint32_t count)
 {

@@ -23,6 +23,7 @@
  * small (every one but ContextLoad fits in TPMCMD_MAX bytes).
  */
 size_t tpmcmd_startup(uint8_t *buf, size_t cap, TPM2_SU su);
+size_t tpmcmd_shutdown(uint8_t *buf, size_t cap, TPM2_SU su);
 size_t tpmcmd_get_capability(uint8_t *buf, size_t cap, TPM2_CAP capability, uint32_t property,
 			     uint32_t count);
 size_t tpmcmd_flush_context(uint8_t *buf, size_t cap, TPM2_HANDLE handle);

@@ -147,6 +147,17 @@ limits)
 	[ "$(wstate "$TUID")" = running ] || fail "not running after the command"
 	# the broker stopped it: not a reset to warn of
 	! grep "reset underneath" "$T/daemon.log" || fail "the idle stop was taken for a reset"
+	echo "idle stops are orderly: the key (no noda) signs after each, no lockout counted"
+	for round in 1 2 3 4; do
+		for _ in $(seq 50); do
+			[ "$(wstate "$TUID")" = stopped ] && break
+			sleep 0.1
+		done
+		[ "$(wstate "$TUID")" = stopped ] || fail "round $round: the idle worker was not stopped"
+		signs as_user "after idle stop $round"
+	done
+	lc=$(as_user tpm2_getcap properties-variable | awk '/TPM2_PT_LOCKOUT_COUNTER/ {print $2}')
+	[ "$lc" = 0x0 ] || fail "lockout counter $lc after idle stops (a stop without TPM2_Shutdown)"
 	if as_user "$CLI" --socket "$SOCK" instance list >/dev/null 2>&1; then
 		fail "instance list as $TUSER"
 	fi
@@ -157,10 +168,11 @@ import json, sys
 d = {i["name"]: i for i in json.loads(sys.argv[1])["instances"]}
 u = d["uid-" + sys.argv[2]]
 assert set(d) == {"uid-" + sys.argv[2], "spare"}, d
-# --instance-idle 1: the worker may be stopped again by now
+# --instance-idle 1: the worker may be stopped again by now; started 6 times
+# (the first command, after the first idle stop, after four more)
 assert u["owner"] == int(sys.argv[2]) and u["worker"] in ("running", "stopping", "stopped"), u
 assert (u["pid"] > 0) == (u["worker"] != "stopped"), u
-assert u["starts"] == 2 and u["crashes"] == 0 and u["connections"] == 0, u
+assert u["starts"] == 6 and u["crashes"] == 0 and u["connections"] == 0, u
 assert d["spare"]["owner"] is None and d["spare"]["worker"] == "stopped", d
 ' "$js" "$TUID" || fail "instance list --json: $js"
 	done

@@ -29,6 +29,9 @@ echo "signed after a restart" >msg
 tpm tpm2_sign -c 0x81000042 -g sha256 -o sig msg || fail "sign with the persistent key"
 tpm tpm2_verifysignature -c 0x81000042 -g sha256 -m msg -s sig || fail "verifysignature"
 tpm tpm2_nvread 0x1500020 -C o -s 8 -o nv.out || fail "nvread after restart"
+# the stops were orderly (TPM2_Shutdown): the key's auths (no noda) counted no failure
+lc=$(tpm tpm2_getcap properties-variable | awk '/TPM2_PT_LOCKOUT_COUNTER/ {print $2}')
+[ "$lc" = 0x0 ] || fail "lockout counter $lc after a restart (a stop without TPM2_Shutdown)"
 cmp -s nv.in nv.out || fail "NV contents changed across restart"
 # remove both; that too must persist
 tpm tpm2_evictcontrol -Q -C o -c 0x81000042 || fail "evict"
