@@ -143,6 +143,7 @@ struct sched {
 	bool waiting;              /* a command is at the backend */
 	bool reconnected;          /* the current job already had its one reconnect */
 	bool late;                 /* the current job's owner was answered at a timeout */
+	bool slow;                 /* the current job had its one timeout: the next breaks the link */
 	bool running;              /* re-entrancy guard of sched_run() */
 	uint64_t inline_round;     /* the loop_round() inline_ns is of */
 	uint64_t inline_ns;        /* spent on cheap commands at the loop in that round */
@@ -564,17 +565,27 @@ sched_timeout(struct loop_timer *t)
 
 	if (be->ops->cancel != NULL)
 		(void)be->ops->cancel(be);
-	if (!s->late && j != NULL && j->late != NULL) {
+	if (!s->slow && j != NULL) {
+		/* the first timeout of this job: keep waiting, a second one breaks the link */
+		s->slow = true;
+		s->st.timeouts++;
+		loop_timer_arm(s->loop, &s->be_timer,
+			       (uint64_t)s->p.backend_timeout_ms * 1000000u, sched_timeout, s);
+		if (j->late == NULL) {
+			/* a close or the daemon's own job: nobody to answer, its owner wants
+			 * the TPM's answer */
+			log_warnx("%s: no answer in %u ms to the daemon's own command; cancelling, "
+				  "the TPM's answer is still awaited", be->desc,
+				  s->p.backend_timeout_ms);
+			return;
+		}
 		log_warnx("%s: no answer in %u ms; cancelling, the client is answered 0x%08x, "
 			  "the TPM's answer is still awaited", be->desc, s->p.backend_timeout_ms,
 			  TB_RM_RC(TPM2_RC_CANCELED));
 		s->late = true;
-		s->st.timeouts++;
 		/* the TPM's answer, when it comes, is nobody's */
 		s->step.rsp = s->scratch;
 		s->step.rsp_cap = sizeof(s->scratch);
-		loop_timer_arm(s->loop, &s->be_timer,
-			       (uint64_t)s->p.backend_timeout_ms * 1000000u, sched_timeout, s);
 		j->late(j);
 		return;
 	}
@@ -822,6 +833,7 @@ sched_start(struct sched *s, struct job *j)
 	j->reached_tpm = false;
 	s->reconnected = false;
 	s->late = false;
+	s->slow = false;
 	memset(&s->step, 0, sizeof(s->step));
 	s->step.rsp = j->rsp != NULL ? j->rsp : s->scratch;
 	s->step.rsp_cap = j->rsp != NULL ? j->rsp_cap : sizeof(s->scratch);
