@@ -4,9 +4,9 @@
  * command's worth of work for somebody: a client's command (the connection
  * embeds its job), the clean-up of a connection that closed (the same
  * embedded job, reused), or the daemon's own work (a Startup after a TPM
- * reset; later: a log-first extend, a supervisor's state save).  The
- * scheduler knows jobs only; whose job it is matters to it only through
- * the done callback.
+ * reset, a log-first extend (measure.c), the Shutdown before a private
+ * instance's idle stop (supervise.c)).  The scheduler knows jobs only;
+ * whose job it is matters to it only through the done callback.
  *
  * job state   event                              next      who
  * IDLE        sched_submit()/sched_submit_first  QUEUED    the owner
