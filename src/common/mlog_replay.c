@@ -81,7 +81,7 @@ mlog_default_path(const char *socket, char *buf, size_t cap)
 	char def[108];
 	int n;
 
-	/* the daemon's choice (measure.c), so that both find the same file */
+	/* the daemon (main.c) and the CLI both ask here: they find the same file */
 	if (tb_socket_path(NULL, def, sizeof(def)) < 0)
 		def[0] = '\0';
 	if (socket != NULL && socket[0] != '\0' && strcmp(socket, def) != 0 &&

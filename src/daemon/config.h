@@ -69,7 +69,7 @@ struct config {
 	unsigned max_instances;        /* per host */
 	unsigned max_instances_per_uid;
 	/* log-first measurement (measure.h) */
-	char measure_log[256];  /* "": the default (measure_default_path); "none": off */
+	char measure_log[256];  /* "": the default (mlog_default_path); "none": off */
 	uint32_t measure_pcrs;  /* the PCRs the log owns; default MEASURE_DEFAULT_PCRS */
 	struct {
 		unsigned index;

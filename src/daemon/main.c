@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "../common/log.h"
+#include "../common/mlog_replay.h"
 #include "../common/util.h"
 #include "backend.h"
 #include "config.h"
@@ -402,8 +403,8 @@ open_measure(struct server *srv, const struct run_as *ra)
 		return 0;
 	if (cfg->measure_log[0] != '\0')
 		snprintf(path, sizeof(path), "%s", cfg->measure_log);
-	else if ((r = measure_default_path(cfg->no_unix ? NULL : cfg->listen[0].path, path,
-					   sizeof(path))) < 0) {
+	else if ((r = mlog_default_path(cfg->no_unix ? NULL : cfg->listen[0].path, path,
+					sizeof(path))) < 0) {
 		log_errno(LOG_LVL_ERR, -r, "measure: no default log (say --measure-log)");
 		return 0;
 	}

@@ -121,12 +121,4 @@ void measure_raw_command(struct measure *m, const uint8_t *cmd, size_t len,
 void measure_status(const struct measure *m, FILE *f, bool json);
 void measure_get_stats(const struct measure *m, struct measure_stats *ret);
 
-/*
- * The default log: in the daemon's state directory ($STATE_DIRECTORY, else
- * /var/lib/tpmbroker as root, else $XDG_STATE_HOME/tpmbroker or
- * ~/.local/state/tpmbroker) for the daemon on the default socket; beside
- * the socket (SOCKET.measure.log) for any other, as held.h does.
- */
-int measure_default_path(const char *socket, char *buf, size_t cap);
-
 #endif

@@ -39,32 +39,6 @@
 
 #define MREC_TIMEOUT_MS 30000
 
-int
-measure_default_path(const char *socket, char *buf, size_t cap)
-{
-	const char *sd = getenv("STATE_DIRECTORY"), *xdg = getenv("XDG_STATE_HOME");
-	const char *home = getenv("HOME");
-	char def[108];
-	int n;
-
-	if (tb_socket_path(NULL, def, sizeof(def)) < 0)
-		def[0] = '\0';
-	if (socket != NULL && socket[0] != '\0' && strcmp(socket, def) != 0 &&
-	    strcmp(socket, TB_SOCKET_DEFAULT_ROOT) != 0)
-		n = snprintf(buf, cap, "%s.measure.log", socket);
-	else if (sd != NULL && sd[0] == '/' && strchr(sd, ':') == NULL)
-		n = snprintf(buf, cap, "%s/measure.log", sd);
-	else if (geteuid() == 0)
-		n = snprintf(buf, cap, "/var/lib/tpmbroker/measure.log");
-	else if (xdg != NULL && xdg[0] == '/')
-		n = snprintf(buf, cap, "%s/tpmbroker/measure.log", xdg);
-	else if (home != NULL && home[0] == '/')
-		n = snprintf(buf, cap, "%s/.local/state/tpmbroker/measure.log", home);
-	else
-		return -ENOENT;
-	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
-}
-
 /* Not available: say why, loudly; the daemon goes on without the service. */
 static int
 mrec_unavailable(struct measure *m, int err, const char *what)
