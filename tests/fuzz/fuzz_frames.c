@@ -174,25 +174,3 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				   : &framer_mssim_platform);
 	return 0;
 }
-
-#ifndef FUZZING_ENGINE
-int
-main(int argc, char **argv)
-{
-	for (int i = 1; i < argc; i++) {
-		FILE *f = fopen(argv[i], "rb");
-		static uint8_t buf[1 << 16];
-		size_t n;
-
-		if (f == NULL) {
-			perror(argv[i]);
-			return 1;
-		}
-		n = fread(buf, 1, sizeof(buf), f);
-		fclose(f);
-		LLVMFuzzerTestOneInput(buf, n);
-	}
-	printf("fuzz_frames: %d inputs replayed\n", argc - 1);
-	return 0;
-}
-#endif

@@ -15,7 +15,6 @@
  * Built as a libFuzzer target by `make fuzz`; otherwise a replay main()
  * runs every file named on the command line (tests/fuzz/corpus/mlog).
  */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -177,55 +176,3 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mlog_file_free(&f);
 	return 0;
 }
-
-#ifndef FUZZING_ENGINE
-static int
-replay(const char *path, unsigned *n)
-{
-	static uint8_t in[FZ_MAX_INPUT];
-	FILE *fp = fopen(path, "rb");
-	size_t len;
-
-	if (fp == NULL) {
-		perror(path);
-		return -1;
-	}
-	len = fread(in, 1, sizeof(in), fp);
-	fclose(fp);
-	LLVMFuzzerTestOneInput(in, len);
-	(*n)++;
-	return 0;
-}
-
-/* Each argument a file, or a directory whose files are replayed (the corpus). */
-int
-main(int argc, char **argv)
-{
-	unsigned n = 0;
-
-	for (int i = 1; i < argc; i++) {
-		DIR *d = opendir(argv[i]);
-		struct dirent *de;
-
-		if (d == NULL) {
-			if (replay(argv[i], &n) < 0)
-				return 1;
-			continue;
-		}
-		while ((de = readdir(d)) != NULL) {
-			char path[4096];
-
-			if (de->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", argv[i], de->d_name);
-			if (replay(path, &n) < 0) {
-				closedir(d);
-				return 1;
-			}
-		}
-		closedir(d);
-	}
-	printf("fuzz_mlog: %u inputs replayed\n", n);
-	return n > 0 ? 0 : 1;
-}
-#endif

@@ -20,7 +20,6 @@
  * otherwise main() replays the files and directories named on the command
  * line (tests/fuzz/corpus/rm) as a test of `make check`.
  */
-#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -432,54 +431,3 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rm = NULL;
 	return 0;
 }
-
-#ifndef FUZZING_ENGINE
-static int
-replay(const char *path, unsigned *n)
-{
-	static uint8_t buf[1 << 16];
-	FILE *f = fopen(path, "rb");
-	size_t len;
-
-	if (f == NULL) {
-		perror(path);
-		return -1;
-	}
-	len = fread(buf, 1, sizeof(buf), f);
-	fclose(f);
-	LLVMFuzzerTestOneInput(buf, len);
-	(*n)++;
-	return 0;
-}
-
-/* Each argument a file, or a directory whose files are replayed (the corpus). */
-int
-main(int argc, char **argv)
-{
-	unsigned n = 0;
-
-	for (int i = 1; i < argc; i++) {
-		DIR *d = opendir(argv[i]);
-		struct dirent *de;
-
-		if (d == NULL) {
-			if (replay(argv[i], &n) < 0)
-				return 1;
-			continue;
-		}
-		while ((de = readdir(d)) != NULL) {
-			char path[4096];
-			if (de->d_name[0] == '.')
-				continue;
-			snprintf(path, sizeof(path), "%s/%s", argv[i], de->d_name);
-			if (replay(path, &n) < 0) {
-				closedir(d);
-				return 1;
-			}
-		}
-		closedir(d);
-	}
-	printf("fuzz_rm: %u inputs replayed\n", n);
-	return n > 0 ? 0 : 1;
-}
-#endif
