@@ -32,48 +32,9 @@ SWTPM_PORT_FIXED=$SWTPM_PORT
 # is below a stall: a loop that waited on the stopped TPM would exceed it.
 # ASan on 2 shared cores is slower, not blocked: everything twice as long.
 if [ "$SANITIZED" = 1 ]; then TO=2000 STALL=3 BOUND=2500; else TO=1000 STALL=1.5 BOUND=1000; fi
-json() { timeout 20 "$CLI" --socket "$SOCK" status --json; }
+# shellcheck source=fault-lib.sh
+. "$(dirname "$0")/fault-lib.sh"
 counter() { json | jq ".counters.$1"; }
-
-# handles as 8 hex digits; sessions by their TPM slot alone (0x02... loaded
-# and 0x03... saved name the same session)
-norm() { while read -r h; do printf '0x%08x\n' "$((h))"; done | sort; }
-snorm() { while read -r h; do printf 'session 0x%06x\n' "$((h & 0xffffff))"; done | sort; }
-direct() {
-	TPM2TOOLS_TCTI="swtpm:host=127.0.0.1,port=$SWTPM_PORT" tpm2_getcap "handles-$1" |
-		sed -n 's/^- //p' || fail "getcap handles-$1 on swtpm"
-}
-# no_leak NAME: with one holder connected, SIGKILL the daemon and compare
-# the TPM's handles with the broker's last status
-no_leak() {
-	local st hold_pid
-	"$BUILD/tests/integration/rmclient" "$TPM2TOOLS_TCTI" hold >hold.out 2>&1 &
-	hold_pid=$!
-	for _ in $(seq 100); do grep -q held hold.out && break; sleep 0.1; done
-	grep -q held hold.out || fail "$1: holder not ready: $(cat hold.out)"
-	for _ in $(seq 100); do
-		st=$(json)
-		[ "$(jq '.counters.connections_now' <<<"$st")" = 2 ] &&
-			[ "$(jq '.counters.busy' <<<"$st")" = false ] && break
-		sleep 0.1
-	done
-	[ "$(jq '.counters.connections_now' <<<"$st")" = 2 ] || fail "$1: connections left: $st"
-	jq -r '.connections[].objects[] | select(.state == "loaded") | .tpm_handle' <<<"$st" |
-		norm >broker-objects
-	jq -r '(.connections[].sessions[], .abandoned[]) | .handle' <<<"$st" | snorm >broker-sessions
-	kill -KILL "$DAEMON_PID"
-	wait "$DAEMON_PID" 2>/dev/null || true
-	DAEMON_PID=
-	kill -KILL "$hold_pid"
-	wait "$hold_pid" 2>/dev/null || true
-	direct transient | norm >tpm-objects
-	{ direct loaded-session; direct saved-session; } | snorm >tpm-sessions
-	echo "$1: broker: $(tr '\n' ' ' <broker-objects)$(tr '\n' ' ' <broker-sessions)"
-	echo "$1: TPM:    $(tr '\n' ' ' <tpm-objects)$(tr '\n' ' ' <tpm-sessions)"
-	cmp -s broker-objects tpm-objects || fail "$1: objects: $(diff broker-objects tpm-objects)"
-	cmp -s broker-sessions tpm-sessions || fail "$1: sessions: $(diff broker-sessions tpm-sessions)"
-	[ -s tpm-sessions ] || fail "$1: the holder's sessions are not in the TPM"
-}
 
 load() { # load PHASE: the clients, their codes allowed in $FAULT_OK
 	steady=()
