@@ -673,12 +673,35 @@ conn_command_ready(struct conn *c, uint8_t locality)
 	conn_update_events(c);
 }
 
+/*
+ * A reply too big for c->out (status, service answers): room for a payload
+ * of n bytes in c->big_out, where the framer's header and trailer fit
+ * around it; NULL when memory is short.
+ */
+static uint8_t *
+conn_big_payload(struct conn *c, size_t n)
+{
+	c->big_out = malloc(c->fr->rsp_head + n + FRAMER_WRAP_MAX);
+	return c->big_out != NULL ? c->big_out + c->fr->rsp_head : NULL;
+}
+
+/* ...and sent, out_len bytes as the framer wrapped it */
+static void
+conn_big_send(struct conn *c, size_t out_len)
+{
+	c->out_len = out_len;
+	c->out_off = 0;
+	c->state = CONN_WRITE;
+	conn_flush(c);
+}
+
 static void
 conn_status(struct conn *c, int fmt)
 {
 	struct server *srv = c->srv;
 	char *text = NULL;
 	size_t len = 0;
+	uint8_t *p;
 
 	if (!c->fr->peer_creds || !c->peer.uid_known ||
 	    (c->peer.uid != 0 && c->peer.uid != srv->uid) ||
@@ -692,18 +715,14 @@ conn_status(struct conn *c, int fmt)
 		conn_send_rc(c, TB_RM_RC(TPM2_RC_MEMORY));
 		return;
 	}
-	c->big_out = malloc(c->fr->rsp_head + len + FRAMER_WRAP_MAX);
-	if (c->big_out == NULL) {
+	if ((p = conn_big_payload(c, len)) == NULL) {
 		free(text);
 		conn_send_rc(c, TB_RM_RC(TPM2_RC_MEMORY));
 		return;
 	}
-	memcpy(c->big_out + c->fr->rsp_head, text, len);
+	memcpy(p, text, len);
 	free(text);
-	c->out_len = c->fr->wrap_status(c->big_out, len);
-	c->out_off = 0;
-	c->state = CONN_WRITE;
-	conn_flush(c);
+	conn_big_send(c, c->fr->wrap_status(c->big_out, len));
 }
 
 /* ---- service requests (service.h) ---- */
@@ -714,6 +733,7 @@ conn_service_reply(void *owner, struct svc_req *r, uint32_t rc, const uint8_t *b
 {
 	struct conn *c = owner;
 	size_t n = 4 + (rc == 0 || body != NULL ? len : 0);
+	uint8_t *p;
 
 	c->svc = NULL;
 	c->svc_dispatched = false;
@@ -727,20 +747,16 @@ conn_service_reply(void *owner, struct svc_req *r, uint32_t rc, const uint8_t *b
 		rc = TB_RM_RC(TPM2_RC_SIZE);
 		n = 4;
 	}
-	c->big_out = malloc(c->fr->rsp_head + n + FRAMER_WRAP_MAX);
-	if (c->big_out == NULL) {
+	if ((p = conn_big_payload(c, n)) == NULL) {
 		conn_kill(c, "out of memory for a service reply");
 		return;
 	}
-	put_be32(c->big_out + c->fr->rsp_head, rc);
+	put_be32(p, rc);
 	if (n > 4)
-		memcpy(c->big_out + c->fr->rsp_head + 4, body, n - 4);
+		memcpy(p + 4, body, n - 4);
 	log_debug("conn %llu: %s -> 0x%08x, %zu bytes", (unsigned long long)c->id,
 		  svc_name(r->type), rc, n);
-	c->out_len = c->fr->wrap_service(c->big_out, n, r->type);
-	c->out_off = 0;
-	c->state = CONN_WRITE;
-	conn_flush(c);
+	conn_big_send(c, c->fr->wrap_service(c->big_out, n, r->type));
 }
 
 /* A service request's header: read its payload next. */
