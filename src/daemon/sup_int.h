@@ -26,6 +26,7 @@
 #include "loop.h"
 #include "server.h"
 #include "supervise.h"
+#include "swlog.h"
 #include "tpmcmd.h"
 
 enum sup_state { SUP_STOPPED, SUP_STARTING, SUP_RUNNING, SUP_STOPPING, SUP_VM };
@@ -43,6 +44,8 @@ struct sup_inst {
 	bool start_failed;               /* the last start failed; the waiting command is told */
 	pid_t pid;                       /* the worker; 0: none */
 	struct loop_io pidfd;            /* readable when it exits */
+	struct loop_io out;              /* its stdout and stderr (a pipe); fd -1: none */
+	struct swlog swlog;              /* ...filtered into DIR/swtpm.log */
 	struct loop_timer start_timer;   /* looks for its sockets while STARTING */
 	uint64_t spawn_ns;
 	uint64_t idle_since_ns;          /* no connection, nothing running since */
@@ -79,8 +82,11 @@ struct sup {
 /* supervise.c */
 int sup_worker_start(struct sup_inst *si, bool vm_mode);
 void sup_worker_stop(struct sup_inst *si);
-/* The link to a RUNNING worker broke: kill it if it lives; it counts as a crash. */
-void sup_worker_lost(struct sup_inst *si);
+/*
+ * The link to a RUNNING worker broke, or its TPM is in failure mode (why
+ * says which, for the log): kill it if it lives; it counts as a crash.
+ */
+void sup_worker_lost(struct sup_inst *si, const char *why);
 /* "/dir/name/data.sock" etc. */
 void sup_path(const struct sup_inst *si, const char *file, char *buf, size_t cap);
 struct sup_inst *sup_find(struct sup *sup, const char *name);

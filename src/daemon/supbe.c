@@ -153,7 +153,7 @@ sb_dispatch(struct backend *be)
 		if (r == -EOPNOTSUPP)
 			return r; /* a locality swtpm refused; the link is fine */
 		log_errno(LOG_LVL_WARN, -r, "instance %s: worker %d", si->name, (int)si->pid);
-		sup_worker_lost(si);
+		sup_worker_lost(si, "the link broke");
 		return sb_dispatch(be); /* crashed now: answered at once */
 	}
 	if (si->start_failed) {
@@ -226,11 +226,24 @@ supbe_finish(struct backend *be, uint8_t *rsp, size_t cap, size_t *ret_len)
 		return r;
 	}
 	sb->st = SB_IDLE;
+	if (r > 0 && *ret_len >= TPM_HDR_SIZE && get_be32(rsp + 6) == TPM2_RC_FAILURE) {
+		/*
+		 * The worker's TPM is in failure mode (a state write failed: a
+		 * full disk), for good: swtpm would answer TPM_RC_FAILURE to
+		 * every command, even once space is freed.  This answer is the
+		 * TPM's; the worker is replaced by one started from the state on
+		 * disk, as after a crash (the tenant's transient objects and
+		 * sessions are gone; its next command gets SUP_RC_RESTARTED).
+		 */
+		sup_worker_lost(sb->si, "its TPM is in failure mode (TPM_RC_FAILURE: its state "
+				"could not be written?)");
+		return r;
+	}
 	if (r > 0 || r == -EOPNOTSUPP)
 		return r;
 	/* the link broke under the command: the worker is gone (or as good as) */
 	log_errno(LOG_LVL_WARN, -r, "instance %s: worker %d", sb->si->name, (int)sb->si->pid);
-	sup_worker_lost(sb->si);
+	sup_worker_lost(sb->si, "the link broke");
 	if ((r = sb_dispatch(be)) < 0)
 		return r;
 	return sb->st == SB_SYNTH ? sb_take(sb, rsp, cap, ret_len) : 0;
@@ -264,7 +277,9 @@ supbe_unlink(struct backend *be)
 
 	if (sb->inner == NULL)
 		return;
-	be_waiter_clear(&sb->w);
+	/* only the link's socket: a held command waits on evfd, and goes on waiting */
+	if (sb->w.fd == sb->inner->fd)
+		be_waiter_clear(&sb->w);
 	be_close(sb->inner);
 	sb->inner = NULL;
 	if (sb->st == SB_INNER) {

@@ -158,16 +158,20 @@ sup_vm_socket(const char *path)
 /*
  * fork and exec swtpm for the state in dir: broker mode (data and control
  * sockets) or VM mode (the control socket QEMU connects to, made here;
- * swtpm ends when QEMU does).  Its output goes to dir/swtpm.log.
+ * swtpm ends when QEMU does).  Its output goes to dir/swtpm.log: with
+ * ret_out, through a pipe whose read end is returned there, for the loop
+ * to filter (swlog.h) into *ret_log, the log opened; else straight.
  */
 static int
-sup_spawn(struct sup *sup, const char *dir, bool vm_mode, pid_t *ret_pid)
+sup_spawn(struct sup *sup, const char *dir, bool vm_mode, pid_t *ret_pid, int *ret_out,
+	  int *ret_log)
 {
 	char state[512], server[560], ctrl[560], key[64], logp[512], sock[512];
 	const char *argv[16];
-	int keyp[2] = {-1, -1}, logfd, nul, n = 0;
+	int keyp[2] = {-1, -1}, outp[2] = {-1, -1}, logfd, nul, n = 0;
 	_cleanup_(closep) int vmfd = -1;
 	pid_t parent = getpid(), pid;
+	int r;
 
 	snprintf(state, sizeof(state), "dir=%s", dir);
 	snprintf(sock, sizeof(sock), "%s/data.sock", dir);
@@ -215,6 +219,14 @@ sup_spawn(struct sup *sup, const char *dir, bool vm_mode, pid_t *ret_pid)
 	argv[n] = NULL;
 	snprintf(logp, sizeof(logp), "%s/swtpm.log", dir);
 	logfd = open(logp, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (ret_out != NULL && pipe2(outp, O_CLOEXEC) < 0) {
+		r = -errno;
+		if (keyp[0] >= 0)
+			(void)close(keyp[0]);
+		if (logfd >= 0)
+			(void)close(logfd);
+		return r;
+	}
 	nul = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	pid = fork();
 	if (pid == 0) {
@@ -231,7 +243,10 @@ sup_spawn(struct sup *sup, const char *dir, bool vm_mode, pid_t *ret_pid)
 		(void)signal(SIGPIPE, SIG_DFL);
 		if (nul >= 0)
 			(void)dup2(nul, 0);
-		if (logfd >= 0) {
+		if (outp[1] >= 0) {
+			(void)dup2(outp[1], 1);
+			(void)dup2(outp[1], 2);
+		} else if (logfd >= 0) {
 			(void)dup2(logfd, 1);
 			(void)dup2(logfd, 2);
 		}
@@ -246,14 +261,25 @@ sup_spawn(struct sup *sup, const char *dir, bool vm_mode, pid_t *ret_pid)
 		execv(sup->swtpm_path, (char *const *)argv);
 		_exit(127);
 	}
+	r = pid < 0 ? -errno : 0;
 	if (keyp[0] >= 0)
 		(void)close(keyp[0]);
-	if (logfd >= 0)
-		(void)close(logfd);
 	if (nul >= 0)
 		(void)close(nul);
-	if (pid < 0)
-		return -errno;
+	if (outp[1] >= 0)
+		(void)close(outp[1]);
+	if (r < 0 || ret_out == NULL) {
+		if (logfd >= 0)
+			(void)close(logfd);
+		if (outp[0] >= 0)
+			(void)close(outp[0]);
+		if (r < 0)
+			return r;
+	} else {
+		(void)fcntl_nonblock(outp[0]);
+		*ret_out = outp[0];
+		*ret_log = logfd;
+	}
 	*ret_pid = pid;
 	return 0;
 }
@@ -384,6 +410,46 @@ sup_import_answer(struct sup_inst *si, bool ok)
 	}
 }
 
+/* The worker's output, through the filter; at its end the pipe is closed. */
+static void
+sup_out_end(struct sup_inst *si)
+{
+	if (si->out.fd < 0)
+		return;
+	loop_io_del(si->sup->srv->loop, &si->out);
+	(void)close(si->out.fd);
+	si->out.fd = -1;
+	swlog_end(&si->swlog);
+}
+
+/* read what is there (all of it once the worker has exited: drain) */
+static void
+sup_out_read(struct sup_inst *si, bool drain)
+{
+	char buf[4096];
+
+	for (int i = 0; si->out.fd >= 0 && (drain || i < 16); i++) {
+		ssize_t n = read(si->out.fd, buf, sizeof(buf));
+
+		if (n > 0) {
+			swlog_feed(&si->swlog, buf, (size_t)n);
+		} else if (n < 0 && errno == EINTR) {
+			continue;
+		} else {
+			if (n == 0 || errno != EAGAIN || drain)
+				sup_out_end(si);
+			return;
+		}
+	}
+}
+
+static void
+sup_on_out(struct loop_io *io, uint32_t events)
+{
+	(void)events;
+	sup_out_read(io->data, false);
+}
+
 /* The worker exited: reap it and move the table on. */
 static void
 sup_on_exit(struct loop_io *io, uint32_t events)
@@ -399,6 +465,7 @@ sup_on_exit(struct loop_io *io, uint32_t events)
 	loop_io_del(sup->srv->loop, &si->pidfd);
 	(void)close(si->pidfd.fd);
 	si->pidfd.fd = -1;
+	sup_out_read(si, true);
 	loop_timer_disarm(sup->srv->loop, &si->start_timer);
 	if (si->be != NULL)
 		supbe_unlink(si->be);
@@ -443,19 +510,28 @@ sup_worker_start(struct sup_inst *si, bool vm_mode)
 {
 	struct sup *sup = si->sup;
 	pid_t pid;
-	int fd, r;
+	int fd, out = -1, logfd = -1, r;
 
 	if (si->state != SUP_STOPPED)
 		return si->vm_mode == vm_mode ? 0 : -EBUSY;
-	if ((r = sup_spawn(sup, si->dir, vm_mode, &pid)) < 0) {
+	sup_out_end(si); /* a last worker's, if its end was never read */
+	if ((r = sup_spawn(sup, si->dir, vm_mode, &pid, &out, &logfd)) < 0) {
 		log_errno(LOG_LVL_WARN, -r, "instance %s: starting %s", si->name, sup->swtpm_path);
 		return r;
 	}
+	swlog_init(&si->swlog, logfd);
 	fd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (fd < 0 || loop_io_add(sup->srv->loop, &si->pidfd, fd, EPOLLIN, sup_on_exit, si) < 0) {
+	if (fd < 0 || loop_io_add(sup->srv->loop, &si->pidfd, fd, EPOLLIN, sup_on_exit, si) < 0 ||
+	    loop_io_add(sup->srv->loop, &si->out, out, EPOLLIN, sup_on_out, si) < 0) {
 		r = fd < 0 ? -errno : -ENOMEM;
+		loop_io_del(sup->srv->loop, &si->pidfd);
 		if (fd >= 0)
 			(void)close(fd);
+		si->pidfd.fd = -1;
+		loop_io_del(sup->srv->loop, &si->out);
+		(void)close(out);
+		si->out.fd = -1;
+		swlog_end(&si->swlog);
 		(void)kill(pid, SIGKILL);
 		(void)waitpid(pid, NULL, 0);
 		return r;
@@ -546,12 +622,11 @@ sup_worker_stop(struct sup_inst *si)
 }
 
 void
-sup_worker_lost(struct sup_inst *si)
+sup_worker_lost(struct sup_inst *si, const char *why)
 {
 	if (si->state != SUP_RUNNING)
 		return;
-	log_warnx("instance %s: the link to worker %d broke; taken for a crash", si->name,
-		  (int)si->pid);
+	log_warnx("instance %s: worker %d: %s; taken for a crash", si->name, (int)si->pid, why);
 	si->crashed = true;
 	si->crashes++;
 	if (si->be != NULL)
@@ -660,6 +735,7 @@ sup_register(struct sup *sup, const char *name, uid_t owner, struct sup_inst **r
 	snprintf(si->dir, sizeof(si->dir), "%s/%s", sup->p.dir, name);
 	si->owner = owner;
 	si->pidfd.fd = -1;
+	si->out.fd = -1;
 	if ((r = supbe_new(si, &be)) < 0) {
 		free(si);
 		return r;
@@ -778,6 +854,7 @@ sup_kill_wait(struct sup_inst *si, int sig, int wait_ms)
 		(void)close(si->pidfd.fd);
 		si->pidfd.fd = -1;
 	}
+	sup_out_read(si, true);
 	si->pid = 0;
 	si->state = SUP_STOPPED;
 }
@@ -787,6 +864,7 @@ sup_inst_free(void *data)
 {
 	struct sup_inst *si = data;
 
+	sup_out_end(si);
 	instance_free(si->ti);
 	free(si);
 }
@@ -955,7 +1033,7 @@ sup_new(struct server *srv, const struct sup_params *p, uid_t uid, gid_t gid, st
 static int
 sup_probe(struct sup *sup)
 {
-	struct sup_inst probe = {.sup = sup, .pidfd = {.fd = -1}};
+	struct sup_inst probe = {.sup = sup, .pidfd = {.fd = -1}, .out = {.fd = -1}};
 	char spec[1200], data[512], ctrl[512];
 	uint64_t deadline;
 	struct backend *be;
@@ -965,7 +1043,7 @@ sup_probe(struct sup *sup)
 	(void)sup_rmdir(probe.dir);
 	if (mkdir(probe.dir, 0700) < 0)
 		return -errno;
-	if ((r = sup_spawn(sup, probe.dir, false, &probe.pid)) < 0)
+	if ((r = sup_spawn(sup, probe.dir, false, &probe.pid, NULL, NULL)) < 0)
 		goto out;
 	deadline = now_ns() + SUP_START_NS;
 	while (!sup_sockets_up(&probe)) {
