@@ -69,6 +69,26 @@ static const struct backend_ops fz_ops = {
 
 static TPMA_CC fz_cc[] = {TPM2_CC_GetRandom, TPM2_CC_PCR_Extend | (1u << TPMA_CC_CHANDLES_SHIFT)};
 
+/*
+ * status: rendered in full once per input (every format the input asks
+ * first), then a short text: a real rendering costs about a millisecond
+ * under the sanitizers, and inputs that asked for it dozens of times ran
+ * at a third of the rate, for no new coverage (the replies' framing is
+ * what is under test here).
+ */
+static unsigned fz_status_calls;
+
+static int
+fz_render(struct server *srv, int fmt, char **ret, size_t *ret_len)
+{
+	if (fz_status_calls++ == 0)
+		return status_render(srv, fmt, ret, ret_len);
+	if ((*ret = strdup("status again\n")) == NULL)
+		return -ENOMEM;
+	*ret_len = strlen(*ret);
+	return 0;
+}
+
 static void
 pump(struct server *srv, int rounds)
 {
@@ -97,7 +117,8 @@ run_one(const uint8_t *data, size_t size, const struct framer *fr)
 		abort();
 	TAILQ_INIT(&srv.conns);
 	srv.uid = geteuid();
-	srv.render_status = status_render;
+	srv.render_status = fz_render;
+	fz_status_calls = 0;
 	caps.cc = malloc(sizeof(fz_cc));
 	if (be == NULL || caps.cc == NULL)
 		abort();
