@@ -981,7 +981,12 @@ sup_read_key(struct sup *sup)
 	r = read_some(fd, sup->key, &n, sizeof(sup->key));
 	if (r < 0 && r != -EPIPE)
 		return r;
-	while (n > 0 && (sup->key[n - 1] == '\n' || sup->key[n - 1] == '\r'))
+	/*
+	 * 32 bytes are a binary key whatever its last byte (a random key ends
+	 * in a newline one time in 256); a newline is trimmed only from what
+	 * is not: 64 hex digits, or 32 bytes that a newline follows
+	 */
+	while (n != 32 && n > 0 && (sup->key[n - 1] == '\n' || sup->key[n - 1] == '\r'))
 		n--;
 	if (n == 32) {
 		sup->key_hex = false;
