@@ -676,23 +676,14 @@ conn_command_ready(struct conn *c, uint8_t locality)
 /*
  * A reply too big for c->out (status, service answers): room for a payload
  * of n bytes in c->big_out, where the framer's header and trailer fit
- * around it; NULL when memory is short.
+ * around it; NULL when memory is short.  conn_start_write() sends it
+ * (conn_flush writes big_out when there is one).
  */
 static uint8_t *
 conn_big_payload(struct conn *c, size_t n)
 {
 	c->big_out = malloc(c->fr->rsp_head + n + FRAMER_WRAP_MAX);
 	return c->big_out != NULL ? c->big_out + c->fr->rsp_head : NULL;
-}
-
-/* ...and sent, out_len bytes as the framer wrapped it */
-static void
-conn_big_send(struct conn *c, size_t out_len)
-{
-	c->out_len = out_len;
-	c->out_off = 0;
-	c->state = CONN_WRITE;
-	conn_flush(c);
 }
 
 static void
@@ -722,7 +713,7 @@ conn_status(struct conn *c, int fmt)
 	}
 	memcpy(p, text, len);
 	free(text);
-	conn_big_send(c, c->fr->wrap_status(c->big_out, len));
+	conn_start_write(c, c->fr->wrap_status(c->big_out, len));
 }
 
 /* ---- service requests (service.h) ---- */
@@ -756,7 +747,7 @@ conn_service_reply(void *owner, struct svc_req *r, uint32_t rc, const uint8_t *b
 		memcpy(p + 4, body, n - 4);
 	log_debug("conn %llu: %s -> 0x%08x, %zu bytes", (unsigned long long)c->id,
 		  svc_name(r->type), rc, n);
-	conn_big_send(c, c->fr->wrap_service(c->big_out, n, r->type));
+	conn_start_write(c, c->fr->wrap_service(c->big_out, n, r->type));
 }
 
 /* A service request's header: read its payload next. */
