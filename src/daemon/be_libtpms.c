@@ -75,7 +75,6 @@ struct libtpms {
 	unsigned char *snap_perm, *snap_vol;
 	uint32_t snap_perm_len, snap_vol_len;
 	bool snap_ok;
-	unsigned long restored; /* times a failed write was undone this way */
 	uint8_t nv_rsp[TPM_HDR_SIZE]; /* the answer meanwhile: TPM_RC_NV_UNAVAILABLE */
 };
 
@@ -281,10 +280,8 @@ lt_recover(struct libtpms *lt)
 	wire_hdr_put(lt->nv_rsp, TPM2_ST_NO_SESSIONS, TPM_HDR_SIZE, TPM2_RC_NV_UNAVAILABLE);
 	if (!lt->recovering) {
 		TPMLIB_Terminate();
-		if (lt_restore(lt) == 0) {
-			lt->restored++;
+		if (lt_restore(lt) == 0)
 			return;
-		}
 		lt->recovering = true;
 	}
 	/* starting writes the state too: it fails until space is freed */
